@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One command from a fresh machine to a running demo: builds the cluster tools (first time
+# only), starts a local cluster, installs the CRDs, runs the operator and applies
+# examples/, then shows the tasks' states progressing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="$(bash hack/tools.sh)"
+bash hack/cluster.sh up
+eval "$(bash hack/cluster.sh env)"
+export KUBECONFIG
+cargo build --quiet
+bash hack/install-crds.sh
+state="${CLUSTER_DIR:-$HOME/.cache/mesos-operator/cluster/default}"
+if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; then
+  kill "$(cat "$state/operator.pid")" 2>/dev/null || true
+  sleep 1
+fi
+nohup target/debug/mesos-operator run >"$state/logs/operator.log" 2>&1 &
+echo $! >"$state/operator.pid"
+echo "operator running (pid $(cat "$state/operator.pid"), log $state/logs/operator.log)"
+
+"$bin/kubectl" create namespace mesos-demo --dry-run=client -o yaml | "$bin/kubectl" apply -f - >/dev/null
+"$bin/kubectl" -n mesos-demo delete tasks --all --ignore-not-found >/dev/null
+"$bin/kubectl" -n mesos-demo apply -f examples/framework.yaml
+"$bin/kubectl" -n mesos-demo apply -f examples/tasks.yaml
+
+echo
+echo "watching the example tasks (STAGING -> RUNNING -> FINISHED / FAILED):"
+for _ in $(seq 1 60); do
+  out=$("$bin/kubectl" -n mesos-demo get tasks -o custom-columns=NAME:.metadata.name,STATE:.status.state,AGENT:.status.agent,REASON:.status.reason --no-headers)
+  echo "--- $(date +%T)"
+  echo "$out"
+  if ! echo "$out" | grep -qE 'TASK_(STAGING|STARTING|RUNNING|KILLING)|<none>'; then break; fi
+  sleep 2
+done
+echo
+"$bin/kubectl" -n mesos-demo get frameworks,tasks
+echo
+echo "The cluster and operator keep running. Try:"
+echo "  export KUBECONFIG=$KUBECONFIG"
+echo "  $bin/kubectl -n mesos-demo get mesos"
+echo "  $bin/kubectl -n mesos-demo describe task sleepy"
+echo "Stop everything with: make down"

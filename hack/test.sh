@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lint, unit and property tests, CRD drift, and the
+# end-to-end tests against a real local cluster that this script starts (or reuses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cluster tools (cached by version under \${MESOS_OPERATOR_CACHE:-~/.cache/mesos-operator})"
+bash hack/tools.sh >/dev/null
+
+step "formatting and lint"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+
+step "local cluster"
+bash hack/cluster.sh up
+eval "$(bash hack/cluster.sh env)"
+export KUBECONFIG
+bash hack/install-crds.sh
+
+step "tests (unit, property, CRD drift, end-to-end)"
+cargo test --all-targets -- --test-threads "${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
+echo
+echo "test time: $((SECONDS - start)) s"

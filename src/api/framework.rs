@@ -1,0 +1,234 @@
+//! `Framework`: a registered Mesos framework.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::core::Duration;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::resources::Resources;
+use super::task::TaskState;
+
+/// A Mesos framework: a scheduler with a role, capabilities and offer settings. Tasks name
+/// their framework in `spec.framework`.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mesos.operator.dev",
+    version = "v1alpha1",
+    kind = "Framework",
+    namespaced,
+    status = "FrameworkStatus",
+    shortname = "fw",
+    category = "mesos",
+    derive = "PartialEq",
+    doc = "A Mesos framework: a scheduler with a role, capabilities and offer settings.",
+    printcolumn(name = "Role", type_ = "string", json_path = ".spec.role"),
+    printcolumn(name = "Scheduler", type_ = "string", json_path = ".spec.scheduler"),
+    printcolumn(
+        name = "Registered",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Registered\")].status"
+    ),
+    printcolumn(name = "Running", type_ = "integer", json_path = ".status.tasks.running"),
+    printcolumn(name = "Finished", type_ = "integer", json_path = ".status.tasks.finished", priority = 1),
+    printcolumn(name = "Failed", type_ = "integer", json_path = ".status.tasks.failed", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameworkSpec {
+    /// The Mesos role whose share and quota this framework's resources count against.
+    /// `*` is the default role.
+    #[serde(default = "default_role")]
+    #[x_kube(validation = Rule::new("self == '*' || self.matches('^[a-zA-Z0-9_][a-zA-Z0-9_./-]*$')").message("role must be '*' or a Mesos role name (letters, digits, '_', '-', '.', '/'; not starting with '.' or '-')"))]
+    #[schemars(length(min = 1, max = 128))]
+    pub role: String,
+
+    /// Mesos framework capabilities. `PartitionAware` changes what a partitioned task
+    /// reports (TASK_UNREACHABLE/TASK_GONE instead of TASK_LOST); `TaskKillingState`
+    /// makes a kill report TASK_KILLING before TASK_KILLED.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub capabilities: Vec<FrameworkCapability>,
+
+    /// How long a disconnected framework's tasks keep running before the framework is
+    /// torn down (Mesos `failover_timeout`). A Go duration, e.g. `168h`. Defaults to one
+    /// week, as Marathon does, not to Mesos' 0.
+    #[serde(default = "default_failover_timeout")]
+    pub failover_timeout: Duration,
+
+    /// Who places this framework's tasks. `Builtin`: the operator does, tasks need no
+    /// offer. `External`: a scheduler program answers resource offers and every task
+    /// must name the offer it was launched on.
+    #[serde(default)]
+    pub scheduler: SchedulerKind,
+
+    /// Offer settings (External frameworks).
+    #[serde(default)]
+    pub offers: OfferSettings,
+}
+
+fn default_role() -> String {
+    "*".to_string()
+}
+
+fn default_failover_timeout() -> Duration {
+    Duration::from(std::time::Duration::from_secs(7 * 24 * 3600))
+}
+
+/// Mesos `FrameworkInfo.Capability`.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameworkCapability {
+    /// TASK_UNREACHABLE, TASK_GONE, TASK_DROPPED … instead of TASK_LOST.
+    PartitionAware,
+    /// Kills report TASK_KILLING before TASK_KILLED.
+    TaskKillingState,
+    /// The framework may receive offers with GPUs.
+    GpuResources,
+    /// The framework may be offered agents in other regions.
+    RegionAware,
+}
+
+/// Who places a framework's tasks.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SchedulerKind {
+    /// The operator places the framework's pending tasks itself (no Offer objects).
+    #[default]
+    Builtin,
+    /// A scheduler program receives Offers and launches tasks on them.
+    External,
+}
+
+/// A framework's offer settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferSettings {
+    /// No offers while true (Mesos SUPPRESS); setting it back to false revives (Mesos
+    /// REVIVE) and clears decline filters.
+    #[serde(default)]
+    pub suppressed: bool,
+
+    /// How long a declined agent is not offered again to this framework (Mesos
+    /// `Filters.refuse_seconds`).
+    #[serde(default = "default_refuse_seconds")]
+    #[schemars(range(min = 0, max = 31_536_000))]
+    pub refuse_seconds: u32,
+
+    /// How long an unanswered offer stays valid before it is rescinded. A Go duration.
+    #[serde(default = "default_offer_timeout")]
+    pub timeout: Duration,
+
+    /// Resources below this are not offered (Mesos `min_allocatable_resources`).
+    /// Defaults to `cpus: 0.01, mem: 32`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_allocatable: Option<Resources>,
+}
+
+impl Default for OfferSettings {
+    fn default() -> Self {
+        Self {
+            suppressed: false,
+            refuse_seconds: default_refuse_seconds(),
+            timeout: default_offer_timeout(),
+            min_allocatable: None,
+        }
+    }
+}
+
+fn default_refuse_seconds() -> u32 {
+    5
+}
+
+fn default_offer_timeout() -> Duration {
+    Duration::from(std::time::Duration::from_secs(30))
+}
+
+/// Observed state of a Framework.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameworkStatus {
+    /// The Mesos framework ID (the Framework object's UID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework_id: Option<String>,
+
+    /// The `metadata.generation` this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// When the framework was registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_time: Option<Time>,
+
+    /// `Registered`, …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::condition::conditions_schema")]
+    pub conditions: Vec<Condition>,
+
+    /// The framework's tasks by state.
+    #[serde(default)]
+    pub tasks: TaskCounts,
+
+    /// Resources of the framework's launched, non-terminal tasks.
+    #[serde(default)]
+    pub allocated: Resources,
+}
+
+/// Number of a framework's tasks in each state.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct TaskCounts {
+    pub staging: u32,
+    pub starting: u32,
+    pub running: u32,
+    pub killing: u32,
+    pub finished: u32,
+    pub failed: u32,
+    pub killed: u32,
+    pub error: u32,
+    pub lost: u32,
+    pub dropped: u32,
+    pub unreachable: u32,
+    pub gone: u32,
+    pub gone_by_operator: u32,
+    pub unknown: u32,
+}
+
+impl TaskCounts {
+    /// Counts one more task in `state`.
+    pub fn add(&mut self, state: TaskState) {
+        let slot = match state {
+            TaskState::Staging => &mut self.staging,
+            TaskState::Starting => &mut self.starting,
+            TaskState::Running => &mut self.running,
+            TaskState::Killing => &mut self.killing,
+            TaskState::Finished => &mut self.finished,
+            TaskState::Failed => &mut self.failed,
+            TaskState::Killed => &mut self.killed,
+            TaskState::Error => &mut self.error,
+            TaskState::Lost => &mut self.lost,
+            TaskState::Dropped => &mut self.dropped,
+            TaskState::Unreachable => &mut self.unreachable,
+            TaskState::Gone => &mut self.gone,
+            TaskState::GoneByOperator => &mut self.gone_by_operator,
+            TaskState::Unknown => &mut self.unknown,
+        };
+        *slot += 1;
+    }
+}
+
+impl Framework {
+    /// Whether the framework declared `cap`.
+    pub fn has_capability(&self, cap: FrameworkCapability) -> bool {
+        self.spec.capabilities.contains(&cap)
+    }
+
+    /// Whether the framework is registered (condition `Registered=True`).
+    pub fn is_registered(&self) -> bool {
+        use super::condition::Conditions;
+        self.status
+            .as_ref()
+            .is_some_and(|s| s.conditions.is_true(crate::api::framework::CONDITION_REGISTERED))
+    }
+}
+
+/// Condition type: the framework is registered with the operator.
+pub const CONDITION_REGISTERED: &str = "Registered";

@@ -1,0 +1,259 @@
+//! The controllers: thin I/O around the pure core. Each reconciler reads the reflector
+//! stores, asks the core what the world should look like, and writes the difference back
+//! with server-side apply.
+
+pub mod framework;
+pub mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector::ObjectRef};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::api::{Framework, Resources, Task};
+use crate::error::{Error, KubeContext, Result};
+
+/// The one field manager every write of the operator uses.
+pub const FIELD_MANAGER: &str = "mesos-operator";
+
+/// Settings of `mesos-operator run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Watch Frameworks and Tasks in this namespace only (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Implicit reconciliation: every object is reconciled again this often, repairing
+    /// any drift. A duration such as `5m` or `300s`.
+    #[arg(long, env = "RESYNC_PERIOD", default_value = "5m", value_parser = parse_duration)]
+    pub resync_period: Duration,
+
+    /// How many objects each controller reconciles at once.
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+
+    /// How often a task that fits on no agent is retried.
+    #[arg(long, env = "UNSCHEDULABLE_RETRY", default_value = "5s", value_parser = parse_duration)]
+    pub unschedulable_retry: Duration,
+}
+
+/// Parses a Go-style duration (`300ms`, `5s`, `2m`, `1h`).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let d: kube::core::Duration = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    if d.is_negative() {
+        return Err(format!("duration {s:?} must not be negative"));
+    }
+    Ok(d.into())
+}
+
+/// Everything a reconciler needs: the client, the stores and the placement ledger.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Every Node.
+    pub nodes: Store<Node>,
+    /// Every Pod in the cluster (other workloads count against node capacity).
+    pub pods: Store<Pod>,
+    /// Frameworks in the watched namespace(s).
+    pub frameworks: Store<Framework>,
+    /// Tasks in the watched namespace(s), shared by the controllers.
+    pub tasks: Store<Task>,
+    /// Settings.
+    pub settings: Settings,
+    /// Pods created but not yet seen in the pod store, so that concurrent placements never
+    /// count the same free resources twice.
+    pub placements: Mutex<Assumed>,
+    /// Per-object retry counts for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    reporter: Reporter,
+}
+
+/// Pods the operator created that the pod store has not shown yet.
+#[derive(Default)]
+pub struct Assumed {
+    entries: HashMap<(String, String), (String, Resources, Instant)>,
+}
+
+impl Assumed {
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// Records a created pod.
+    pub fn insert(&mut self, namespace: &str, name: &str, node: &str, resources: Resources) {
+        self.entries.insert((namespace.into(), name.into()), (node.into(), resources, Instant::now()));
+    }
+
+    /// Forgets a pod whose creation failed.
+    pub fn remove(&mut self, namespace: &str, name: &str) {
+        self.entries.remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// Drops entries the store now shows (or that are too old to matter) and returns the
+    /// remaining (node, resources) pairs.
+    pub fn pending(&mut self, pods: &Store<Pod>) -> Vec<(String, Resources)> {
+        self.entries.retain(|(ns, name), (_, _, at)| {
+            at.elapsed() < Self::TTL && pods.get(&ObjectRef::new(name).within(ns)).is_none()
+        });
+        self.entries.values().map(|(node, r, _)| (node.clone(), r.clone())).collect()
+    }
+}
+
+impl Context {
+    /// Publishes an Event about `obj` (best effort: failures are logged, not returned).
+    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: &str, note: String, action: &str)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+            warn!(error = %e, reason, "could not publish event");
+        }
+    }
+
+    /// Backoff for an object whose reconcile failed: 0.5 s doubling up to 5 min.
+    pub fn backoff(&self, key: String) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+        let millis = 500u64.saturating_mul(1u64 << (*n - 1).min(10));
+        Duration::from_millis(millis.min(300_000))
+    }
+
+    /// Forgets an object's failures after a successful reconcile.
+    pub fn reset_backoff(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(key);
+    }
+
+    /// Writes `status` of `obj` through the status subresource with server-side apply.
+    /// The object's resourceVersion is a precondition, so a status computed from a stale
+    /// object is refused (409) instead of overwriting a newer one.
+    pub async fn apply_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let name = obj.name_any();
+        let ns = obj.namespace().ok_or(Error::MissingField { kind: "object", field: "metadata.namespace" })?;
+        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
+        let patch = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "name": name, "resourceVersion": obj.resource_version() },
+            "status": status,
+        });
+        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+            .await
+            .context(|| format!("updating the status of {} {name}", K::kind(&())))?;
+        Ok(())
+    }
+}
+
+/// Key of an object for backoff bookkeeping.
+pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!("{}/{}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or(""), obj.meta().name.as_deref().unwrap_or(""))
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Starts a reflector for `api` and returns its store; the reflector runs until the
+/// process ends, reconnecting with backoff.
+fn spawn_reflector<K>(api: Api<K>, config: watcher::Config) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                warn!(kind = K::kind(&()).as_ref(), error = %e, "watch error; retrying with backoff");
+            }
+        }
+    });
+    reader
+}
+
+/// Runs the operator until SIGTERM/SIGINT.
+pub async fn run(settings: Settings) -> Result<()> {
+    let client = Client::try_default().await.map_err(|e| Error::Config(e.to_string()))?;
+    let namespace = settings.namespace.clone();
+
+    // A clear answer when the CRDs are missing, instead of endless watch errors.
+    scoped::<Task>(&client, namespace.as_deref())
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|e| Error::Config(format!(
+            "cannot list Tasks ({e}); are the CRDs installed? `mesos-operator crds | kubectl apply --server-side -f -`"
+        )))?;
+
+    let nodes = spawn_reflector(Api::<Node>::all(client.clone()), watcher::Config::default());
+    let pods = spawn_reflector(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    let frameworks = spawn_reflector(scoped::<Framework>(&client, namespace.as_deref()), watcher::Config::default());
+    let tasks = spawn_reflector(scoped::<Task>(&client, namespace.as_deref()), watcher::Config::default());
+    for ready in [nodes.wait_until_ready().await, pods.wait_until_ready().await] {
+        ready.map_err(|e| Error::Config(format!("watch stopped before its first list: {e}")))?;
+    }
+    frameworks.wait_until_ready().await.map_err(|e| Error::Config(e.to_string()))?;
+    tasks.wait_until_ready().await.map_err(|e| Error::Config(e.to_string()))?;
+    info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        nodes = nodes.len(),
+        pods = pods.len(),
+        frameworks = frameworks.len(),
+        tasks = tasks.len(),
+        "caches synced; starting controllers"
+    );
+
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
+    };
+    let ctx = Arc::new(Context {
+        client,
+        nodes,
+        pods,
+        frameworks,
+        tasks,
+        settings,
+        placements: Mutex::new(Assumed::default()),
+        failures: Mutex::new(HashMap::new()),
+        reporter,
+    });
+
+    tokio::join!(task::run(ctx.clone()), framework::run(ctx.clone()));
+    info!("controllers stopped");
+    Ok(())
+}
+
+/// A stream that ticks every `period` (first tick after one period), for implicit
+/// reconciliation of every object.
+pub fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(period).await;
+        Some(((), ()))
+    })
+}
+
+/// Events' type for warnings.
+pub const WARNING: EventType = EventType::Warning;
+/// Events' type for normal transitions.
+pub const NORMAL: EventType = EventType::Normal;

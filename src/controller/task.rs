@@ -1,0 +1,457 @@
+//! The Task reconciler: Task → Pod, and Pod → Task status.
+//!
+//! Read (stores, a live GET where a store's absence must be confirmed), decide (the pure
+//! [`crate::task_state`], [`crate::placement`] and [`crate::pod`] functions), write (pod
+//! create with server-side apply, pod delete for kills, status apply).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks, scoped};
+use crate::api::condition::{ConditionStatus, Conditions};
+use crate::api::task::CONDITION_SCHEDULED;
+use crate::api::{
+    Framework, FrameworkCapability, LABEL_MANAGED_BY, LABEL_TASK, MANAGER, Offer, OfferState,
+    SchedulerKind, Task, TaskReason, TaskState, TaskStatus,
+};
+use crate::error::{Error, KubeContext, Result};
+use crate::placement::{self, Agent};
+use crate::pod::{build_pod, pod_name};
+use crate::task_state::{self, Capabilities, NodeView, Observation, PodView, Update};
+
+/// Runs the Task controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let ns = ctx.settings.namespace.clone();
+    let tasks: Api<Task> = scoped(&client, ns.as_deref());
+    let pods: Api<Pod> = scoped(&client, ns.as_deref());
+    let frameworks: Api<Framework> = scoped(&client, ns.as_deref());
+    let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"));
+
+    let controller = Controller::new(tasks, watcher::Config::default())
+        .with_config(Config::default().concurrency(ctx.settings.concurrency));
+    let task_store = controller.store();
+    let by_framework = task_store.clone();
+    let by_node = ctx.clone();
+    controller
+        .owns(pods, managed)
+        // A framework (re)registering or being deleted concerns its not-yet-launched tasks.
+        .watches(frameworks, watcher::Config::default(), move |fw: Framework| {
+            let ns = fw.namespace().unwrap_or_default();
+            let name = fw.name_any();
+            by_framework
+                .state()
+                .into_iter()
+                .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str()) && !t.is_terminal())
+                .map(|t| ObjectRef::from_obj(&*t))
+                .collect::<Vec<_>>()
+        })
+        // A node going NotReady, coming back or being deleted concerns the tasks on it.
+        .watches(Api::<k8s_openapi::api::core::v1::Node>::all(client), watcher::Config::default(), move |node| {
+            let name = node.name_any();
+            by_node
+                .pods
+                .state()
+                .into_iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
+                .filter_map(|p| {
+                    let task = p.labels().get(LABEL_TASK)?.clone();
+                    Some(ObjectRef::<Task>::new(&task).within(&p.namespace()?))
+                })
+                .collect::<Vec<_>>()
+        })
+        .reconcile_all_on(resync_ticks(ctx.settings.resync_period))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "task reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn error_policy(task: Arc<Task>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff(key_of(&*task));
+    warn!(task = %task.name_any(), namespace = ?task.namespace(), error = %error, retry_in = ?delay, "task reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
+    let span = info_span!("reconcile", kind = "Task", namespace = %task.namespace().unwrap_or_default(), name = %task.name_any());
+    let action = reconcile_task(&task, &ctx).instrument(span).await?;
+    ctx.reset_backoff(&key_of(&*task));
+    Ok(action)
+}
+
+/// What the reconciler decided to write.
+struct Outcome {
+    update: Update,
+    /// The pod to record in status (created or adopted).
+    pod: Option<Pod>,
+    /// `Scheduled=False` with this message (task waits for capacity).
+    unschedulable: Option<String>,
+}
+
+async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
+    if task.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let current = task.status.clone().unwrap_or_default();
+    if current.state.is_some_and(TaskState::is_terminal) {
+        return Ok(Action::await_change());
+    }
+    let ns = task.namespace().ok_or(Error::MissingField { kind: "Task", field: "metadata.namespace" })?;
+    let framework = ctx.frameworks.get(&ObjectRef::new(&task.spec.framework).within(&ns));
+    let caps = capabilities(framework.as_deref());
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+
+    // Which pod do we have?
+    let name = pod_name(task);
+    let mut pod = ctx.pods.get(&ObjectRef::new(&name).within(&ns)).map(|p| (*p).clone());
+    if pod.is_none() && current.pod.is_some() {
+        // The store may lag behind a pod we just created: confirm before calling it gone.
+        pod = pods.get_opt(&name).await.context(|| format!("reading pod {name}"))?;
+    }
+    if let Some(p) = &pod
+        && !owned_by(p, task)
+    {
+        if p.labels().get(LABEL_TASK) == Some(&task.name_any()) {
+            // A pod of an earlier task of the same name, not yet garbage-collected.
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        let update = Update::decided(
+            TaskState::Error,
+            TaskReason::ReasonTaskInvalid,
+            format!("pod {name} already exists and does not belong to this task"),
+        );
+        return write(task, ctx, &current, Outcome { update, pod: None, unschedulable: None }).await;
+    }
+
+    let outcome = match (&pod, &current.pod) {
+        (Some(p), _) => {
+            if task.spec.kill && p.metadata.deletion_timestamp.is_none() {
+                kill(task, &pods, &name).await?;
+            }
+            observe(task, ctx, caps, PodView::Present(p), pod.clone())
+        }
+        (None, Some(_)) => observe(task, ctx, caps, PodView::Gone, None),
+        (None, None) if task.spec.kill => observe(task, ctx, caps, PodView::NotCreated, None),
+        (None, None) => launch(task, ctx, framework.as_deref(), &ns).await?,
+    };
+    let retry = outcome.unschedulable.is_some();
+    write(task, ctx, &current, outcome).await?;
+    Ok(if retry {
+        Action::requeue(ctx.settings.unschedulable_retry)
+    } else {
+        Action::requeue(ctx.settings.resync_period)
+    })
+}
+
+fn owned_by(pod: &Pod, task: &Task) -> bool {
+    let uid = task.uid();
+    pod.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())
+}
+
+fn capabilities(framework: Option<&Framework>) -> Capabilities {
+    Capabilities {
+        partition_aware: framework.is_some_and(|f| f.has_capability(FrameworkCapability::PartitionAware)),
+        task_killing_state: framework.is_some_and(|f| f.has_capability(FrameworkCapability::TaskKillingState)),
+    }
+}
+
+fn observe(task: &Task, ctx: &Context, caps: Capabilities, view: PodView<'_>, pod: Option<Pod>) -> Outcome {
+    let node_name = match view {
+        PodView::Present(p) => p.spec.as_ref().and_then(|s| s.node_name.clone()),
+        _ => task.status.as_ref().and_then(|s| s.agent.clone()),
+    };
+    let node = node_name.as_ref().map(|n| ctx.nodes.get(&ObjectRef::new(n)));
+    let node_view = match &node {
+        None => NodeView::NotApplicable,
+        Some(Some(n)) => NodeView::Present(n),
+        Some(None) => NodeView::Deleted,
+    };
+    let update = task_state::derive(&Observation {
+        capabilities: caps,
+        kill_requested: task.spec.kill,
+        has_health_check: task.spec.health_check.is_some(),
+        pod: view,
+        node: node_view,
+    });
+    Outcome { update, pod, unschedulable: None }
+}
+
+async fn kill(task: &Task, pods: &Api<Pod>, name: &str) -> Result<()> {
+    let mut params = DeleteParams::default();
+    if let Some(policy) = &task.spec.kill_policy {
+        let grace: Duration = policy.grace_period.into();
+        params.grace_period_seconds = Some(u32::try_from(grace.as_secs()).unwrap_or(u32::MAX));
+    }
+    match pods.delete(name, &params).await {
+        Ok(_) => {
+            info!(pod = name, "kill requested; pod deleted");
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Kube { context: format!("deleting pod {name} to kill the task"), source: e }),
+    }
+}
+
+/// Decides where a not-yet-launched task runs and creates its pod.
+async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &str) -> Result<Outcome> {
+    let invalid = |state: TaskState, reason: TaskReason, message: String| Outcome {
+        update: Update::decided(state, reason, message),
+        pod: None,
+        unschedulable: None,
+    };
+    let fw_name = &task.spec.framework;
+    let framework = match framework {
+        Some(f) => f.clone(),
+        None => {
+            // Confirm with the API server: the store may not have seen a new framework yet.
+            let api: Api<Framework> = Api::namespaced(ctx.client.clone(), ns);
+            match api.get_opt(fw_name).await.context(|| format!("reading framework {fw_name}"))? {
+                Some(f) => f,
+                None => {
+                    return Ok(invalid(
+                        TaskState::Error,
+                        TaskReason::ReasonTaskInvalid,
+                        format!("framework {fw_name} does not exist in namespace {ns}"),
+                    ));
+                }
+            }
+        }
+    };
+    if framework.metadata.deletion_timestamp.is_some() {
+        return Ok(invalid(TaskState::Error, TaskReason::ReasonFrameworkRemoved, format!("framework {fw_name} is being deleted")));
+    }
+    if !framework.is_registered() {
+        // The framework controller registers it; its status change triggers this task again.
+        return Ok(Outcome {
+            update: Update { message: Some(format!("waiting for framework {fw_name} to register")), ..staging() },
+            pod: None,
+            unschedulable: None,
+        });
+    }
+    let caps = capabilities(Some(&framework));
+    let dropped = if caps.partition_aware { TaskState::Dropped } else { TaskState::Error };
+
+    let pod_spec = match build_pod(task, "") {
+        Ok(p) => p,
+        Err(e) => return Ok(invalid(TaskState::Error, TaskReason::ReasonTaskInvalid, e.0)),
+    };
+    let tolerations: Vec<Toleration> = pod_spec.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    let demand = task.spec.resources.clone();
+
+    // Place: on the offer's agent, or first fit for Builtin frameworks. The placement lock
+    // makes concurrent reconciles see each other's pods before the store does.
+    let node = {
+        let offer = match &task.spec.offer {
+            Some(offer_name) => {
+                let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
+                let offer = api.get_opt(offer_name).await.context(|| format!("reading offer {offer_name}"))?;
+                match check_offer(task, ctx, offer.as_ref(), offer_name, ns) {
+                    Ok(o) => Some(o),
+                    Err(message) => return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, message)),
+                }
+            }
+            None if framework.spec.scheduler == SchedulerKind::External => {
+                return Ok(invalid(
+                    TaskState::Error,
+                    TaskReason::ReasonInvalidOffers,
+                    format!("framework {fw_name} has an External scheduler: its tasks must name the offer they are launched on (spec.offer)"),
+                ));
+            }
+            None => None,
+        };
+        let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
+        let mut agents = placement::agents(ctx.nodes.state().iter().map(|n| &**n), ctx.pods.state().iter().map(|p| &**p));
+        for (node, resources) in ledger.pending(&ctx.pods) {
+            if let Some(a) = agents.iter_mut().find(|a| a.name == node) {
+                placement::charge(a, &resources);
+            }
+        }
+        let chosen = match offer {
+            Some(agent) => match agents.iter().find(|a| a.name == agent) {
+                Some(a) if a.unavailable.is_none() && a.has_pod_room() && demand.fits_in(&a.free()).is_ok() => agent,
+                Some(a) => {
+                    return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, vanished(a, &demand)));
+                }
+                None => return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, format!("the offer's agent {agent} no longer exists"))),
+            },
+            None => match placement::first_fit(&agents, &demand, &tolerations) {
+                Ok(i) => agents[i].name.clone(),
+                Err(why) => {
+                    return Ok(Outcome { update: staging(), pod: None, unschedulable: Some(why.0) });
+                }
+            },
+        };
+        ledger.insert(ns, &pod_name(task), &chosen, demand.clone());
+        chosen
+    };
+
+    let pod = match build_pod(task, &node) {
+        Ok(p) => p,
+        Err(e) => return Ok(invalid(TaskState::Error, TaskReason::ReasonTaskInvalid, e.0)),
+    };
+    let name = pod_name(task);
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let created = match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&pod_json(&pod))).await {
+        Ok(p) => p,
+        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
+            forget(ctx, ns, &name);
+            return Ok(invalid(TaskState::Error, TaskReason::ReasonTaskInvalid, format!("the task's pod is invalid: {}", s.message)));
+        }
+        Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("being terminated") => {
+            forget(ctx, ns, &name);
+            return Ok(invalid(dropped, TaskReason::ReasonTaskInvalid, format!("cannot launch: {}", s.message)));
+        }
+        Err(e) => {
+            forget(ctx, ns, &name);
+            return Err(Error::Kube { context: format!("creating pod {name} on {node}"), source: e });
+        }
+    };
+    info!(pod = %name, node = %node, "launched");
+    ctx.event(task, NORMAL, "Launched", format!("pod {name} launched on agent {node} with {}", task.spec.resources), "Launch").await;
+    let caps_view = capabilities(Some(&framework));
+    let mut outcome = observe(task, ctx, caps_view, PodView::Present(&created), Some(created.clone()));
+    outcome.pod = Some(created);
+    Ok(outcome)
+}
+
+fn forget(ctx: &Context, ns: &str, name: &str) {
+    let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
+    ledger.remove(ns, name);
+}
+
+fn vanished(agent: &Agent, demand: &crate::api::Resources) -> String {
+    match demand.fits_in(&agent.free()) {
+        Err(short) => format!("the offer's resources are no longer free on agent {}: {short}", agent.name),
+        Ok(()) => format!("agent {} is {}", agent.name, agent.unavailable.as_deref().unwrap_or("at its pod limit")),
+    }
+}
+
+/// Checks an offer a task names; returns the agent to launch on, or why the offer is invalid.
+fn check_offer(task: &Task, ctx: &Context, offer: Option<&Offer>, name: &str, ns: &str) -> std::result::Result<String, String> {
+    let offer = offer.ok_or_else(|| format!("offer {name} does not exist (expired, rescinded or never made)"))?;
+    if offer.spec.framework != task.spec.framework {
+        return Err(format!("offer {name} was made to framework {}, not {}", offer.spec.framework, task.spec.framework));
+    }
+    let state = offer.status.as_ref().map(|s| s.state).unwrap_or_default();
+    if matches!(state, OfferState::Rescinded | OfferState::Declined) {
+        return Err(format!("offer {name} is {state:?}"));
+    }
+    if let Some(expires) = &offer.spec.expires_at
+        && expires.0 <= Timestamp::now()
+    {
+        return Err(format!("offer {name} expired at {}", expires.0));
+    }
+    // What earlier tasks launched on the offer already took.
+    let mut remaining = offer.spec.resources.clone();
+    for other in ctx.tasks.state() {
+        if other.namespace().as_deref() == Some(ns)
+            && other.spec.offer.as_deref() == Some(name)
+            && other.uid() != task.uid()
+            && other.status.as_ref().and_then(|s| s.pod.as_ref()).is_some()
+        {
+            remaining = remaining.saturating_sub(&other.spec.resources);
+        }
+    }
+    task.spec
+        .resources
+        .fits_in(&remaining)
+        .map_err(|short| format!("the task does not fit in what remains of offer {name}: {short}"))?;
+    Ok(offer.spec.agent.clone())
+}
+
+fn staging() -> Update {
+    task_state::derive(&Observation {
+        capabilities: Capabilities::default(),
+        kill_requested: false,
+        has_health_check: false,
+        pod: PodView::NotCreated,
+        node: NodeView::NotApplicable,
+    })
+}
+
+/// The pod as a server-side apply body (apiVersion and kind included).
+fn pod_json(pod: &Pod) -> serde_json::Value {
+    let mut value = serde_json::to_value(pod).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("apiVersion".into(), "v1".into());
+        obj.insert("kind".into(), "Pod".into());
+    }
+    value
+}
+
+/// Folds the outcome into the status and writes it if anything changed; publishes the
+/// Events that matter.
+async fn write(task: &Task, ctx: &Context, current: &TaskStatus, outcome: Outcome) -> Result<Action> {
+    let now = Time(Timestamp::now());
+    let generation = task.metadata.generation;
+    let mut base = current.clone();
+    // A launch writes STAGING and STARTING in one status update.
+    if outcome.pod.is_some() && base.state.is_none() {
+        base = task_state::apply(&base, &staging(), generation, &now);
+    }
+    let mut next = task_state::apply(&base, &outcome.update, generation, &now);
+    if let Some(pod) = &outcome.pod {
+        next.pod = pod.metadata.name.clone();
+        next.pod_uid = pod.metadata.uid.clone();
+    }
+    match &outcome.unschedulable {
+        Some(why) => {
+            next.conditions.set(CONDITION_SCHEDULED, ConditionStatus::False, "Unschedulable", why, generation, &now);
+            next.message = Some(why.clone());
+        }
+        None if next.state == Some(TaskState::Staging) && outcome.update.message.is_some() => {
+            next.conditions.set(
+                CONDITION_SCHEDULED,
+                ConditionStatus::False,
+                "WaitingForFramework",
+                outcome.update.message.as_deref().unwrap_or_default(),
+                generation,
+                &now,
+            );
+        }
+        None => {}
+    }
+    if &next == current {
+        return Ok(Action::await_change());
+    }
+    ctx.apply_status(task, &next).await?;
+
+    let was_unschedulable = current.conditions.get_condition(CONDITION_SCHEDULED).is_some_and(|c| c.reason == "Unschedulable" && Some(c.message.as_str()) == outcome.unschedulable.as_deref());
+    if let Some(why) = &outcome.unschedulable
+        && !was_unschedulable
+    {
+        ctx.event(task, WARNING, "Unschedulable", why.clone(), "Place").await;
+    }
+    if next.state != current.state
+        && let Some(state) = next.state
+    {
+        let message = next.message.clone().unwrap_or_default();
+        let note = if message.is_empty() { state.to_string() } else { format!("{state}: {message}") };
+        match state {
+            TaskState::Failed | TaskState::Error | TaskState::Dropped | TaskState::Lost | TaskState::Gone | TaskState::GoneByOperator | TaskState::Unreachable => {
+                ctx.event(task, WARNING, &task_state::camel(state), note, "Update").await;
+            }
+            TaskState::Killed | TaskState::Finished => {
+                ctx.event(task, NORMAL, &task_state::camel(state), note, "Update").await;
+            }
+            _ => {}
+        }
+    }
+    Ok(Action::await_change())
+}

@@ -1,0 +1,16 @@
+//! mesos-operator: Apache Mesos' two-level scheduling model — frameworks, resource offers,
+//! tasks, reconciliation — as Kubernetes custom resources reconciled to Pods.
+//!
+//! The pure core ([`api::resources`], [`task_state`], [`placement`], [`pod`]) decides;
+//! the thin I/O layer ([`controller`]) reads the API server, calls the core and writes back.
+
+pub mod api;
+pub mod controller;
+pub mod crds;
+pub mod error;
+pub mod placement;
+pub mod pod;
+pub mod task_state;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,7 @@
+//! End-to-end tests against a real API server (etcd, kube-apiserver,
+//! kube-controller-manager, kwok). Each test has its own namespace and its own operator.
+//! `make test` starts the cluster and runs them.
+
+mod support;
+mod tasks;
+mod validation;
