@@ -62,7 +62,10 @@ pub trait KubeContext<T> {
 
 impl<T> KubeContext<T> for std::result::Result<T, kube::Error> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Kube { context: context(), source })
+        self.map_err(|source| Error::Kube {
+            context: context(),
+            source,
+        })
     }
 }
 

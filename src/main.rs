@@ -11,7 +11,13 @@ use mesos_operator::telemetry::{self, LogFormat};
 #[command(name = "mesos-operator", version, about)]
 struct Cli {
     /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     /// Log filter in RUST_LOG syntax, e.g. `info` or `mesos_operator=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
@@ -50,7 +56,10 @@ fn main() -> ExitCode {
         }
         Command::Run(settings) => {
             telemetry::init(cli.log_format, &cli.log_level);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

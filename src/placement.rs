@@ -10,11 +10,16 @@ use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::Resources;
-use crate::api::resources::{PortRange, PortRanges, bytes_from_quantity, cpu_millis_from_quantity};
+use crate::api::resources::{
+    PortRange, PortRanges, bytes_from_quantity, cpu_millis_from_quantity, value_from_quantity,
+};
 use crate::task_state::node_ready;
 
 /// Host ports an agent offers (Mesos' default agent `ports` resource).
-pub const AGENT_PORTS: PortRange = PortRange { begin: 31000, end: 32000 };
+pub const AGENT_PORTS: PortRange = PortRange {
+    begin: 31000,
+    end: 32000,
+};
 
 /// An agent (Node) with what it has and what is used.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +53,9 @@ impl Agent {
 
     /// Whether a pod with these tolerations may be placed here.
     pub fn tolerates(&self, tolerations: &[Toleration]) -> bool {
-        self.taints.iter().all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
+        self.taints
+            .iter()
+            .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
     }
 }
 
@@ -60,14 +67,24 @@ fn tolerates(t: &Toleration, taint: &Taint) -> bool {
         return false;
     }
     match t.operator.as_deref() {
-        Some("Exists") => t.key.as_deref().is_none_or(|k| k.is_empty() || k == taint.key),
-        _ => t.key.as_deref() == Some(taint.key.as_str()) && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        Some("Exists") => t
+            .key
+            .as_deref()
+            .is_none_or(|k| k.is_empty() || k == taint.key),
+        _ => {
+            t.key.as_deref() == Some(taint.key.as_str())
+                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
     }
 }
 
 /// Whether a pod still holds its resources: bound and neither Succeeded nor Failed.
 pub fn holds_resources(pod: &Pod) -> bool {
-    let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
+    let bound = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty());
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     bound && !matches!(phase, Some("Succeeded" | "Failed"))
 }
@@ -76,20 +93,28 @@ pub fn holds_resources(pod: &Pod) -> bool {
 /// at least the largest init container, plus overhead; pod-level requests win where set.
 /// Host ports count as used ports.
 pub fn pod_requests(pod: &Pod) -> Resources {
-    let Some(spec) = pod.spec.as_ref() else { return Resources::default() };
+    let Some(spec) = pod.spec.as_ref() else {
+        return Resources::default();
+    };
     let requests_of = |r: Option<&k8s_openapi::api::core::v1::ResourceRequirements>| -> Resources {
-        r.and_then(|r| r.requests.as_ref()).map(from_quantities).unwrap_or_default()
+        r.and_then(|r| r.requests.as_ref())
+            .map(from_quantities)
+            .unwrap_or_default()
     };
     let mut sum = Resources::default();
     for c in &spec.containers {
-        sum = sum.checked_add(&requests_of(c.resources.as_ref())).unwrap_or_else(|| sum.clone());
+        sum = sum
+            .checked_add(&requests_of(c.resources.as_ref()))
+            .unwrap_or_else(|| sum.clone());
     }
     for c in spec.init_containers.iter().flatten() {
         let init = requests_of(c.resources.as_ref());
         sum = sum.max_each(&init);
     }
     if let Some(overhead) = spec.overhead.as_ref() {
-        sum = sum.checked_add(&from_quantities(overhead)).unwrap_or_else(|| sum.clone());
+        sum = sum
+            .checked_add(&from_quantities(overhead))
+            .unwrap_or_else(|| sum.clone());
     }
     if let Some(pod_level) = spec.resources.as_ref().and_then(|r| r.requests.as_ref()) {
         let level = from_quantities(pod_level);
@@ -116,16 +141,25 @@ pub fn pod_requests(pod: &Pod) -> Resources {
 /// does not parse (a request the API server accepted always parses).
 fn from_quantities(map: &std::collections::BTreeMap<String, Quantity>) -> Resources {
     let mut r = Resources::default();
-    if let Some(q) = map.get("cpu").and_then(|q| cpu_millis_from_quantity(q).ok()) {
+    if let Some(q) = map
+        .get("cpu")
+        .and_then(|q| cpu_millis_from_quantity(q).ok())
+    {
         r.cpus.0 = q;
     }
     if let Some(q) = map.get("memory").and_then(|q| bytes_from_quantity(q).ok()) {
         r.mem.0 = q;
     }
-    if let Some(q) = map.get("ephemeral-storage").and_then(|q| bytes_from_quantity(q).ok()) {
+    if let Some(q) = map
+        .get("ephemeral-storage")
+        .and_then(|q| bytes_from_quantity(q).ok())
+    {
         r.disk.0 = q;
     }
-    if let Some(q) = map.get(crate::api::resources::GPU_RESOURCE).and_then(|q| q.0.parse::<u64>().ok()) {
+    if let Some(q) = map
+        .get(crate::api::resources::GPU_RESOURCE)
+        .and_then(|q| value_from_quantity(q).ok())
+    {
         r.gpus = q;
     }
     r
@@ -139,7 +173,7 @@ pub fn agent_from_node(node: &Node) -> Agent {
     resources.ports = PortRanges::new(vec![AGENT_PORTS]);
     let max_pods = allocatable
         .and_then(|a| a.get("pods"))
-        .and_then(|q| q.0.parse::<u64>().ok())
+        .and_then(|q| value_from_quantity(q).ok())
         .unwrap_or(110);
     let spec = node.spec.as_ref();
     let unavailable = if spec.and_then(|s| s.unschedulable).unwrap_or(false) {
@@ -170,12 +204,23 @@ pub fn agent_from_node(node: &Node) -> Agent {
 
 /// Every agent with the requests of the pods bound to it subtracted. Pods on unknown
 /// nodes are ignored.
-pub fn agents<'a>(nodes: impl IntoIterator<Item = &'a Node>, pods: impl IntoIterator<Item = &'a Pod>) -> Vec<Agent> {
+pub fn agents<'a>(
+    nodes: impl IntoIterator<Item = &'a Node>,
+    pods: impl IntoIterator<Item = &'a Pod>,
+) -> Vec<Agent> {
     let mut agents: Vec<Agent> = nodes.into_iter().map(agent_from_node).collect();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
-    let index: HashMap<String, usize> = agents.iter().enumerate().map(|(i, a)| (a.name.clone(), i)).collect();
+    let index: HashMap<String, usize> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.clone(), i))
+        .collect();
     for pod in pods.into_iter().filter(|p| holds_resources(p)) {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or_default();
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or_default();
         if let Some(&i) = index.get(node) {
             charge(&mut agents[i], &pod_requests(pod));
         }
@@ -185,7 +230,10 @@ pub fn agents<'a>(nodes: impl IntoIterator<Item = &'a Node>, pods: impl IntoIter
 
 /// Counts `requests` (one more pod) as used on `agent`.
 pub fn charge(agent: &mut Agent, requests: &Resources) {
-    agent.used = agent.used.checked_add(requests).unwrap_or_else(|| agent.used.clone());
+    agent.used = agent
+        .used
+        .checked_add(requests)
+        .unwrap_or_else(|| agent.used.clone());
     agent.pods += 1;
 }
 
@@ -196,8 +244,16 @@ pub struct Unschedulable(pub String);
 
 /// First fit: the first available agent (by name) that tolerates the task, has pod room
 /// and free resources containing `demand`. Returns its index into `agents`.
-pub fn first_fit(agents: &[Agent], demand: &Resources, tolerations: &[Toleration]) -> Result<usize, Unschedulable> {
-    let candidates = || agents.iter().enumerate().filter(|(_, a)| a.unavailable.is_none() && a.tolerates(tolerations) && a.has_pod_room());
+pub fn first_fit(
+    agents: &[Agent],
+    demand: &Resources,
+    tolerations: &[Toleration],
+) -> Result<usize, Unschedulable> {
+    let candidates = || {
+        agents.iter().enumerate().filter(|(_, a)| {
+            a.unavailable.is_none() && a.tolerates(tolerations) && a.has_pod_room()
+        })
+    };
     if let Some((i, _)) = candidates().find(|(_, a)| demand.fits_in(&a.free()).is_ok()) {
         return Ok(i);
     }
@@ -208,7 +264,10 @@ fn explain(agents: &[Agent], demand: &Resources, tolerations: &[Toleration]) -> 
     if agents.is_empty() {
         return Unschedulable("there are no agents (nodes) in the cluster".into());
     }
-    let usable: Vec<&Agent> = agents.iter().filter(|a| a.unavailable.is_none() && a.tolerates(tolerations)).collect();
+    let usable: Vec<&Agent> = agents
+        .iter()
+        .filter(|a| a.unavailable.is_none() && a.tolerates(tolerations))
+        .collect();
     if usable.is_empty() {
         return Unschedulable(format!(
             "none of the {} nodes is available (cordoned, not Ready, or tainted without a toleration)",
@@ -217,7 +276,10 @@ fn explain(agents: &[Agent], demand: &Resources, tolerations: &[Toleration]) -> 
     }
     let roomy: Vec<&&Agent> = usable.iter().filter(|a| a.has_pod_room()).collect();
     if roomy.is_empty() {
-        return Unschedulable(format!("all {} available nodes are at their pod limit", usable.len()));
+        return Unschedulable(format!(
+            "all {} available nodes are at their pod limit",
+            usable.len()
+        ));
     }
     // The dimension no single node can satisfy, if there is one.
     let mut largest = Resources::default();
@@ -225,7 +287,11 @@ fn explain(agents: &[Agent], demand: &Resources, tolerations: &[Toleration]) -> 
         largest = largest.max_each(&a.free());
     }
     if let Err(short) = demand.fits_in(&largest) {
-        return Unschedulable(format!("no node has {} free; largest free: {}", short.needed(), short.available()));
+        return Unschedulable(format!(
+            "no node has {} free; largest free: {}",
+            short.needed(),
+            short.available()
+        ));
     }
     Unschedulable(format!(
         "no single node has {demand} free at once ({} available nodes checked)",
@@ -236,7 +302,9 @@ fn explain(agents: &[Agent], demand: &Resources, tolerations: &[Toleration]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{Container, NodeCondition, NodeSpec, NodeStatus, PodSpec, PodStatus, ResourceRequirements};
+    use k8s_openapi::api::core::v1::{
+        Container, NodeCondition, NodeSpec, NodeStatus, PodSpec, PodStatus, ResourceRequirements,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;
 
@@ -246,7 +314,10 @@ mod tests {
 
     fn node(name: &str, cpu: &str, mem: &str) -> Node {
         Node {
-            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
             spec: Some(NodeSpec::default()),
             status: Some(NodeStatus {
                 allocatable: Some(BTreeMap::from([
@@ -254,7 +325,11 @@ mod tests {
                     ("memory".to_string(), q(mem)),
                     ("pods".to_string(), q("3")),
                 ])),
-                conditions: Some(vec![NodeCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() }]),
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
         }
@@ -268,14 +343,20 @@ mod tests {
                 containers: vec![Container {
                     name: "c".into(),
                     resources: Some(ResourceRequirements {
-                        requests: Some(BTreeMap::from([("cpu".to_string(), q(cpu)), ("memory".to_string(), q(mem))])),
+                        requests: Some(BTreeMap::from([
+                            ("cpu".to_string(), q(cpu)),
+                            ("memory".to_string(), q(mem)),
+                        ])),
                         ..Default::default()
                     }),
                     ..Default::default()
                 }],
                 ..Default::default()
             }),
-            status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }),
         }
     }
 
@@ -286,7 +367,11 @@ mod tests {
     #[test]
     fn free_is_allocatable_minus_non_terminal_pods_of_any_owner() {
         let nodes = [node("a", "4", "8Gi")];
-        let pods = [pod("a", "1500m", "1Gi", "Running"), pod("a", "2", "1Gi", "Succeeded"), pod("b", "1", "1Gi", "Running")];
+        let pods = [
+            pod("a", "1500m", "1Gi", "Running"),
+            pod("a", "2", "1Gi", "Succeeded"),
+            pod("b", "1", "1Gi", "Running"),
+        ];
         let agents = agents(&nodes, &pods);
         assert_eq!(agents[0].free().cpus.0, 2500);
         assert_eq!(agents[0].free().mem.0, 7 * 1024 * 1024 * 1024);
@@ -301,31 +386,62 @@ mod tests {
         }
         let mut tainted = node("b", "64", "64Gi");
         if let Some(s) = tainted.spec.as_mut() {
-            s.taints = Some(vec![Taint { key: "dedicated".into(), value: Some("x".into()), effect: "NoSchedule".into(), ..Default::default() }]);
+            s.taints = Some(vec![Taint {
+                key: "dedicated".into(),
+                value: Some("x".into()),
+                effect: "NoSchedule".into(),
+                ..Default::default()
+            }]);
         }
-        let nodes = [cordoned, tainted, node("c", "2", "4Gi"), node("d", "8", "16Gi")];
+        let nodes = [
+            cordoned,
+            tainted,
+            node("c", "2", "4Gi"),
+            node("d", "8", "16Gi"),
+        ];
         let agents = agents(&nodes, &[]);
         let d = demand(r#"{"cpus": 4, "mem": 1024}"#);
-        assert_eq!(first_fit(&agents, &d, &[]).map(|i| agents[i].name.clone()), Ok("d".to_string()));
-        let toleration = Toleration { key: Some("dedicated".into()), operator: Some("Equal".into()), value: Some("x".into()), ..Default::default() };
-        assert_eq!(first_fit(&agents, &d, &[toleration]).map(|i| agents[i].name.clone()), Ok("b".to_string()));
+        assert_eq!(
+            first_fit(&agents, &d, &[]).map(|i| agents[i].name.clone()),
+            Ok("d".to_string())
+        );
+        let toleration = Toleration {
+            key: Some("dedicated".into()),
+            operator: Some("Equal".into()),
+            value: Some("x".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            first_fit(&agents, &d, &[toleration]).map(|i| agents[i].name.clone()),
+            Ok("b".to_string())
+        );
     }
 
     #[test]
     fn unschedulable_message_names_the_dimension_and_largest_free() {
         let nodes = [node("a", "31500m", "64Gi"), node("b", "8", "16Gi")];
         let agents = agents(&nodes, &[]);
-        let err = first_fit(&agents, &demand(r#"{"cpus": 64, "mem": 32}"#), &[]).err().map(|e| e.0).unwrap_or_default();
-        assert_eq!(err, "no node has cpus: 64 free; largest free: cpus: 31.5");
+        let err = first_fit(&agents, &demand(r#"{"cpus": 64, "mem": 32}"#), &[])
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert_eq!(err, "no node has 64 cpus free; largest free: 31.5 cpus");
         assert!(first_fit(&[], &demand(r#"{"cpus": 1, "mem": 1}"#), &[]).is_err());
     }
 
     #[test]
     fn pod_limit_counts() {
         let nodes = [node("a", "64", "64Gi")];
-        let pods = [pod("a", "1", "1Gi", "Running"), pod("a", "1", "1Gi", "Running"), pod("a", "1", "1Gi", "Pending")];
+        let pods = [
+            pod("a", "1", "1Gi", "Running"),
+            pod("a", "1", "1Gi", "Running"),
+            pod("a", "1", "1Gi", "Pending"),
+        ];
         let agents = agents(&nodes, &pods);
-        let err = first_fit(&agents, &demand(r#"{"cpus": 1, "mem": 1}"#), &[]).err().map(|e| e.0).unwrap_or_default();
+        let err = first_fit(&agents, &demand(r#"{"cpus": 1, "mem": 1}"#), &[])
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(err.contains("pod limit"), "{err}");
     }
 
@@ -334,10 +450,28 @@ mod tests {
         let nodes = [node("a", "64", "64Gi")];
         let mut p = pod("a", "1", "1Gi", "Running");
         if let Some(s) = p.spec.as_mut() {
-            s.containers[0].ports = Some(vec![k8s_openapi::api::core::v1::ContainerPort { container_port: 31000, host_port: Some(31000), ..Default::default() }]);
+            s.containers[0].ports = Some(vec![k8s_openapi::api::core::v1::ContainerPort {
+                container_port: 31000,
+                host_port: Some(31000),
+                ..Default::default()
+            }]);
         }
         let agents = agents(&nodes, &[p]);
-        assert!(first_fit(&agents, &demand(r#"{"cpus": 1, "mem": 1, "ports": [{"begin": 31000, "end": 31000}]}"#), &[]).is_err());
-        assert!(first_fit(&agents, &demand(r#"{"cpus": 1, "mem": 1, "ports": [{"begin": 31001, "end": 31001}]}"#), &[]).is_ok());
+        assert!(
+            first_fit(
+                &agents,
+                &demand(r#"{"cpus": 1, "mem": 1, "ports": [{"begin": 31000, "end": 31000}]}"#),
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            first_fit(
+                &agents,
+                &demand(r#"{"cpus": 1, "mem": 1, "ports": [{"begin": 31001, "end": 31001}]}"#),
+                &[]
+            )
+            .is_ok()
+        );
     }
 }

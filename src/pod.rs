@@ -32,7 +32,10 @@ pub fn pod_name(task: &Task) -> String {
 /// The labels every Pod of this task carries.
 pub fn pod_labels(task: &Task) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (LABEL_TASK.to_string(), task.metadata.name.clone().unwrap_or_default()),
+        (
+            LABEL_TASK.to_string(),
+            task.metadata.name.clone().unwrap_or_default(),
+        ),
         (LABEL_FRAMEWORK.to_string(), task.spec.framework.clone()),
         (LABEL_MANAGED_BY.to_string(), MANAGER.to_string()),
     ])
@@ -46,7 +49,11 @@ pub fn build_pod(task: &Task, node: &str) -> Result<Pod, InvalidTask> {
     let (template_meta, mut pod_spec) = match (&spec.command, &spec.template) {
         (Some(command), None) => (ObjectMeta::default(), command_pod_spec(task, command)),
         (None, Some(template)) => template_pod_spec(task, template)?,
-        _ => return Err(InvalidTask("exactly one of spec.command or spec.template must be set".into())),
+        _ => {
+            return Err(InvalidTask(
+                "exactly one of spec.command or spec.template must be set".into(),
+            ));
+        }
     };
 
     pod_spec.node_name = Some(node.to_string());
@@ -102,17 +109,35 @@ fn owner_reference(task: &Task) -> Option<OwnerReference> {
 
 fn command_pod_spec(task: &Task, command: &crate::api::CommandSpec) -> PodSpec {
     let (cmd, args) = match (&command.shell, &command.argv) {
-        (Some(shell), _) => (vec!["/bin/sh".to_string(), "-c".to_string(), shell.clone()], None),
-        (None, Some(argv)) => (argv.iter().take(1).cloned().collect(), Some(argv.iter().skip(1).cloned().collect::<Vec<_>>())),
+        (Some(shell), _) => (
+            vec!["/bin/sh".to_string(), "-c".to_string(), shell.clone()],
+            None,
+        ),
+        (None, Some(argv)) => (
+            argv.iter().take(1).cloned().collect(),
+            Some(argv.iter().skip(1).cloned().collect::<Vec<_>>()),
+        ),
         (None, None) => (Vec::new(), None),
     };
     let ports: Vec<u16> = task.spec.resources.ports.iter().collect();
     let mut env = command.env.clone();
     if !ports.is_empty() {
-        let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-        env.push(EnvVar { name: "PORTS".into(), value: Some(list), ..Default::default() });
+        let list = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        env.push(EnvVar {
+            name: "PORTS".into(),
+            value: Some(list),
+            ..Default::default()
+        });
         for (i, p) in ports.iter().enumerate() {
-            env.push(EnvVar { name: format!("PORT{i}"), value: Some(p.to_string()), ..Default::default() });
+            env.push(EnvVar {
+                name: format!("PORT{i}"),
+                value: Some(p.to_string()),
+                ..Default::default()
+            });
         }
     }
     let requirements = resource_requirements(&task.spec.resources.to_k8s_requests());
@@ -141,12 +166,19 @@ fn command_pod_spec(task: &Task, command: &crate::api::CommandSpec) -> PodSpec {
     }
 }
 
-fn template_pod_spec(task: &Task, template: &serde_json::Value) -> Result<(ObjectMeta, PodSpec), InvalidTask> {
+fn template_pod_spec(
+    task: &Task,
+    template: &serde_json::Value,
+) -> Result<(ObjectMeta, PodSpec), InvalidTask> {
     let template: PodTemplateSpec = serde_json::from_value(template.clone())
         .map_err(|e| InvalidTask(format!("spec.template is not a valid pod template: {e}")))?;
-    let mut spec = template.spec.ok_or_else(|| InvalidTask("spec.template.spec is required".into()))?;
+    let mut spec = template
+        .spec
+        .ok_or_else(|| InvalidTask("spec.template.spec is required".into()))?;
     if spec.containers.is_empty() {
-        return Err(InvalidTask("spec.template.spec.containers must not be empty".into()));
+        return Err(InvalidTask(
+            "spec.template.spec.containers must not be empty".into(),
+        ));
     }
     if spec.restart_policy.as_deref() == Some("Always") {
         return Err(InvalidTask(
@@ -214,9 +246,14 @@ fn probe_base(check: &HealthCheck) -> Probe {
             ..Default::default()
         });
     } else if let Some(tcp) = &check.tcp {
-        probe.tcp_socket = Some(TCPSocketAction { port: IntOrString::Int(tcp.port), ..Default::default() });
+        probe.tcp_socket = Some(TCPSocketAction {
+            port: IntOrString::Int(tcp.port),
+            ..Default::default()
+        });
     } else if let Some(command) = &check.command {
-        probe.exec = Some(ExecAction { command: Some(command.clone()) });
+        probe.exec = Some(ExecAction {
+            command: Some(command.clone()),
+        });
     }
     probe
 }
@@ -263,7 +300,10 @@ mod tests {
                 }),
                 template: None,
                 health_check: None,
-                kill_policy: "7s".parse().ok().map(|grace_period| KillPolicy { grace_period }),
+                kill_policy: "7s"
+                    .parse()
+                    .ok()
+                    .map(|grace_period| KillPolicy { grace_period }),
                 max_completion_time: "1m".parse().ok(),
                 kill: false,
             },
@@ -271,8 +311,14 @@ mod tests {
         t.metadata.namespace = Some("ns".into());
         t.metadata.uid = Some("uid-1".into());
         t.metadata.annotations = Some(BTreeMap::from([
-            ("kwok.mesos.operator.dev/run-for".to_string(), "3s".to_string()),
-            ("kubectl.kubernetes.io/last-applied-configuration".to_string(), "{}".to_string()),
+            (
+                "kwok.mesos.operator.dev/run-for".to_string(),
+                "3s".to_string(),
+            ),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".to_string(),
+                "{}".to_string(),
+            ),
         ]));
         t
     }
@@ -288,12 +334,23 @@ mod tests {
         assert_eq!(spec.termination_grace_period_seconds, Some(7));
         assert_eq!(spec.active_deadline_seconds, Some(60));
         let c = &spec.containers[0];
-        assert_eq!(c.command.clone().unwrap_or_default(), vec!["/bin/sh", "-c", "echo hi"]);
-        let req = c.resources.clone().unwrap_or_default().requests.unwrap_or_default();
+        assert_eq!(
+            c.command.clone().unwrap_or_default(),
+            vec!["/bin/sh", "-c", "echo hi"]
+        );
+        let req = c
+            .resources
+            .clone()
+            .unwrap_or_default()
+            .requests
+            .unwrap_or_default();
         assert_eq!(req.get("cpu").map(|q| q.0.as_str()), Some("500m"));
         assert_eq!(req.get("memory").map(|q| q.0.as_str()), Some("64Mi"));
         let env = c.env.clone().unwrap_or_default();
-        assert!(env.iter().any(|e| e.name == "PORT1" && e.value.as_deref() == Some("31001")));
+        assert!(
+            env.iter()
+                .any(|e| e.name == "PORT1" && e.value.as_deref() == Some("31001"))
+        );
         let owners = pod.metadata.owner_references.clone().unwrap_or_default();
         assert_eq!(owners.len(), 1);
         assert_eq!(owners[0].uid, "uid-1");
@@ -314,7 +371,11 @@ mod tests {
             c.argv = Some(vec!["/bin/server".into(), "--port".into(), "8080".into()]);
         }
         t.spec.health_check = Some(HealthCheck {
-            http: Some(HttpCheck { port: 8080, path: "/health".into(), scheme: HttpScheme::Http }),
+            http: Some(HttpCheck {
+                port: 8080,
+                path: "/health".into(),
+                scheme: HttpScheme::Http,
+            }),
             tcp: None,
             command: None,
             delay_seconds: 1,
@@ -330,7 +391,10 @@ mod tests {
         let live = c.liveness_probe.unwrap_or_default();
         assert_eq!(live.failure_threshold, Some(4));
         assert_eq!(live.initial_delay_seconds, Some(5));
-        assert_eq!(live.http_get.and_then(|h| h.path), Some("/health".to_string()));
+        assert_eq!(
+            live.http_get.and_then(|h| h.path),
+            Some("/health".to_string())
+        );
         let ready = c.readiness_probe.unwrap_or_default();
         assert_eq!(ready.failure_threshold, Some(1));
         assert_eq!(ready.period_seconds, Some(2));
@@ -345,13 +409,30 @@ mod tests {
             "spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}
         }));
         let pod = build_pod(&t, "n").unwrap_or_default();
-        assert_eq!(pod.metadata.labels.clone().unwrap_or_default().get("app").map(String::as_str), Some("web"));
+        assert_eq!(
+            pod.metadata
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .get("app")
+                .map(String::as_str),
+            Some("web")
+        );
         let spec = pod.spec.unwrap_or_default();
         assert_eq!(spec.containers.len(), 2);
-        let group = spec.resources.unwrap_or_default().requests.unwrap_or_default();
+        let group = spec
+            .resources
+            .unwrap_or_default()
+            .requests
+            .unwrap_or_default();
         assert_eq!(group.get("cpu").map(|q| q.0.as_str()), Some("2"));
         assert_eq!(group.get("memory").map(|q| q.0.as_str()), Some("1Gi"));
-        let first = spec.containers[0].resources.clone().unwrap_or_default().requests.unwrap_or_default();
+        let first = spec.containers[0]
+            .resources
+            .clone()
+            .unwrap_or_default()
+            .requests
+            .unwrap_or_default();
         assert!(first.contains_key("ephemeral-storage"));
     }
 
@@ -362,7 +443,9 @@ mod tests {
         t.spec.template = Some(serde_json::json!({"spec": {"containers": "nope"}}));
         let err = build_pod(&t, "n").err().map(|e| e.0).unwrap_or_default();
         assert!(err.contains("spec.template"), "{err}");
-        t.spec.template = Some(serde_json::json!({"spec": {"restartPolicy": "Always", "containers": [{"name": "a"}]}}));
+        t.spec.template = Some(
+            serde_json::json!({"spec": {"restartPolicy": "Always", "containers": [{"name": "a"}]}}),
+        );
         let err = build_pod(&t, "n").err().map(|e| e.0).unwrap_or_default();
         assert!(err.contains("restartPolicy"), "{err}");
     }

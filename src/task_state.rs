@@ -21,8 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::task::{
-    CONDITION_HEALTHY, CONDITION_RUNNING, CONDITION_SCHEDULED, CONDITION_TERMINATED,
-    HISTORY_LIMIT,
+    CONDITION_HEALTHY, CONDITION_RUNNING, CONDITION_SCHEDULED, CONDITION_TERMINATED, HISTORY_LIMIT,
 };
 use crate::api::{TaskReason, TaskSource, TaskState, TaskStatus, TaskStatusEntry};
 
@@ -93,7 +92,15 @@ pub struct Update {
 
 impl Update {
     fn new(state: TaskState, source: TaskSource) -> Self {
-        Self { state, reason: None, message: None, source, healthy: None, exit_code: None, agent: None }
+        Self {
+            state,
+            reason: None,
+            message: None,
+            source,
+            healthy: None,
+            exit_code: None,
+            agent: None,
+        }
     }
 
     fn reason(mut self, reason: TaskReason, message: impl Into<String>) -> Self {
@@ -134,12 +141,17 @@ pub fn derive(obs: &Observation<'_>) -> Update {
 fn derive_pod_gone(obs: &Observation<'_>) -> Update {
     let caps = obs.capabilities;
     if obs.kill_requested {
-        return Update::new(TaskState::Killed, TaskSource::Agent).message("pod terminated after a kill");
+        return Update::new(TaskState::Killed, TaskSource::Agent)
+            .message("pod terminated after a kill");
     }
     if matches!(obs.node, NodeView::Deleted) {
         return agent_removed(caps);
     }
-    let state = if caps.partition_aware { TaskState::GoneByOperator } else { TaskState::Lost };
+    let state = if caps.partition_aware {
+        TaskState::GoneByOperator
+    } else {
+        TaskState::Lost
+    };
     Update::new(state, TaskSource::Master).reason(
         TaskReason::ReasonExecutorTerminated,
         "the task's pod was deleted outside the operator",
@@ -147,13 +159,23 @@ fn derive_pod_gone(obs: &Observation<'_>) -> Update {
 }
 
 fn agent_removed(caps: Capabilities) -> Update {
-    let state = if caps.partition_aware { TaskState::Gone } else { TaskState::Lost };
-    Update::new(state, TaskSource::Master)
-        .reason(TaskReason::ReasonAgentRemoved, "the task's node was deleted")
+    let state = if caps.partition_aware {
+        TaskState::Gone
+    } else {
+        TaskState::Lost
+    };
+    Update::new(state, TaskSource::Master).reason(
+        TaskReason::ReasonAgentRemoved,
+        "the task's node was deleted",
+    )
 }
 
 fn agent_unreachable(caps: Capabilities, why: &str) -> Update {
-    let state = if caps.partition_aware { TaskState::Unreachable } else { TaskState::Lost };
+    let state = if caps.partition_aware {
+        TaskState::Unreachable
+    } else {
+        TaskState::Lost
+    };
     Update::new(state, TaskSource::Master).reason(TaskReason::ReasonAgentDisconnected, why)
 }
 
@@ -162,8 +184,9 @@ fn derive_from_pod(pod: &Pod, obs: &Observation<'_>) -> Update {
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
     let deleting = pod.metadata.deletion_timestamp.is_some();
-    let containers: &[ContainerStatus] =
-        status.and_then(|s| s.container_statuses.as_deref()).unwrap_or(&[]);
+    let containers: &[ContainerStatus] = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or(&[]);
 
     match phase {
         "Succeeded" if obs.kill_requested && deleting => killed_after(containers),
@@ -176,7 +199,8 @@ fn derive_from_pod(pod: &Pod, obs: &Observation<'_>) -> Update {
         "Failed" => failed(pod, containers),
         _ if obs.kill_requested => {
             if caps.task_killing_state {
-                Update::new(TaskState::Killing, TaskSource::Master).message("kill requested; pod terminating")
+                Update::new(TaskState::Killing, TaskSource::Master)
+                    .message("kill requested; pod terminating")
             } else {
                 // Without TASK_KILLING_STATE Mesos reports nothing until the task is killed.
                 running_or_starting(pod, phase, containers, obs)
@@ -187,7 +211,9 @@ fn derive_from_pod(pod: &Pod, obs: &Observation<'_>) -> Update {
             NodeView::Present(node) if !node_ready(node) => {
                 agent_unreachable(caps, &format!("node {} is not Ready", name_of_node(node)))
             }
-            _ if phase == "Unknown" => agent_unreachable(caps, "the pod's state is Unknown (node unreachable)"),
+            _ if phase == "Unknown" => {
+                agent_unreachable(caps, "the pod's state is Unknown (node unreachable)")
+            }
             _ => running_or_starting(pod, phase, containers, obs),
         },
     }
@@ -199,7 +225,10 @@ fn running_or_starting(
     containers: &[ContainerStatus],
     obs: &Observation<'_>,
 ) -> Update {
-    let running = phase == "Running" && containers.iter().any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
+    let running = phase == "Running"
+        && containers
+            .iter()
+            .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
     if running {
         let mut u = Update::new(TaskState::Running, TaskSource::Executor);
         if obs.has_health_check {
@@ -211,51 +240,90 @@ fn running_or_starting(
     if let Some(waiting) = containers
         .iter()
         .filter_map(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()))
-        .find(|w| w.reason.as_deref().is_some_and(|r| r != "ContainerCreating"))
+        .find(|w| {
+            w.reason
+                .as_deref()
+                .is_some_and(|r| r != "ContainerCreating")
+        })
     {
         let reason = waiting.reason.as_deref().unwrap_or_default();
         let detail = waiting.message.as_deref().unwrap_or_default();
-        u.message = Some(format!("{reason}: {detail}").trim_end_matches([':', ' ']).to_string());
+        u.message = Some(
+            format!("{reason}: {detail}")
+                .trim_end_matches([':', ' '])
+                .to_string(),
+        );
     }
     u
 }
 
 fn killed_after(containers: &[ContainerStatus]) -> Update {
-    let mut u = Update::new(TaskState::Killed, TaskSource::Executor).message("pod terminated after a kill");
+    let mut u =
+        Update::new(TaskState::Killed, TaskSource::Executor).message("pod terminated after a kill");
     u.exit_code = first_exit_code(containers);
     u
 }
 
 fn failed(pod: &Pod, containers: &[ContainerStatus]) -> Update {
-    let pod_reason = pod.status.as_ref().and_then(|s| s.reason.as_deref()).unwrap_or_default();
-    let pod_message = pod.status.as_ref().and_then(|s| s.message.clone()).unwrap_or_default();
+    let pod_reason = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.reason.as_deref())
+        .unwrap_or_default();
+    let pod_message = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default();
     let terminated = containers
         .iter()
-        .filter_map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| (c, t)))
+        .filter_map(|c| {
+            c.state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| (c, t))
+        })
         .find(|(_, t)| t.exit_code != 0)
         .or_else(|| {
             containers
                 .iter()
-                .filter_map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| (c, t)))
+                .filter_map(|c| {
+                    c.state
+                        .as_ref()
+                        .and_then(|s| s.terminated.as_ref())
+                        .map(|t| (c, t))
+                })
                 .next()
         });
     let mut u = Update::new(TaskState::Failed, TaskSource::Executor);
     u.exit_code = terminated.map(|(_, t)| t.exit_code);
     let oom = terminated.is_some_and(|(_, t)| t.reason.as_deref() == Some("OOMKilled"));
     let (reason, message) = if pod_reason == "DeadlineExceeded" {
-        (TaskReason::ReasonMaxCompletionTimeReached, non_empty(pod_message, "the task ran longer than maxCompletionTime"))
+        (
+            TaskReason::ReasonMaxCompletionTimeReached,
+            non_empty(pod_message, "the task ran longer than maxCompletionTime"),
+        )
     } else if pod_reason == "Evicted" {
-        (TaskReason::ReasonContainerPreempted, non_empty(pod_message, "the pod was evicted"))
+        (
+            TaskReason::ReasonContainerPreempted,
+            non_empty(pod_message, "the pod was evicted"),
+        )
     } else if oom {
         let name = terminated.map(|(c, _)| c.name.as_str()).unwrap_or_default();
-        (TaskReason::ReasonContainerLimitationMemory, format!("container {name} was OOM-killed (memory limit reached)"))
+        (
+            TaskReason::ReasonContainerLimitationMemory,
+            format!("container {name} was OOM-killed (memory limit reached)"),
+        )
     } else {
         let message = match terminated {
             Some((c, t)) => format!(
                 "container {} exited with code {}{}",
                 c.name,
                 t.exit_code,
-                t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                t.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             ),
             None => non_empty(pod_message, "the pod failed"),
         };
@@ -304,7 +372,12 @@ fn pod_ready(pod: &Pod) -> bool {
 /// Folds an update into a status. Terminal states are final: once the current state is
 /// terminal the status is returned unchanged. A new state appends a history entry
 /// (bounded to [`HISTORY_LIMIT`]); conditions follow the state.
-pub fn apply(current: &TaskStatus, update: &Update, generation: Option<i64>, now: &Time) -> TaskStatus {
+pub fn apply(
+    current: &TaskStatus,
+    update: &Update,
+    generation: Option<i64>,
+    now: &Time,
+) -> TaskStatus {
     if current.state.is_some_and(TaskState::is_terminal) {
         return current.clone();
     }
@@ -326,7 +399,9 @@ pub fn apply(current: &TaskStatus, update: &Update, generation: Option<i64>, now
     next.message = update.message.clone();
     next.source = Some(update.source);
     if update.healthy.is_some() || update.state != TaskState::Running {
-        next.healthy = update.healthy.or(next.healthy.filter(|_| update.state.is_terminal()));
+        next.healthy = update
+            .healthy
+            .or(next.healthy.filter(|_| update.state.is_terminal()));
     }
     if update.exit_code.is_some() {
         next.exit_code = update.exit_code;
@@ -352,21 +427,61 @@ pub fn apply(current: &TaskStatus, update: &Update, generation: Option<i64>, now
     next
 }
 
-fn set_state_conditions(status: &mut TaskStatus, update: &Update, generation: Option<i64>, now: &Time) {
+fn set_state_conditions(
+    status: &mut TaskStatus,
+    update: &Update,
+    generation: Option<i64>,
+    now: &Time,
+) {
     let state = update.state;
     let reason = camel(state);
-    let message = update.message.clone().unwrap_or_else(|| state.as_str().to_string());
+    let message = update
+        .message
+        .clone()
+        .unwrap_or_else(|| state.as_str().to_string());
     let conditions = &mut status.conditions;
     if state != TaskState::Staging && status.agent.is_some() {
         let agent = status.agent.as_deref().unwrap_or_default();
-        conditions.set(CONDITION_SCHEDULED, ConditionStatus::True, "Placed", &format!("placed on agent {agent}"), generation, now);
+        conditions.set(
+            CONDITION_SCHEDULED,
+            ConditionStatus::True,
+            "Placed",
+            &format!("placed on agent {agent}"),
+            generation,
+            now,
+        );
     }
-    conditions.set(CONDITION_RUNNING, ConditionStatus::from_bool(state == TaskState::Running), &reason, &message, generation, now);
+    conditions.set(
+        CONDITION_RUNNING,
+        ConditionStatus::from_bool(state == TaskState::Running),
+        &reason,
+        &message,
+        generation,
+        now,
+    );
     if let Some(healthy) = status.healthy {
-        let (r, m) = if healthy { ("HealthCheckPassed", "the health check passes") } else { ("HealthCheckFailed", "the health check fails") };
-        conditions.set(CONDITION_HEALTHY, ConditionStatus::from_bool(healthy), r, m, generation, now);
+        let (r, m) = if healthy {
+            ("HealthCheckPassed", "the health check passes")
+        } else {
+            ("HealthCheckFailed", "the health check fails")
+        };
+        conditions.set(
+            CONDITION_HEALTHY,
+            ConditionStatus::from_bool(healthy),
+            r,
+            m,
+            generation,
+            now,
+        );
     }
-    conditions.set(CONDITION_TERMINATED, ConditionStatus::from_bool(state.is_terminal()), &reason, &message, generation, now);
+    conditions.set(
+        CONDITION_TERMINATED,
+        ConditionStatus::from_bool(state.is_terminal()),
+        &reason,
+        &message,
+        generation,
+        now,
+    );
 }
 
 /// `TASK_GONE_BY_OPERATOR` → `GoneByOperator`: a condition reason (CamelCase) for a state.
@@ -392,24 +507,40 @@ mod tests {
         ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
         NodeCondition, NodeStatus, PodCondition, PodSpec, PodStatus,
     };
-    use k8s_openapi::jiff::Timestamp;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::jiff::Timestamp;
 
-    const PA: Capabilities = Capabilities { partition_aware: true, task_killing_state: true };
-    const PLAIN: Capabilities = Capabilities { partition_aware: false, task_killing_state: false };
+    const PA: Capabilities = Capabilities {
+        partition_aware: true,
+        task_killing_state: true,
+    };
+    const PLAIN: Capabilities = Capabilities {
+        partition_aware: false,
+        task_killing_state: false,
+    };
 
     fn now(s: i64) -> Time {
         Time(Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH))
     }
 
     fn container(state: ContainerState) -> ContainerStatus {
-        ContainerStatus { name: "task".into(), state: Some(state), ..Default::default() }
+        ContainerStatus {
+            name: "task".into(),
+            state: Some(state),
+            ..Default::default()
+        }
     }
 
     fn pod(phase: &str, containers: Vec<ContainerStatus>) -> Pod {
         Pod {
-            metadata: ObjectMeta { name: Some("t".into()), ..Default::default() },
-            spec: Some(PodSpec { node_name: Some("n1".into()), ..Default::default() }),
+            metadata: ObjectMeta {
+                name: Some("t".into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some("n1".into()),
+                ..Default::default()
+            }),
             status: Some(PodStatus {
                 phase: Some(phase.into()),
                 container_statuses: Some(containers),
@@ -419,21 +550,35 @@ mod tests {
     }
 
     fn running() -> ContainerState {
-        ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() }
+        ContainerState {
+            running: Some(ContainerStateRunning::default()),
+            ..Default::default()
+        }
     }
 
     fn terminated(code: i32, reason: &str) -> ContainerState {
         ContainerState {
-            terminated: Some(ContainerStateTerminated { exit_code: code, reason: Some(reason.into()), ..Default::default() }),
+            terminated: Some(ContainerStateTerminated {
+                exit_code: code,
+                reason: Some(reason.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     fn node(ready: &str) -> Node {
         Node {
-            metadata: ObjectMeta { name: Some("n1".into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("n1".into()),
+                ..Default::default()
+            },
             status: Some(NodeStatus {
-                conditions: Some(vec![NodeCondition { type_: "Ready".into(), status: ready.into(), ..Default::default() }]),
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: ready.into(),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -441,7 +586,13 @@ mod tests {
     }
 
     fn obs<'a>(caps: Capabilities, pod: PodView<'a>, node: NodeView<'a>) -> Observation<'a> {
-        Observation { capabilities: caps, kill_requested: false, has_health_check: false, pod, node }
+        Observation {
+            capabilities: caps,
+            kill_requested: false,
+            has_health_check: false,
+            pod,
+            node,
+        }
     }
 
     #[test]
@@ -453,7 +604,10 @@ mod tests {
     #[test]
     fn pending_pod_is_starting_with_waiting_reason() {
         let waiting = ContainerState {
-            waiting: Some(ContainerStateWaiting { reason: Some("ErrImagePull".into()), message: Some("no such image".into()) }),
+            waiting: Some(ContainerStateWaiting {
+                reason: Some("ErrImagePull".into()),
+                message: Some("no such image".into()),
+            }),
             ..Default::default()
         };
         let p = pod("Pending", vec![container(waiting)]);
@@ -476,9 +630,16 @@ mod tests {
         assert_eq!(derive(&o).healthy, Some(false));
         let mut ready = p.clone();
         if let Some(s) = ready.status.as_mut() {
-            s.conditions = Some(vec![PodCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() }]);
+            s.conditions = Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]);
         }
-        let o = Observation { pod: PodView::Present(&ready), ..o };
+        let o = Observation {
+            pod: PodView::Present(&ready),
+            ..o
+        };
         assert_eq!(derive(&o).healthy, Some(true));
     }
 
@@ -496,7 +657,10 @@ mod tests {
         assert_eq!(u.state, TaskState::Failed);
         assert_eq!(u.exit_code, Some(3));
         assert_eq!(u.reason, Some(TaskReason::ReasonCommandExecutorFailed));
-        assert_eq!(u.message.as_deref(), Some("container task exited with code 3 (Error)"));
+        assert_eq!(
+            u.message.as_deref(),
+            Some("container task exited with code 3 (Error)")
+        );
     }
 
     #[test]
@@ -535,7 +699,13 @@ mod tests {
         assert_eq!(derive(&o).state, TaskState::Killed);
         o.pod = PodView::NotCreated;
         let u = derive(&o);
-        assert_eq!((u.state, u.reason), (TaskState::Killed, Some(TaskReason::ReasonTaskKilledDuringLaunch)));
+        assert_eq!(
+            (u.state, u.reason),
+            (
+                TaskState::Killed,
+                Some(TaskReason::ReasonTaskKilledDuringLaunch)
+            )
+        );
     }
 
     #[test]
@@ -551,7 +721,13 @@ mod tests {
         let p = pod("Running", vec![container(running())]);
         let n = node("Unknown");
         let u = derive(&obs(PA, PodView::Present(&p), NodeView::Present(&n)));
-        assert_eq!((u.state, u.reason), (TaskState::Unreachable, Some(TaskReason::ReasonAgentDisconnected)));
+        assert_eq!(
+            (u.state, u.reason),
+            (
+                TaskState::Unreachable,
+                Some(TaskReason::ReasonAgentDisconnected)
+            )
+        );
         let u = derive(&obs(PLAIN, PodView::Present(&p), NodeView::Present(&n)));
         assert_eq!(u.state, TaskState::Lost);
     }
@@ -560,7 +736,10 @@ mod tests {
     fn node_deleted_is_gone_or_lost() {
         let p = pod("Running", vec![container(running())]);
         let u = derive(&obs(PA, PodView::Present(&p), NodeView::Deleted));
-        assert_eq!((u.state, u.reason), (TaskState::Gone, Some(TaskReason::ReasonAgentRemoved)));
+        assert_eq!(
+            (u.state, u.reason),
+            (TaskState::Gone, Some(TaskReason::ReasonAgentRemoved))
+        );
         let u = derive(&obs(PLAIN, PodView::Gone, NodeView::Deleted));
         assert_eq!(u.state, TaskState::Lost);
     }
@@ -576,20 +755,41 @@ mod tests {
     #[test]
     fn apply_records_history_and_never_leaves_terminal_states() {
         let mut status = TaskStatus::default();
-        for (i, state) in [TaskState::Staging, TaskState::Starting, TaskState::Running, TaskState::Finished].into_iter().enumerate() {
-            status = apply(&status, &Update::new(state, TaskSource::Executor), Some(1), &now(i as i64));
-        }
-        assert_eq!(status.history.iter().map(|h| h.state).collect::<Vec<_>>(), vec![
+        for (i, state) in [
             TaskState::Staging,
             TaskState::Starting,
             TaskState::Running,
-            TaskState::Finished
-        ]);
+            TaskState::Finished,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            status = apply(
+                &status,
+                &Update::new(state, TaskSource::Executor),
+                Some(1),
+                &now(i as i64),
+            );
+        }
+        assert_eq!(
+            status.history.iter().map(|h| h.state).collect::<Vec<_>>(),
+            vec![
+                TaskState::Staging,
+                TaskState::Starting,
+                TaskState::Running,
+                TaskState::Finished
+            ]
+        );
         assert_eq!(status.start_time, Some(now(2)));
         assert_eq!(status.finish_time, Some(now(3)));
         assert!(status.conditions.is_true(CONDITION_TERMINATED));
         assert!(!status.conditions.is_true(CONDITION_RUNNING));
-        let again = apply(&status, &Update::new(TaskState::Running, TaskSource::Executor), Some(2), &now(9));
+        let again = apply(
+            &status,
+            &Update::new(TaskState::Running, TaskSource::Executor),
+            Some(2),
+            &now(9),
+        );
         assert_eq!(again, status);
     }
 
@@ -606,11 +806,23 @@ mod tests {
     fn history_is_bounded() {
         let mut status = TaskStatus::default();
         for i in 0..40 {
-            let state = if i % 2 == 0 { TaskState::Running } else { TaskState::Unreachable };
-            status = apply(&status, &Update::new(state, TaskSource::Master), None, &now(i));
+            let state = if i % 2 == 0 {
+                TaskState::Running
+            } else {
+                TaskState::Unreachable
+            };
+            status = apply(
+                &status,
+                &Update::new(state, TaskSource::Master),
+                None,
+                &now(i),
+            );
         }
         assert_eq!(status.history.len(), HISTORY_LIMIT);
-        assert_eq!(status.history.last().map(|h| h.timestamp.clone()), Some(now(39)));
+        assert_eq!(
+            status.history.last().map(|h| h.timestamp.clone()),
+            Some(now(39))
+        );
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub trait Conditions {
 
     /// Whether the condition of `type_` is present with status `True`.
     fn is_true(&self, type_: &str) -> bool {
-        self.get_condition(type_).is_some_and(|c| c.status == "True")
+        self.get_condition(type_)
+            .is_some_and(|c| c.status == "True")
     }
 }
 
@@ -98,12 +99,13 @@ impl Conditions for Vec<Condition> {
 
 /// Schema extension for condition lists: a list-map keyed by `type`, so server-side apply
 /// merges conditions by type.
-pub(crate) fn conditions_schema(
-    generator: &mut schemars::SchemaGenerator,
-) -> schemars::Schema {
+pub(crate) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();
     schema.insert("x-kubernetes-list-type".into(), "map".into());
-    schema.insert("x-kubernetes-list-map-keys".into(), serde_json::json!(["type"]));
+    schema.insert(
+        "x-kubernetes-list-map-keys".into(),
+        serde_json::json!(["type"]),
+    );
     schema
 }
 
@@ -119,12 +121,40 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_flips() {
         let mut cs: Vec<Condition> = Vec::new();
-        assert!(cs.set("Ready", ConditionStatus::False, "Waiting", "m", Some(1), &at(10)));
-        assert!(!cs.set("Ready", ConditionStatus::False, "Waiting", "m", Some(1), &at(20)));
+        assert!(cs.set(
+            "Ready",
+            ConditionStatus::False,
+            "Waiting",
+            "m",
+            Some(1),
+            &at(10)
+        ));
+        assert!(!cs.set(
+            "Ready",
+            ConditionStatus::False,
+            "Waiting",
+            "m",
+            Some(1),
+            &at(20)
+        ));
         assert_eq!(cs[0].last_transition_time, at(10));
-        assert!(cs.set("Ready", ConditionStatus::False, "Other", "m", Some(1), &at(30)));
+        assert!(cs.set(
+            "Ready",
+            ConditionStatus::False,
+            "Other",
+            "m",
+            Some(1),
+            &at(30)
+        ));
         assert_eq!(cs[0].last_transition_time, at(10));
-        assert!(cs.set("Ready", ConditionStatus::True, "Done", "m", Some(2), &at(40)));
+        assert!(cs.set(
+            "Ready",
+            ConditionStatus::True,
+            "Done",
+            "m",
+            Some(2),
+            &at(40)
+        ));
         assert_eq!(cs[0].last_transition_time, at(40));
         assert!(cs.is_true("Ready"));
         assert!(!cs.is_true("Missing"));

@@ -28,10 +28,28 @@ use super::task::TaskState;
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Registered\")].status"
     ),
-    printcolumn(name = "Running", type_ = "integer", json_path = ".status.tasks.running"),
-    printcolumn(name = "Finished", type_ = "integer", json_path = ".status.tasks.finished", priority = 1),
-    printcolumn(name = "Failed", type_ = "integer", json_path = ".status.tasks.failed", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Running",
+        type_ = "integer",
+        json_path = ".status.tasks.running"
+    ),
+    printcolumn(
+        name = "Finished",
+        type_ = "integer",
+        json_path = ".status.tasks.finished",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Failed",
+        type_ = "integer",
+        json_path = ".status.tasks.failed",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FrameworkSpec {
@@ -88,7 +106,9 @@ pub enum FrameworkCapability {
 }
 
 /// Who places a framework's tasks.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum SchedulerKind {
     /// The operator places the framework's pending tasks itself (no Offer objects).
     #[default]
@@ -224,9 +244,10 @@ impl Framework {
     /// Whether the framework is registered (condition `Registered=True`).
     pub fn is_registered(&self) -> bool {
         use super::condition::Conditions;
-        self.status
-            .as_ref()
-            .is_some_and(|s| s.conditions.is_true(crate::api::framework::CONDITION_REGISTERED))
+        self.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .is_true(crate::api::framework::CONDITION_REGISTERED)
+        })
     }
 }
 

@@ -1,6 +1,10 @@
 //! The public contract: custom resource types of the `mesos.operator.dev/v1alpha1` API
 //! and the resource arithmetic they share.
 
+// `#[kube(printcolumn(...))]` repeats `type_ = ...` per column, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod condition;
 pub mod framework;
 pub mod offer;

@@ -28,7 +28,11 @@ use super::resources::Resources;
     printcolumn(name = "Mem", type_ = "number", json_path = ".spec.resources.mem"),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
     printcolumn(name = "Expires", type_ = "date", json_path = ".spec.expiresAt"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("self.framework == oldSelf.framework && self.agent == oldSelf.agent && self.resources == oldSelf.resources").message("an offer's framework, agent and resources are immutable"))]
 #[serde(rename_all = "camelCase")]
@@ -70,7 +74,9 @@ pub struct Decline {
 }
 
 /// Lifecycle of an offer.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum OfferState {
     /// Waiting for the framework's answer.
     #[default]

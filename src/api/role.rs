@@ -20,9 +20,21 @@ use super::resources::Resources;
     derive = "PartialEq",
     doc = "A Mesos role: weight and quota.",
     printcolumn(name = "Weight", type_ = "number", json_path = ".spec.weight"),
-    printcolumn(name = "Allocated-Cpus", type_ = "number", json_path = ".status.allocated.cpus"),
-    printcolumn(name = "Allocated-Mem", type_ = "number", json_path = ".status.allocated.mem"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Allocated-Cpus",
+        type_ = "number",
+        json_path = ".status.allocated.cpus"
+    ),
+    printcolumn(
+        name = "Allocated-Mem",
+        type_ = "number",
+        json_path = ".status.allocated.mem"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRoleSpec {

@@ -31,9 +31,23 @@ pub const HISTORY_LIMIT: usize = 16;
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
     printcolumn(name = "Framework", type_ = "string", json_path = ".spec.framework"),
     printcolumn(name = "Agent", type_ = "string", json_path = ".status.agent"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason", priority = 1),
-    printcolumn(name = "Exit", type_ = "integer", json_path = ".status.exitCode", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Exit",
+        type_ = "integer",
+        json_path = ".status.exitCode",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("has(self.command) != has(self.template)").message("exactly one of spec.command or spec.template must be set"))]
 #[x_kube(validation = Rule::new("has(self.offer) == has(oldSelf.offer)").message("spec.offer is immutable").field_path(".offer"))]
@@ -219,7 +233,9 @@ fn default_path() -> String {
 }
 
 /// HTTP or HTTPS.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpScheme {
     /// Plain HTTP.
@@ -248,7 +264,19 @@ pub struct KillPolicy {
 }
 
 /// Mesos TaskState.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+)]
 pub enum TaskState {
     /// Accepted, pod not yet created.
     #[serde(rename = "TASK_STAGING")]

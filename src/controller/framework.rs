@@ -24,7 +24,11 @@ pub async fn run(ctx: Arc<Context>) {
     let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
     Controller::new(frameworks, watcher::Config::default())
         // Counts change in bursts; coalesce them into one status write.
-        .with_config(Config::default().concurrency(ctx.settings.concurrency).debounce(std::time::Duration::from_millis(500)))
+        .with_config(
+            Config::default()
+                .concurrency(ctx.settings.concurrency)
+                .debounce(std::time::Duration::from_millis(500)),
+        )
         .watches(tasks, watcher::Config::default(), |task: Task| {
             let ns = task.namespace()?;
             Some(ObjectRef::<Framework>::new(&task.spec.framework).within(&ns))
@@ -62,7 +66,9 @@ pub fn tally<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> (TaskCounts, Reso
         counts.add(state);
         let launched = task.status.as_ref().is_some_and(|s| s.pod.is_some());
         if launched && !state.is_terminal() {
-            allocated = allocated.checked_add(&task.spec.resources).unwrap_or(allocated);
+            allocated = allocated
+                .checked_add(&task.spec.resources)
+                .unwrap_or(allocated);
         }
     }
     (counts, allocated)
@@ -72,11 +78,17 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     if fw.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let ns = fw.namespace().ok_or(Error::MissingField { kind: "Framework", field: "metadata.namespace" })?;
+    let ns = fw.namespace().ok_or(Error::MissingField {
+        kind: "Framework",
+        field: "metadata.namespace",
+    })?;
     let name = fw.name_any();
     let tasks = ctx.tasks.state();
     let (counts, allocated) = tally(
-        tasks.iter().map(|t| &**t).filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str())),
+        tasks
+            .iter()
+            .map(|t| &**t)
+            .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str())),
     );
 
     let current = fw.status.clone().unwrap_or_default();
@@ -86,7 +98,10 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     let mut next = FrameworkStatus {
         framework_id: Some(id.clone()),
         observed_generation: generation,
-        registered_time: current.registered_time.clone().or_else(|| Some(now.clone())),
+        registered_time: current
+            .registered_time
+            .clone()
+            .or_else(|| Some(now.clone())),
         conditions: current.conditions.clone(),
         tasks: counts,
         allocated,
@@ -95,7 +110,10 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         CONDITION_REGISTERED,
         ConditionStatus::True,
         "Registered",
-        &format!("framework registered with id {id} (role {}, {:?} scheduler)", fw.spec.role, fw.spec.scheduler),
+        &format!(
+            "framework registered with id {id} (role {}, {:?} scheduler)",
+            fw.spec.role, fw.spec.scheduler
+        ),
         generation,
         &now,
     );
@@ -106,7 +124,14 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     ctx.apply_status(fw, &next).await?;
     if newly_registered {
         info!(framework_id = %id, "framework registered");
-        ctx.event(fw, NORMAL, "Registered", format!("framework registered with id {id}"), "Register").await;
+        ctx.event(
+            fw,
+            NORMAL,
+            "Registered",
+            format!("framework registered with id {id}"),
+            "Register",
+        )
+        .await;
     }
     Ok(Action::requeue(ctx.settings.resync_period))
 }
@@ -117,18 +142,26 @@ mod tests {
     use crate::api::{TaskSpec, TaskState, TaskStatus};
 
     fn task(state: Option<TaskState>, launched: bool, cpus: &str) -> Task {
-        let mut t = Task::new("t", TaskSpec {
-            framework: "fw".into(),
-            offer: None,
-            resources: serde_json::from_str(&format!(r#"{{"cpus": {cpus}, "mem": 32}}"#)).unwrap_or_default(),
-            command: None,
-            template: None,
-            health_check: None,
-            kill_policy: None,
-            max_completion_time: None,
-            kill: false,
+        let mut t = Task::new(
+            "t",
+            TaskSpec {
+                framework: "fw".into(),
+                offer: None,
+                resources: serde_json::from_str(&format!(r#"{{"cpus": {cpus}, "mem": 32}}"#))
+                    .unwrap_or_default(),
+                command: None,
+                template: None,
+                health_check: None,
+                kill_policy: None,
+                max_completion_time: None,
+                kill: false,
+            },
+        );
+        t.status = Some(TaskStatus {
+            state,
+            pod: launched.then(|| "p".to_string()),
+            ..Default::default()
         });
-        t.status = Some(TaskStatus { state, pod: launched.then(|| "p".to_string()), ..Default::default() });
         t
     }
 

@@ -49,7 +49,9 @@ pub struct Settings {
 
 /// Parses a Go-style duration (`300ms`, `5s`, `2m`, `1h`).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let d: kube::core::Duration = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    let d: kube::core::Duration = s
+        .parse()
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))?;
     if d.is_negative() {
         return Err(format!("duration {s:?} must not be negative"));
     }
@@ -89,12 +91,16 @@ impl Assumed {
 
     /// Records a created pod.
     pub fn insert(&mut self, namespace: &str, name: &str, node: &str, resources: Resources) {
-        self.entries.insert((namespace.into(), name.into()), (node.into(), resources, Instant::now()));
+        self.entries.insert(
+            (namespace.into(), name.into()),
+            (node.into(), resources, Instant::now()),
+        );
     }
 
     /// Forgets a pod whose creation failed.
     pub fn remove(&mut self, namespace: &str, name: &str) {
-        self.entries.remove(&(namespace.to_string(), name.to_string()));
+        self.entries
+            .remove(&(namespace.to_string(), name.to_string()));
     }
 
     /// Drops entries the store now shows (or that are too old to matter) and returns the
@@ -103,18 +109,33 @@ impl Assumed {
         self.entries.retain(|(ns, name), (_, _, at)| {
             at.elapsed() < Self::TTL && pods.get(&ObjectRef::new(name).within(ns)).is_none()
         });
-        self.entries.values().map(|(node, r, _)| (node.clone(), r.clone())).collect()
+        self.entries
+            .values()
+            .map(|(node, r, _)| (node.clone(), r.clone()))
+            .collect()
     }
 }
 
 impl Context {
     /// Publishes an Event about `obj` (best effort: failures are logged, not returned).
-    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: &str, note: String, action: &str)
-    where
+    pub async fn event<K>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+        action: &str,
+    ) where
         K: Resource<DynamicType = ()>,
     {
         let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
         if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
             warn!(error = %e, reason, "could not publish event");
         }
@@ -140,10 +161,16 @@ impl Context {
     /// object is refused (409) instead of overwriting a newer one.
     pub async fn apply_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<()>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
     {
         let name = obj.name_any();
-        let ns = obj.namespace().ok_or(Error::MissingField { kind: "object", field: "metadata.namespace" })?;
+        let ns = obj.namespace().ok_or(Error::MissingField {
+            kind: "object",
+            field: "metadata.namespace",
+        })?;
         let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
         let patch = serde_json::json!({
             "apiVersion": K::api_version(&()),
@@ -151,16 +178,25 @@ impl Context {
             "metadata": { "name": name, "resourceVersion": obj.resource_version() },
             "status": status,
         });
-        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-            .await
-            .context(|| format!("updating the status of {} {name}", K::kind(&())))?;
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .context(|| format!("updating the status of {} {name}", K::kind(&())))?;
         Ok(())
     }
 }
 
 /// Key of an object for backoff bookkeeping.
 pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
-    format!("{}/{}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or(""), obj.meta().name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or(""),
+        obj.meta().name.as_deref().unwrap_or("")
+    )
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -177,10 +213,17 @@ where
 /// process ends, reconnecting with backoff.
 fn spawn_reflector<K>(api: Api<K>, config: watcher::Config) -> Store<K>
 where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
+    let stream =
+        reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
@@ -194,7 +237,9 @@ where
 
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(settings: Settings) -> Result<()> {
-    let client = Client::try_default().await.map_err(|e| Error::Config(e.to_string()))?;
+    let client = Client::try_default()
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?;
     let namespace = settings.namespace.clone();
 
     // A clear answer when the CRDs are missing, instead of endless watch errors.
@@ -207,13 +252,28 @@ pub async fn run(settings: Settings) -> Result<()> {
 
     let nodes = spawn_reflector(Api::<Node>::all(client.clone()), watcher::Config::default());
     let pods = spawn_reflector(Api::<Pod>::all(client.clone()), watcher::Config::default());
-    let frameworks = spawn_reflector(scoped::<Framework>(&client, namespace.as_deref()), watcher::Config::default());
-    let tasks = spawn_reflector(scoped::<Task>(&client, namespace.as_deref()), watcher::Config::default());
-    for ready in [nodes.wait_until_ready().await, pods.wait_until_ready().await] {
+    let frameworks = spawn_reflector(
+        scoped::<Framework>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    );
+    let tasks = spawn_reflector(
+        scoped::<Task>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    );
+    for ready in [
+        nodes.wait_until_ready().await,
+        pods.wait_until_ready().await,
+    ] {
         ready.map_err(|e| Error::Config(format!("watch stopped before its first list: {e}")))?;
     }
-    frameworks.wait_until_ready().await.map_err(|e| Error::Config(e.to_string()))?;
-    tasks.wait_until_ready().await.map_err(|e| Error::Config(e.to_string()))?;
+    frameworks
+        .wait_until_ready()
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?;
+    tasks
+        .wait_until_ready()
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?;
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         nodes = nodes.len(),
@@ -225,7 +285,9 @@ pub async fn run(settings: Settings) -> Result<()> {
 
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
+        instance: std::env::var("POD_NAME")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok()),
     };
     let ctx = Arc::new(Context {
         client,

@@ -47,30 +47,44 @@ pub async fn run(ctx: Arc<Context>) {
     controller
         .owns(pods, managed)
         // A framework (re)registering or being deleted concerns its not-yet-launched tasks.
-        .watches(frameworks, watcher::Config::default(), move |fw: Framework| {
-            let ns = fw.namespace().unwrap_or_default();
-            let name = fw.name_any();
-            by_framework
-                .state()
-                .into_iter()
-                .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str()) && !t.is_terminal())
-                .map(|t| ObjectRef::from_obj(&*t))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            frameworks,
+            watcher::Config::default(),
+            move |fw: Framework| {
+                let ns = fw.namespace().unwrap_or_default();
+                let name = fw.name_any();
+                by_framework
+                    .state()
+                    .into_iter()
+                    .filter(|t| {
+                        t.spec.framework == name
+                            && t.namespace().as_deref() == Some(ns.as_str())
+                            && !t.is_terminal()
+                    })
+                    .map(|t| ObjectRef::from_obj(&*t))
+                    .collect::<Vec<_>>()
+            },
+        )
         // A node going NotReady, coming back or being deleted concerns the tasks on it.
-        .watches(Api::<k8s_openapi::api::core::v1::Node>::all(client), watcher::Config::default(), move |node| {
-            let name = node.name_any();
-            by_node
-                .pods
-                .state()
-                .into_iter()
-                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
-                .filter_map(|p| {
-                    let task = p.labels().get(LABEL_TASK)?.clone();
-                    Some(ObjectRef::<Task>::new(&task).within(&p.namespace()?))
-                })
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            Api::<k8s_openapi::api::core::v1::Node>::all(client),
+            watcher::Config::default(),
+            move |node| {
+                let name = node.name_any();
+                by_node
+                    .pods
+                    .state()
+                    .into_iter()
+                    .filter(|p| {
+                        p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                    })
+                    .filter_map(|p| {
+                        let task = p.labels().get(LABEL_TASK)?.clone();
+                        Some(ObjectRef::<Task>::new(&task).within(&p.namespace()?))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
         .reconcile_all_on(resync_ticks(ctx.settings.resync_period))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -112,17 +126,28 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
     if current.state.is_some_and(TaskState::is_terminal) {
         return Ok(Action::await_change());
     }
-    let ns = task.namespace().ok_or(Error::MissingField { kind: "Task", field: "metadata.namespace" })?;
-    let framework = ctx.frameworks.get(&ObjectRef::new(&task.spec.framework).within(&ns));
+    let ns = task.namespace().ok_or(Error::MissingField {
+        kind: "Task",
+        field: "metadata.namespace",
+    })?;
+    let framework = ctx
+        .frameworks
+        .get(&ObjectRef::new(&task.spec.framework).within(&ns));
     let caps = capabilities(framework.as_deref());
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
 
     // Which pod do we have?
     let name = pod_name(task);
-    let mut pod = ctx.pods.get(&ObjectRef::new(&name).within(&ns)).map(|p| (*p).clone());
+    let mut pod = ctx
+        .pods
+        .get(&ObjectRef::new(&name).within(&ns))
+        .map(|p| (*p).clone());
     if pod.is_none() && current.pod.is_some() {
         // The store may lag behind a pod we just created: confirm before calling it gone.
-        pod = pods.get_opt(&name).await.context(|| format!("reading pod {name}"))?;
+        pod = pods
+            .get_opt(&name)
+            .await
+            .context(|| format!("reading pod {name}"))?;
     }
     if let Some(p) = &pod
         && !owned_by(p, task)
@@ -136,7 +161,17 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
             TaskReason::ReasonTaskInvalid,
             format!("pod {name} already exists and does not belong to this task"),
         );
-        return write(task, ctx, &current, Outcome { update, pod: None, unschedulable: None }).await;
+        return write(
+            task,
+            ctx,
+            &current,
+            Outcome {
+                update,
+                pod: None,
+                unschedulable: None,
+            },
+        )
+        .await;
     }
 
     let outcome = match (&pod, &current.pod) {
@@ -161,22 +196,34 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
 
 fn owned_by(pod: &Pod, task: &Task) -> bool {
     let uid = task.uid();
-    pod.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())
+    pod.owner_references()
+        .iter()
+        .any(|o| Some(&o.uid) == uid.as_ref())
 }
 
 fn capabilities(framework: Option<&Framework>) -> Capabilities {
     Capabilities {
-        partition_aware: framework.is_some_and(|f| f.has_capability(FrameworkCapability::PartitionAware)),
-        task_killing_state: framework.is_some_and(|f| f.has_capability(FrameworkCapability::TaskKillingState)),
+        partition_aware: framework
+            .is_some_and(|f| f.has_capability(FrameworkCapability::PartitionAware)),
+        task_killing_state: framework
+            .is_some_and(|f| f.has_capability(FrameworkCapability::TaskKillingState)),
     }
 }
 
-fn observe(task: &Task, ctx: &Context, caps: Capabilities, view: PodView<'_>, pod: Option<Pod>) -> Outcome {
+fn observe(
+    task: &Task,
+    ctx: &Context,
+    caps: Capabilities,
+    view: PodView<'_>,
+    pod: Option<Pod>,
+) -> Outcome {
     let node_name = match view {
         PodView::Present(p) => p.spec.as_ref().and_then(|s| s.node_name.clone()),
         _ => task.status.as_ref().and_then(|s| s.agent.clone()),
     };
-    let node = node_name.as_ref().map(|n| ctx.nodes.get(&ObjectRef::new(n)));
+    let node = node_name
+        .as_ref()
+        .map(|n| ctx.nodes.get(&ObjectRef::new(n)));
     let node_view = match &node {
         None => NodeView::NotApplicable,
         Some(Some(n)) => NodeView::Present(n),
@@ -189,7 +236,11 @@ fn observe(task: &Task, ctx: &Context, caps: Capabilities, view: PodView<'_>, po
         pod: view,
         node: node_view,
     });
-    Outcome { update, pod, unschedulable: None }
+    Outcome {
+        update,
+        pod,
+        unschedulable: None,
+    }
 }
 
 async fn kill(task: &Task, pods: &Api<Pod>, name: &str) -> Result<()> {
@@ -204,12 +255,20 @@ async fn kill(task: &Task, pods: &Api<Pod>, name: &str) -> Result<()> {
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::Kube { context: format!("deleting pod {name} to kill the task"), source: e }),
+        Err(e) => Err(Error::Kube {
+            context: format!("deleting pod {name} to kill the task"),
+            source: e,
+        }),
     }
 }
 
 /// Decides where a not-yet-launched task runs and creates its pod.
-async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &str) -> Result<Outcome> {
+async fn launch(
+    task: &Task,
+    ctx: &Context,
+    framework: Option<&Framework>,
+    ns: &str,
+) -> Result<Outcome> {
     let invalid = |state: TaskState, reason: TaskReason, message: String| Outcome {
         update: Update::decided(state, reason, message),
         pod: None,
@@ -221,7 +280,11 @@ async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &
         None => {
             // Confirm with the API server: the store may not have seen a new framework yet.
             let api: Api<Framework> = Api::namespaced(ctx.client.clone(), ns);
-            match api.get_opt(fw_name).await.context(|| format!("reading framework {fw_name}"))? {
+            match api
+                .get_opt(fw_name)
+                .await
+                .context(|| format!("reading framework {fw_name}"))?
+            {
                 Some(f) => f,
                 None => {
                     return Ok(invalid(
@@ -234,24 +297,45 @@ async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &
         }
     };
     if framework.metadata.deletion_timestamp.is_some() {
-        return Ok(invalid(TaskState::Error, TaskReason::ReasonFrameworkRemoved, format!("framework {fw_name} is being deleted")));
+        return Ok(invalid(
+            TaskState::Error,
+            TaskReason::ReasonFrameworkRemoved,
+            format!("framework {fw_name} is being deleted"),
+        ));
     }
     if !framework.is_registered() {
         // The framework controller registers it; its status change triggers this task again.
         return Ok(Outcome {
-            update: Update { message: Some(format!("waiting for framework {fw_name} to register")), ..staging() },
+            update: Update {
+                message: Some(format!("waiting for framework {fw_name} to register")),
+                ..staging()
+            },
             pod: None,
             unschedulable: None,
         });
     }
     let caps = capabilities(Some(&framework));
-    let dropped = if caps.partition_aware { TaskState::Dropped } else { TaskState::Error };
+    let dropped = if caps.partition_aware {
+        TaskState::Dropped
+    } else {
+        TaskState::Error
+    };
 
     let pod_spec = match build_pod(task, "") {
         Ok(p) => p,
-        Err(e) => return Ok(invalid(TaskState::Error, TaskReason::ReasonTaskInvalid, e.0)),
+        Err(e) => {
+            return Ok(invalid(
+                TaskState::Error,
+                TaskReason::ReasonTaskInvalid,
+                e.0,
+            ));
+        }
     };
-    let tolerations: Vec<Toleration> = pod_spec.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    let tolerations: Vec<Toleration> = pod_spec
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.clone())
+        .unwrap_or_default();
     let demand = task.spec.resources.clone();
 
     // Place: on the offer's agent, or first fit for Builtin frameworks. The placement lock
@@ -260,23 +344,33 @@ async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &
         let offer = match &task.spec.offer {
             Some(offer_name) => {
                 let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
-                let offer = api.get_opt(offer_name).await.context(|| format!("reading offer {offer_name}"))?;
+                let offer = api
+                    .get_opt(offer_name)
+                    .await
+                    .context(|| format!("reading offer {offer_name}"))?;
                 match check_offer(task, ctx, offer.as_ref(), offer_name, ns) {
                     Ok(o) => Some(o),
-                    Err(message) => return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, message)),
+                    Err(message) => {
+                        return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, message));
+                    }
                 }
             }
             None if framework.spec.scheduler == SchedulerKind::External => {
                 return Ok(invalid(
                     TaskState::Error,
                     TaskReason::ReasonInvalidOffers,
-                    format!("framework {fw_name} has an External scheduler: its tasks must name the offer they are launched on (spec.offer)"),
+                    format!(
+                        "framework {fw_name} has an External scheduler: its tasks must name the offer they are launched on (spec.offer)"
+                    ),
                 ));
             }
             None => None,
         };
         let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
-        let mut agents = placement::agents(ctx.nodes.state().iter().map(|n| &**n), ctx.pods.state().iter().map(|p| &**p));
+        let mut agents = placement::agents(
+            ctx.nodes.state().iter().map(|n| &**n),
+            ctx.pods.state().iter().map(|p| &**p),
+        );
         for (node, resources) in ledger.pending(&ctx.pods) {
             if let Some(a) = agents.iter_mut().find(|a| a.name == node) {
                 placement::charge(a, &resources);
@@ -284,16 +378,36 @@ async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &
         }
         let chosen = match offer {
             Some(agent) => match agents.iter().find(|a| a.name == agent) {
-                Some(a) if a.unavailable.is_none() && a.has_pod_room() && demand.fits_in(&a.free()).is_ok() => agent,
-                Some(a) => {
-                    return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, vanished(a, &demand)));
+                Some(a)
+                    if a.unavailable.is_none()
+                        && a.has_pod_room()
+                        && demand.fits_in(&a.free()).is_ok() =>
+                {
+                    agent
                 }
-                None => return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, format!("the offer's agent {agent} no longer exists"))),
+                Some(a) => {
+                    return Ok(invalid(
+                        dropped,
+                        TaskReason::ReasonInvalidOffers,
+                        vanished(a, &demand),
+                    ));
+                }
+                None => {
+                    return Ok(invalid(
+                        dropped,
+                        TaskReason::ReasonInvalidOffers,
+                        format!("the offer's agent {agent} no longer exists"),
+                    ));
+                }
             },
             None => match placement::first_fit(&agents, &demand, &tolerations) {
                 Ok(i) => agents[i].name.clone(),
                 Err(why) => {
-                    return Ok(Outcome { update: staging(), pod: None, unschedulable: Some(why.0) });
+                    return Ok(Outcome {
+                        update: staging(),
+                        pod: None,
+                        unschedulable: Some(why.0),
+                    });
                 }
             },
         };
@@ -303,29 +417,69 @@ async fn launch(task: &Task, ctx: &Context, framework: Option<&Framework>, ns: &
 
     let pod = match build_pod(task, &node) {
         Ok(p) => p,
-        Err(e) => return Ok(invalid(TaskState::Error, TaskReason::ReasonTaskInvalid, e.0)),
+        Err(e) => {
+            return Ok(invalid(
+                TaskState::Error,
+                TaskReason::ReasonTaskInvalid,
+                e.0,
+            ));
+        }
     };
     let name = pod_name(task);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let created = match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&pod_json(&pod))).await {
+    let created = match api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&pod_json(&pod)),
+        )
+        .await
+    {
         Ok(p) => p,
         Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
             forget(ctx, ns, &name);
-            return Ok(invalid(TaskState::Error, TaskReason::ReasonTaskInvalid, format!("the task's pod is invalid: {}", s.message)));
+            return Ok(invalid(
+                TaskState::Error,
+                TaskReason::ReasonTaskInvalid,
+                format!("the task's pod is invalid: {}", s.message),
+            ));
         }
         Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("being terminated") => {
             forget(ctx, ns, &name);
-            return Ok(invalid(dropped, TaskReason::ReasonTaskInvalid, format!("cannot launch: {}", s.message)));
+            return Ok(invalid(
+                dropped,
+                TaskReason::ReasonTaskInvalid,
+                format!("cannot launch: {}", s.message),
+            ));
         }
         Err(e) => {
             forget(ctx, ns, &name);
-            return Err(Error::Kube { context: format!("creating pod {name} on {node}"), source: e });
+            return Err(Error::Kube {
+                context: format!("creating pod {name} on {node}"),
+                source: e,
+            });
         }
     };
     info!(pod = %name, node = %node, "launched");
-    ctx.event(task, NORMAL, "Launched", format!("pod {name} launched on agent {node} with {}", task.spec.resources), "Launch").await;
+    ctx.event(
+        task,
+        NORMAL,
+        "Launched",
+        format!(
+            "pod {name} launched on agent {node} with {}",
+            task.spec.resources
+        ),
+        "Launch",
+    )
+    .await;
     let caps_view = capabilities(Some(&framework));
-    let mut outcome = observe(task, ctx, caps_view, PodView::Present(&created), Some(created.clone()));
+    let mut outcome = observe(
+        task,
+        ctx,
+        caps_view,
+        PodView::Present(&created),
+        Some(created.clone()),
+    );
     outcome.pod = Some(created);
     Ok(outcome)
 }
@@ -337,16 +491,33 @@ fn forget(ctx: &Context, ns: &str, name: &str) {
 
 fn vanished(agent: &Agent, demand: &crate::api::Resources) -> String {
     match demand.fits_in(&agent.free()) {
-        Err(short) => format!("the offer's resources are no longer free on agent {}: {short}", agent.name),
-        Ok(()) => format!("agent {} is {}", agent.name, agent.unavailable.as_deref().unwrap_or("at its pod limit")),
+        Err(short) => format!(
+            "the offer's resources are no longer free on agent {}: {short}",
+            agent.name
+        ),
+        Ok(()) => format!(
+            "agent {} is {}",
+            agent.name,
+            agent.unavailable.as_deref().unwrap_or("at its pod limit")
+        ),
     }
 }
 
 /// Checks an offer a task names; returns the agent to launch on, or why the offer is invalid.
-fn check_offer(task: &Task, ctx: &Context, offer: Option<&Offer>, name: &str, ns: &str) -> std::result::Result<String, String> {
-    let offer = offer.ok_or_else(|| format!("offer {name} does not exist (expired, rescinded or never made)"))?;
+fn check_offer(
+    task: &Task,
+    ctx: &Context,
+    offer: Option<&Offer>,
+    name: &str,
+    ns: &str,
+) -> std::result::Result<String, String> {
+    let offer = offer
+        .ok_or_else(|| format!("offer {name} does not exist (expired, rescinded or never made)"))?;
     if offer.spec.framework != task.spec.framework {
-        return Err(format!("offer {name} was made to framework {}, not {}", offer.spec.framework, task.spec.framework));
+        return Err(format!(
+            "offer {name} was made to framework {}, not {}",
+            offer.spec.framework, task.spec.framework
+        ));
     }
     let state = offer.status.as_ref().map(|s| s.state).unwrap_or_default();
     if matches!(state, OfferState::Rescinded | OfferState::Declined) {
@@ -368,10 +539,9 @@ fn check_offer(task: &Task, ctx: &Context, offer: Option<&Offer>, name: &str, ns
             remaining = remaining.saturating_sub(&other.spec.resources);
         }
     }
-    task.spec
-        .resources
-        .fits_in(&remaining)
-        .map_err(|short| format!("the task does not fit in what remains of offer {name}: {short}"))?;
+    task.spec.resources.fits_in(&remaining).map_err(|short| {
+        format!("the task does not fit in what remains of offer {name}: {short}")
+    })?;
     Ok(offer.spec.agent.clone())
 }
 
@@ -397,7 +567,12 @@ fn pod_json(pod: &Pod) -> serde_json::Value {
 
 /// Folds the outcome into the status and writes it if anything changed; publishes the
 /// Events that matter.
-async fn write(task: &Task, ctx: &Context, current: &TaskStatus, outcome: Outcome) -> Result<Action> {
+async fn write(
+    task: &Task,
+    ctx: &Context,
+    current: &TaskStatus,
+    outcome: Outcome,
+) -> Result<Action> {
     let now = Time(Timestamp::now());
     let generation = task.metadata.generation;
     let mut base = current.clone();
@@ -412,7 +587,14 @@ async fn write(task: &Task, ctx: &Context, current: &TaskStatus, outcome: Outcom
     }
     match &outcome.unschedulable {
         Some(why) => {
-            next.conditions.set(CONDITION_SCHEDULED, ConditionStatus::False, "Unschedulable", why, generation, &now);
+            next.conditions.set(
+                CONDITION_SCHEDULED,
+                ConditionStatus::False,
+                "Unschedulable",
+                why,
+                generation,
+                &now,
+            );
             next.message = Some(why.clone());
         }
         None if next.state == Some(TaskState::Staging) && outcome.update.message.is_some() => {
@@ -432,23 +614,42 @@ async fn write(task: &Task, ctx: &Context, current: &TaskStatus, outcome: Outcom
     }
     ctx.apply_status(task, &next).await?;
 
-    let was_unschedulable = current.conditions.get_condition(CONDITION_SCHEDULED).is_some_and(|c| c.reason == "Unschedulable" && Some(c.message.as_str()) == outcome.unschedulable.as_deref());
+    let was_unschedulable = current
+        .conditions
+        .get_condition(CONDITION_SCHEDULED)
+        .is_some_and(|c| {
+            c.reason == "Unschedulable"
+                && Some(c.message.as_str()) == outcome.unschedulable.as_deref()
+        });
     if let Some(why) = &outcome.unschedulable
         && !was_unschedulable
     {
-        ctx.event(task, WARNING, "Unschedulable", why.clone(), "Place").await;
+        ctx.event(task, WARNING, "Unschedulable", why.clone(), "Place")
+            .await;
     }
     if next.state != current.state
         && let Some(state) = next.state
     {
         let message = next.message.clone().unwrap_or_default();
-        let note = if message.is_empty() { state.to_string() } else { format!("{state}: {message}") };
+        let note = if message.is_empty() {
+            state.to_string()
+        } else {
+            format!("{state}: {message}")
+        };
         match state {
-            TaskState::Failed | TaskState::Error | TaskState::Dropped | TaskState::Lost | TaskState::Gone | TaskState::GoneByOperator | TaskState::Unreachable => {
-                ctx.event(task, WARNING, &task_state::camel(state), note, "Update").await;
+            TaskState::Failed
+            | TaskState::Error
+            | TaskState::Dropped
+            | TaskState::Lost
+            | TaskState::Gone
+            | TaskState::GoneByOperator
+            | TaskState::Unreachable => {
+                ctx.event(task, WARNING, &task_state::camel(state), note, "Update")
+                    .await;
             }
             TaskState::Killed | TaskState::Finished => {
-                ctx.event(task, NORMAL, &task_state::camel(state), note, "Update").await;
+                ctx.event(task, NORMAL, &task_state::camel(state), note, "Update")
+                    .await;
             }
             _ => {}
         }

@@ -28,8 +28,12 @@ pub fn kubectl() -> PathBuf {
     if let Ok(k) = std::env::var("KUBECTL") {
         return PathBuf::from(k);
     }
-    let cache = std::env::var("MESOS_OPERATOR_CACHE")
-        .unwrap_or_else(|_| format!("{}/.cache/mesos-operator", std::env::var("HOME").unwrap_or_default()));
+    let cache = std::env::var("MESOS_OPERATOR_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/mesos-operator",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
     PathBuf::from(cache).join("bin/kubectl")
 }
 
@@ -47,8 +51,14 @@ pub fn kubectl_run(args: &[&str], stdin: &str) -> (bool, String) {
     if let Some(mut input) = child.stdin.take() {
         let _ = input.write_all(stdin.as_bytes());
     }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("kubectl failed to run: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("kubectl failed to run: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -72,13 +82,19 @@ impl TestEnv {
     /// Creates the namespace only.
     pub async fn without_operator(name: &str) -> Self {
         kubeconfig();
-        let client = Client::try_default().await.unwrap_or_else(|e| panic!("cannot build a client from KUBECONFIG: {e}"));
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let client = Client::try_default()
+            .await
+            .unwrap_or_else(|e| panic!("cannot build a client from KUBECONFIG: {e}"));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let ns = format!("e2e-{name}-{:05x}", (nanos ^ std::process::id()) & 0xfffff);
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let mut object = Namespace::default();
         object.metadata.name = Some(ns.clone());
-        object.metadata.labels = Some([("mesos.operator.dev/e2e".to_string(), "true".to_string())].into());
+        object.metadata.labels =
+            Some([("mesos.operator.dev/e2e".to_string(), "true".to_string())].into());
         namespaces
             .create(&PostParams::default(), &object)
             .await
@@ -86,7 +102,13 @@ impl TestEnv {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
         let _ = std::fs::create_dir_all(&dir);
         let log = dir.join(format!("{ns}.log"));
-        Self { client, ns, operator: None, log, starts: 0 }
+        Self {
+            client,
+            ns,
+            operator: None,
+            log,
+            starts: 0,
+        }
     }
 
     /// Starts (or restarts) the operator process for this namespace.
@@ -97,9 +119,19 @@ impl TestEnv {
             .append(true)
             .open(&self.log)
             .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.log.display()));
-        let err = log.try_clone().unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
+        let err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
         let child = Command::new(env!("CARGO_BIN_EXE_mesos-operator"))
-            .args(["run", "--namespace", &self.ns, "--resync-period", "30s", "--unschedulable-retry", "1s"])
+            .args([
+                "run",
+                "--namespace",
+                &self.ns,
+                "--resync-period",
+                "30s",
+                "--unschedulable-retry",
+                "1s",
+            ])
             .env("KUBECONFIG", kubeconfig())
             .env("RUST_LOG", "info,mesos_operator=debug")
             .stdout(log)
@@ -126,12 +158,20 @@ impl TestEnv {
             + serde::Serialize
             + std::fmt::Debug,
     {
-        let value: serde_json::Value = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("bad test manifest: {e}\n{yaml}"));
-        let name = value["metadata"]["name"].as_str().unwrap_or_else(|| panic!("manifest without a name:\n{yaml}")).to_string();
+        let value: serde_json::Value =
+            serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("bad test manifest: {e}\n{yaml}"));
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("manifest without a name:\n{yaml}"))
+            .to_string();
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.ns);
-        api.patch(&name, &PatchParams::apply("e2e-test").force(), &Patch::Apply(&value))
-            .await
-            .unwrap_or_else(|e| panic!("applying {name} failed: {e}"))
+        api.patch(
+            &name,
+            &PatchParams::apply("e2e-test").force(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {name} failed: {e}"))
     }
 
     /// The namespace's API for a kind.
@@ -144,7 +184,13 @@ impl TestEnv {
 
     /// Polls the task until `pred` holds, or panics with its last status and the
     /// operator's log tail after `timeout`.
-    pub async fn wait_task(&self, name: &str, timeout: Duration, what: &str, pred: impl Fn(&Task) -> bool) -> Task {
+    pub async fn wait_task(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Task) -> bool,
+    ) -> Task {
         let api: Api<Task> = self.api();
         let start = Instant::now();
         loop {
@@ -155,7 +201,9 @@ impl TestEnv {
                 return t.clone();
             }
             if start.elapsed() > timeout {
-                let status = task.and_then(|t| t.status).map(|s| serde_yaml::to_string(&s).unwrap_or_default());
+                let status = task
+                    .and_then(|t| t.status)
+                    .map(|s| serde_yaml::to_string(&s).unwrap_or_default());
                 panic!(
                     "task {}/{name}: timed out after {timeout:?} waiting for {what}; last status:\n{}\noperator log tail:\n{}",
                     self.ns,
@@ -169,7 +217,8 @@ impl TestEnv {
 
     /// Waits for the task to reach `state`.
     pub async fn wait_state(&self, name: &str, state: TaskState, timeout: Duration) -> Task {
-        self.wait_task(name, timeout, state.as_str(), |t| t.state() == Some(state)).await
+        self.wait_task(name, timeout, state.as_str(), |t| t.state() == Some(state))
+            .await
     }
 
     /// Pods of the namespace belonging to task `name`.
@@ -249,7 +298,13 @@ impl Drop for TestEnv {
             return;
         }
         let _ = Command::new(kubectl())
-            .args(["delete", "namespace", &self.ns, "--wait=false", "--ignore-not-found"])
+            .args([
+                "delete",
+                "namespace",
+                &self.ns,
+                "--wait=false",
+                "--ignore-not-found",
+            ])
             .env("KUBECONFIG", kubeconfig())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -259,10 +314,8 @@ impl Drop for TestEnv {
 
 /// Name of a Pod's node.
 pub fn node_of(pod: &Pod) -> String {
-    pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()
-}
-
-/// The object's name.
-pub fn name<K: kube::Resource>(obj: &K) -> String {
-    obj.name_any()
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default()
 }

@@ -19,8 +19,15 @@ fn framework(name: &str, capabilities: &[&str], scheduler: &str) -> String {
 }
 
 fn task(name: &str, framework: &str, annotations: &[(&str, &str)], extra: &str) -> String {
-    let annotations: String = annotations.iter().map(|(k, v)| format!("\n    {k}: \"{v}\"")).collect();
-    let annotations = if annotations.is_empty() { String::new() } else { format!("\n  annotations:{annotations}") };
+    let annotations: String = annotations
+        .iter()
+        .map(|(k, v)| format!("\n    {k}: \"{v}\""))
+        .collect();
+    let annotations = if annotations.is_empty() {
+        String::new()
+    } else {
+        format!("\n  annotations:{annotations}")
+    };
     format!(
         "apiVersion: mesos.operator.dev/v1alpha1\nkind: Task\nmetadata:\n  name: {name}{annotations}\nspec:\n  framework: {framework}\n  resources: {{cpus: 0.1, mem: 32}}\n  command: {{shell: \"echo hello\"}}\n{extra}"
     )
@@ -36,27 +43,53 @@ async fn registered(env: &TestEnv, name: &str) -> Framework {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("framework {name} never registered; operator log:\n{}", env.log_tail(40));
+    panic!(
+        "framework {name} never registered; operator log:\n{}",
+        env.log_tail(40)
+    );
 }
 
 fn states(task: &Task) -> Vec<TaskState> {
-    task.status.as_ref().map(|s| s.history.iter().map(|h| h.state).collect()).unwrap_or_default()
+    task.status
+        .as_ref()
+        .map(|s| s.history.iter().map(|h| h.state).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn happy_path_walks_staging_running_finished() {
     let env = TestEnv::new("happy").await;
-    env.apply::<Framework>(&framework("web", &["TaskKillingState"], "Builtin")).await;
+    env.apply::<Framework>(&framework("web", &["TaskKillingState"], "Builtin"))
+        .await;
     let fw = registered(&env, "web").await;
     let status = fw.status.clone().unwrap_or_default();
-    assert_eq!(status.framework_id, fw.metadata.uid, "frameworkId is the Framework's UID");
+    assert_eq!(
+        status.framework_id, fw.metadata.uid,
+        "frameworkId is the Framework's UID"
+    );
 
-    env.apply::<Task>(&task("hello", "web", &[("kwok.mesos.operator.dev/run-for", "3s")], "")).await;
+    env.apply::<Task>(&task(
+        "hello",
+        "web",
+        &[("kwok.mesos.operator.dev/run-for", "3s")],
+        "",
+    ))
+    .await;
     let running = env.wait_state("hello", TaskState::Running, T).await;
     let st = running.status.clone().unwrap_or_default();
-    assert!(st.conditions.is_true("Running"), "Running condition: {:?}", st.conditions);
+    assert!(
+        st.conditions.is_true("Running"),
+        "Running condition: {:?}",
+        st.conditions
+    );
     assert!(st.conditions.is_true("Scheduled"));
-    assert!(st.agent.as_deref().is_some_and(|a| a.starts_with("kwok-node-")), "agent: {:?}", st.agent);
+    assert!(
+        st.agent
+            .as_deref()
+            .is_some_and(|a| a.starts_with("kwok-node-")),
+        "agent: {:?}",
+        st.agent
+    );
     assert!(st.start_time.is_some());
 
     let done = env.wait_state("hello", TaskState::Finished, T).await;
@@ -66,7 +99,11 @@ async fn happy_path_walks_staging_running_finished() {
     assert!(st.conditions.is_true("Terminated"));
     assert_eq!(st.observed_generation, done.metadata.generation);
     let history = states(&done);
-    assert_eq!(history.first(), Some(&TaskState::Staging), "history {history:?}");
+    assert_eq!(
+        history.first(),
+        Some(&TaskState::Staging),
+        "history {history:?}"
+    );
     assert!(history.contains(&TaskState::Running), "history {history:?}");
     assert_eq!(history.last(), Some(&TaskState::Finished));
 
@@ -75,9 +112,23 @@ async fn happy_path_walks_staging_running_finished() {
     assert_eq!(pods.len(), 1);
     let pod = &pods[0];
     assert_eq!(Some(node_of(pod)), st.agent);
-    assert_eq!(pod.metadata.owner_references.as_ref().map(|o| o[0].uid.clone()), done.metadata.uid);
-    let c = &pod.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default()[0];
-    let requests = c.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
+    assert_eq!(
+        pod.metadata
+            .owner_references
+            .as_ref()
+            .map(|o| o[0].uid.clone()),
+        done.metadata.uid
+    );
+    let c = &pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.clone())
+        .unwrap_or_default()[0];
+    let requests = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.clone())
+        .unwrap_or_default();
     assert_eq!(requests.get("cpu").map(|q| q.0.as_str()), Some("100m"));
     assert_eq!(requests.get("memory").map(|q| q.0.as_str()), Some("32Mi"));
 
@@ -85,7 +136,11 @@ async fn happy_path_walks_staging_running_finished() {
     let api: Api<Framework> = env.api();
     for _ in 0..100 {
         let fw = api.get("web").await.unwrap_or_else(|e| panic!("{e}"));
-        if fw.status.as_ref().is_some_and(|s| s.tasks.finished == 1 && s.tasks.running == 0) {
+        if fw
+            .status
+            .as_ref()
+            .is_some_and(|s| s.tasks.finished == 1 && s.tasks.running == 0)
+        {
             env.wait_event("hello", "Launched", T).await;
             env.wait_event("hello", "Finished", T).await;
             return;
@@ -98,13 +153,27 @@ async fn happy_path_walks_staging_running_finished() {
 #[tokio::test]
 async fn failing_task_reports_exit_code_and_oom_reason() {
     let env = TestEnv::new("failing").await;
-    env.apply::<Framework>(&framework("batch", &[], "Builtin")).await;
+    env.apply::<Framework>(&framework("batch", &[], "Builtin"))
+        .await;
     registered(&env, "batch").await;
-    env.apply::<Task>(&task("crash", "batch", &[("kwok.mesos.operator.dev/run-for", "1s"), ("kwok.mesos.operator.dev/exit-code", "3")], "")).await;
+    env.apply::<Task>(&task(
+        "crash",
+        "batch",
+        &[
+            ("kwok.mesos.operator.dev/run-for", "1s"),
+            ("kwok.mesos.operator.dev/exit-code", "3"),
+        ],
+        "",
+    ))
+    .await;
     env.apply::<Task>(&task(
         "oom",
         "batch",
-        &[("kwok.mesos.operator.dev/run-for", "1s"), ("kwok.mesos.operator.dev/exit-code", "137"), ("kwok.mesos.operator.dev/reason", "OOMKilled")],
+        &[
+            ("kwok.mesos.operator.dev/run-for", "1s"),
+            ("kwok.mesos.operator.dev/exit-code", "137"),
+            ("kwok.mesos.operator.dev/reason", "OOMKilled"),
+        ],
         "",
     ))
     .await;
@@ -112,7 +181,13 @@ async fn failing_task_reports_exit_code_and_oom_reason() {
     let st = crash.status.unwrap_or_default();
     assert_eq!(st.exit_code, Some(3));
     assert_eq!(st.reason, Some(TaskReason::ReasonCommandExecutorFailed));
-    assert!(st.message.as_deref().is_some_and(|m| m.contains("exited with code 3")), "{:?}", st.message);
+    assert!(
+        st.message
+            .as_deref()
+            .is_some_and(|m| m.contains("exited with code 3")),
+        "{:?}",
+        st.message
+    );
     let oom = env.wait_state("oom", TaskState::Failed, T).await;
     let st = oom.status.unwrap_or_default();
     assert_eq!(st.reason, Some(TaskReason::ReasonContainerLimitationMemory));
@@ -123,42 +198,68 @@ async fn failing_task_reports_exit_code_and_oom_reason() {
 #[tokio::test]
 async fn kill_goes_through_killing_to_killed() {
     let env = TestEnv::new("kill").await;
-    env.apply::<Framework>(&framework("svc", &["TaskKillingState"], "Builtin")).await;
+    env.apply::<Framework>(&framework("svc", &["TaskKillingState"], "Builtin"))
+        .await;
     registered(&env, "svc").await;
-    env.apply::<Task>(&task("server", "svc", &[], "  killPolicy: {gracePeriod: 2s}\n")).await;
+    env.apply::<Task>(&task(
+        "server",
+        "svc",
+        &[],
+        "  killPolicy: {gracePeriod: 2s}\n",
+    ))
+    .await;
     env.wait_state("server", TaskState::Running, T).await;
     let api: Api<Task> = env.api();
-    api.patch("server", &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"kill": true}})))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    api.patch(
+        "server",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"kill": true}})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let killed = env.wait_state("server", TaskState::Killed, T).await;
     let history = states(&killed);
     let killing = history.iter().position(|s| *s == TaskState::Killing);
     let end = history.iter().position(|s| *s == TaskState::Killed);
     assert!(killing.is_some() && killing < end, "history {history:?}");
-    assert!(env.pods_of("server").await.is_empty(), "pod still there after TASK_KILLED");
+    assert!(
+        env.pods_of("server").await.is_empty(),
+        "pod still there after TASK_KILLED"
+    );
     env.wait_event("server", "Killed", T).await;
 }
 
 #[tokio::test]
 async fn pod_deleted_out_of_band_is_lost_and_not_recreated() {
     let env = TestEnv::new("lost").await;
-    env.apply::<Framework>(&framework("plain", &[], "Builtin")).await;
-    env.apply::<Framework>(&framework("aware", &["PartitionAware"], "Builtin")).await;
+    env.apply::<Framework>(&framework("plain", &[], "Builtin"))
+        .await;
+    env.apply::<Framework>(&framework("aware", &["PartitionAware"], "Builtin"))
+        .await;
     registered(&env, "plain").await;
     registered(&env, "aware").await;
     env.apply::<Task>(&task("victim", "plain", &[], "")).await;
-    env.apply::<Task>(&task("aware-victim", "aware", &[], "")).await;
+    env.apply::<Task>(&task("aware-victim", "aware", &[], ""))
+        .await;
     env.wait_state("victim", TaskState::Running, T).await;
     env.wait_state("aware-victim", TaskState::Running, T).await;
     env.delete_pod("victim").await;
     env.delete_pod("aware-victim").await;
     let lost = env.wait_state("victim", TaskState::Lost, T).await;
-    assert!(lost.status.as_ref().and_then(|s| s.message.clone()).is_some_and(|m| m.contains("deleted")));
-    env.wait_state("aware-victim", TaskState::GoneByOperator, T).await;
+    assert!(
+        lost.status
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .is_some_and(|m| m.contains("deleted"))
+    );
+    env.wait_state("aware-victim", TaskState::GoneByOperator, T)
+        .await;
     // The operator never relaunches a task on its own.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(env.pods_of("victim").await.is_empty(), "the operator recreated a lost task's pod");
+    assert!(
+        env.pods_of("victim").await.is_empty(),
+        "the operator recreated a lost task's pod"
+    );
     env.wait_event("victim", "Lost", T).await;
 }
 
@@ -169,24 +270,45 @@ async fn unknown_framework_and_bad_offer_are_task_errors() {
     let t = env.wait_state("orphan", TaskState::Error, T).await;
     let st = t.status.unwrap_or_default();
     assert_eq!(st.reason, Some(TaskReason::ReasonTaskInvalid));
-    assert!(st.message.as_deref().is_some_and(|m| m.contains("framework nope does not exist")), "{:?}", st.message);
+    assert!(
+        st.message
+            .as_deref()
+            .is_some_and(|m| m.contains("framework nope does not exist")),
+        "{:?}",
+        st.message
+    );
     env.wait_event("orphan", "Error", T).await;
 
-    env.apply::<Framework>(&framework("ext", &[], "External")).await;
+    env.apply::<Framework>(&framework("ext", &[], "External"))
+        .await;
     registered(&env, "ext").await;
     env.apply::<Task>(&task("no-offer", "ext", &[], "")).await;
     let t = env.wait_state("no-offer", TaskState::Error, T).await;
-    assert!(t.status.and_then(|s| s.message).is_some_and(|m| m.contains("spec.offer")));
-    env.apply::<Task>(&task("bad-offer", "ext", &[], "  offer: offer-that-never-was\n")).await;
+    assert!(
+        t.status
+            .and_then(|s| s.message)
+            .is_some_and(|m| m.contains("spec.offer"))
+    );
+    env.apply::<Task>(&task(
+        "bad-offer",
+        "ext",
+        &[],
+        "  offer: offer-that-never-was\n",
+    ))
+    .await;
     let t = env.wait_state("bad-offer", TaskState::Error, T).await;
-    assert_eq!(t.status.and_then(|s| s.reason), Some(TaskReason::ReasonInvalidOffers));
+    assert_eq!(
+        t.status.and_then(|s| s.reason),
+        Some(TaskReason::ReasonInvalidOffers)
+    );
     assert!(env.pods_of("bad-offer").await.is_empty());
 }
 
 #[tokio::test]
 async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
     let env = TestEnv::new("capacity").await;
-    env.apply::<Framework>(&framework("big", &[], "Builtin")).await;
+    env.apply::<Framework>(&framework("big", &[], "Builtin"))
+        .await;
     registered(&env, "big").await;
     // A task far larger than any test node, tolerating a taint only this test's node has.
     let taint_key = format!("e2e.mesos.operator.dev/{}", env.ns);
@@ -196,13 +318,24 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
     env.apply::<Task>(&manifest).await;
     let t = env
         .wait_task("huge", T, "an Unschedulable condition", |t| {
-            t.status.as_ref().is_some_and(|s| s.conditions.get_condition("Scheduled").is_some_and(|c| c.reason == "Unschedulable"))
+            t.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .get_condition("Scheduled")
+                    .is_some_and(|c| c.reason == "Unschedulable")
+            })
         })
         .await;
     let st = t.status.unwrap_or_default();
     assert_eq!(st.state, Some(TaskState::Staging));
-    let message = st.conditions.get_condition("Scheduled").map(|c| c.message.clone()).unwrap_or_default();
-    assert!(message.starts_with("no node has cpus: 100 free; largest free: cpus: "), "{message}");
+    let message = st
+        .conditions
+        .get_condition("Scheduled")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("no node has 100 cpus free; largest free: "),
+        "{message}"
+    );
     env.wait_event("huge", "Unschedulable", T).await;
     assert!(env.pods_of("huge").await.is_empty());
 
@@ -219,24 +352,41 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
         }
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    nodes.create(&PostParams::default(), &node).await.unwrap_or_else(|e| panic!("creating node: {e}"));
+    nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .unwrap_or_else(|e| panic!("creating node: {e}"));
     let running = env.wait_state("huge", TaskState::Running, T).await;
-    assert_eq!(running.status.as_ref().and_then(|s| s.agent.clone()), Some(node_name.clone()));
+    assert_eq!(
+        running.status.as_ref().and_then(|s| s.agent.clone()),
+        Some(node_name.clone())
+    );
     let pods = env.pods_of("huge").await;
     assert_eq!(pods.len(), 1);
     let spec = pods[0].spec.clone().unwrap_or_default();
-    assert_eq!(spec.containers.len(), 2, "a task group runs all its containers");
+    assert_eq!(
+        spec.containers.len(),
+        2,
+        "a task group runs all its containers"
+    );
     let _ = nodes.delete(&node_name, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
 async fn operator_restarted_mid_run_makes_no_duplicate_pod() {
     let mut env = TestEnv::new("restart").await;
-    env.apply::<Framework>(&framework("steady", &[], "Builtin")).await;
+    env.apply::<Framework>(&framework("steady", &[], "Builtin"))
+        .await;
     registered(&env, "steady").await;
     let n = 30;
     for i in 0..n {
-        env.apply::<Task>(&task(&format!("t{i}"), "steady", &[("kwok.mesos.operator.dev/run-for", "4s")], "")).await;
+        env.apply::<Task>(&task(
+            &format!("t{i}"),
+            "steady",
+            &[("kwok.mesos.operator.dev/run-for", "4s")],
+            "",
+        ))
+        .await;
         if i == n / 2 {
             env.kill_operator();
             env.start_operator();
@@ -246,7 +396,12 @@ async fn operator_restarted_mid_run_makes_no_duplicate_pod() {
     env.kill_operator();
     env.start_operator();
     for i in 0..n {
-        env.wait_state(&format!("t{i}"), TaskState::Finished, Duration::from_secs(120)).await;
+        env.wait_state(
+            &format!("t{i}"),
+            TaskState::Finished,
+            Duration::from_secs(120),
+        )
+        .await;
     }
     let mut pods = 0;
     for i in 0..n {
