@@ -663,8 +663,8 @@ cmd_down() {
     *) die "usage: $0 down [--purge]" ;;
   esac
   load_config
-  stop kube-scheduler kwok kube-controller-manager
-  stop kube-apiserver
+  # The clients and kube-apiserver shut down independently; etcd must outlive them.
+  stop kube-scheduler kwok kube-controller-manager kube-apiserver
   stop etcd
   if [ "$purge" = 1 ]; then
     case "$CLUSTER_DIR" in

@@ -116,7 +116,7 @@ async fn invalid_manifests_are_rejected_with_the_field_named() {
         (
             "shell and argv",
             task(
-                "  framework: f\n  resources: {cpus: 1, mem: 1}\n  command: {shell: x, argv: [y]}\n",
+                "  framework: f\n  resources: {cpus: 1, mem: 1}\n  command: {shell: x, argv: [\"run\"]}\n",
             ),
             "spec.command.shell or spec.command.argv",
         ),
