@@ -34,6 +34,11 @@ for _ in $(seq 1 60); do
   sleep 2
 done
 echo
+echo "each task's transitions (status.history):"
+for t in $("$bin/kubectl" -n mesos-demo get tasks -o jsonpath='{.items[*].metadata.name}'); do
+  printf '  %-8s %s\n' "$t" "$("$bin/kubectl" -n mesos-demo get task "$t" -o jsonpath='{range .status.history[*]}{.state} {end}' | sed 's/ $//; s/ / -> /g')"
+done
+echo
 "$bin/kubectl" -n mesos-demo get frameworks,tasks
 echo
 echo "The cluster and operator keep running. Try:"

@@ -52,9 +52,14 @@ fn error_policy(fw: Arc<Framework>, error: &Error, ctx: Arc<Context>) -> Action 
 
 async fn reconcile(fw: Arc<Framework>, ctx: Arc<Context>) -> Result<Action> {
     let span = info_span!("reconcile", kind = "Framework", namespace = %fw.namespace().unwrap_or_default(), name = %fw.name_any());
-    let action = reconcile_framework(&fw, &ctx).instrument(span).await?;
-    ctx.reset_backoff(&key_of(&*fw));
-    Ok(action)
+    match reconcile_framework(&fw, &ctx).instrument(span).await {
+        Ok(action) => {
+            ctx.reset_backoff(&key_of(&*fw));
+            Ok(action)
+        }
+        Err(e) if e.is_status(409) => Ok(Action::requeue(std::time::Duration::from_millis(500))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Task counts by state and the resources of launched, non-terminal tasks.

@@ -104,9 +104,19 @@ fn error_policy(task: Arc<Task>, error: &Error, ctx: Arc<Context>) -> Action {
 
 async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
     let span = info_span!("reconcile", kind = "Task", namespace = %task.namespace().unwrap_or_default(), name = %task.name_any());
-    let action = reconcile_task(&task, &ctx).instrument(span).await?;
-    ctx.reset_backoff(&key_of(&*task));
-    Ok(action)
+    match reconcile_task(&task, &ctx).instrument(span).await {
+        Ok(action) => {
+            ctx.reset_backoff(&key_of(&*task));
+            Ok(action)
+        }
+        // The status was computed from a cached Task older than the server's: the watch
+        // delivers the newer one and triggers another reconcile. Not a failure.
+        Err(e) if e.is_status(409) => {
+            debug!(task = %task.name_any(), "stale task in cache; retrying on the newer version");
+            Ok(Action::requeue(Duration::from_millis(500)))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What the reconciler decided to write.
