@@ -36,12 +36,19 @@ fn kubernetes_formats(mut crd: CustomResourceDefinition) -> CustomResourceDefini
         if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
             walk(extra);
         }
-        for list in [&mut schema.all_of, &mut schema.any_of, &mut schema.one_of].into_iter().flatten() {
+        for list in [&mut schema.all_of, &mut schema.any_of, &mut schema.one_of]
+            .into_iter()
+            .flatten()
+        {
             list.iter_mut().for_each(walk);
         }
     }
     for version in &mut crd.spec.versions {
-        if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
             walk(schema);
         }
     }

@@ -123,7 +123,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         &now,
     );
     if next == current {
-        return Ok(Action::requeue(ctx.settings.resync_period));
+        return Ok(Action::await_change());
     }
     let newly_registered = !current.conditions.is_true(CONDITION_REGISTERED);
     ctx.apply_status(fw, &next).await?;
@@ -138,7 +138,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
-    Ok(Action::requeue(ctx.settings.resync_period))
+    Ok(Action::await_change())
 }
 
 #[cfg(test)]

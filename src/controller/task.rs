@@ -46,7 +46,8 @@ pub async fn run(ctx: Arc<Context>) {
     let by_node = ctx.clone();
     controller
         .owns(pods, managed)
-        // A framework (re)registering or being deleted concerns its not-yet-launched tasks.
+        // A framework (re)registering or being deleted concerns its not-yet-launched tasks
+        // (launched ones are not woken by every change of the framework's counters).
         .watches(
             frameworks,
             watcher::Config::default(),
@@ -59,6 +60,7 @@ pub async fn run(ctx: Arc<Context>) {
                     .filter(|t| {
                         t.spec.framework == name
                             && t.namespace().as_deref() == Some(ns.as_str())
+                            && t.status.as_ref().is_none_or(|s| s.pod.is_none())
                             && !t.is_terminal()
                     })
                     .map(|t| ObjectRef::from_obj(&*t))
@@ -197,10 +199,11 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
     };
     let retry = outcome.unschedulable.is_some();
     write(task, ctx, &current, outcome).await?;
+    // Everything else is driven by watch events and the periodic resync of every task.
     Ok(if retry {
         Action::requeue(ctx.settings.unschedulable_retry)
     } else {
-        Action::requeue(ctx.settings.resync_period)
+        Action::await_change()
     })
 }
 
