@@ -30,7 +30,8 @@ for _ in $(seq 1 60); do
   out=$("$bin/kubectl" -n mesos-demo get tasks -o custom-columns=NAME:.metadata.name,STATE:.status.state,AGENT:.status.agent,REASON:.status.reason --no-headers)
   echo "--- $(date +%T)"
   echo "$out"
-  if ! echo "$out" | grep -qE 'TASK_(STAGING|STARTING|RUNNING|KILLING)|<none>'; then break; fi
+  states=$("$bin/kubectl" -n mesos-demo get tasks -o jsonpath='{range .items[*]}{.status.state}{"\n"}{end}')
+  if [ -n "$states" ] && ! echo "$states" | grep -qvE 'TASK_(FINISHED|FAILED|KILLED|ERROR|DROPPED|GONE|LOST)$'; then break; fi
   sleep 2
 done
 echo
