@@ -536,11 +536,16 @@ list_nodes() {
 }
 
 # delete_nodes NAME...: parallel DELETEs with curl (kubectl delete is client-side
-# throttled to 5 requests/s, i.e. minutes for a thousand nodes).
+# throttled to 5 requests/s, i.e. minutes for a thousand nodes). The node leases go too,
+# right away: a node re-created under the same name before the garbage collector removed
+# its old lease would otherwise be seen as not heart-beating (Unknown) for a moment.
 delete_nodes() {
-  local failed
-  failed="$(printf 'url = "https://127.0.0.1:'"$APISERVER_PORT"'/api/v1/nodes/%s"\noutput = "/dev/null"\n' "$@" |
-    curl -sS -Z --parallel-max 16 -X DELETE -w '%{http_code} %{url}\n' \
+  local failed api="https://127.0.0.1:$APISERVER_PORT"
+  failed="$({
+    printf 'url = "'"$api"'/api/v1/nodes/%s"\noutput = "/dev/null"\n' "$@"
+    printf 'url = "'"$api"'/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/%s"\noutput = "/dev/null"\n' "$@"
+  } |
+    curl -sS --no-progress-meter -Z --parallel-max 16 -X DELETE -w '%{http_code} %{url}\n' \
       --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" -K - |
     awk '$1 != 200 && $1 != 202 && $1 != 404')" || true
   [ -z "$failed" ] || die "deleting nodes failed: $(head -n 3 <<< "$failed")"

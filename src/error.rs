@@ -49,6 +49,21 @@ pub enum Error {
     /// The kubeconfig or in-cluster configuration could not be loaded.
     #[error("cannot configure the Kubernetes client: {0}")]
     Config(String),
+
+    /// Leader election failed (the Lease could not be read, created or released).
+    #[error("leader election failed while {context}: {source}")]
+    LeaderElection {
+        /// What the operator was doing.
+        context: String,
+        /// The lease manager's error.
+        #[source]
+        source: kube_lease_manager::LeaseManagerError,
+    },
+
+    /// Another replica took the Lease over (or it could not be renewed in time): this
+    /// replica must stop reconciling.
+    #[error("lost the leader election Lease {0}")]
+    LeadershipLost(String),
 }
 
 /// Result with [`Error`].

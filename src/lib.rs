@@ -4,12 +4,16 @@
 //! The pure core ([`api::resources`], [`task_state`], [`placement`], [`pod`]) decides;
 //! the thin I/O layer ([`controller`]) reads the API server, calls the core and writes back.
 
+pub mod allocator;
 pub mod api;
 pub mod controller;
 pub mod crds;
 pub mod error;
+pub mod leader;
+pub mod metrics;
 pub mod placement;
 pub mod pod;
+pub mod state;
 pub mod task_state;
 pub mod telemetry;
 

@@ -281,22 +281,26 @@ fn explain(agents: &[Agent], demand: &Resources, tolerations: &[Toleration]) -> 
             usable.len()
         ));
     }
-    // The dimension no single node can satisfy, if there is one.
     let mut largest = Resources::default();
     for a in &roomy {
         largest = largest.max_each(&a.free());
     }
-    if let Err(short) = demand.fits_in(&largest) {
-        return Unschedulable(format!(
+    Unschedulable(no_fit_message(demand, &largest))
+}
+
+/// Why `demand` fits on no agent, given the most free on any agent per dimension: the
+/// dimension no single node can satisfy, or that no node has all of it at once.
+pub fn no_fit_message(demand: &Resources, most_free: &Resources) -> String {
+    match demand.fits_in(most_free) {
+        Err(short) => format!(
             "no node has {} free; largest free: {}",
             short.needed(),
             short.available()
-        ));
+        ),
+        Ok(()) => format!(
+            "no single node has {demand} free at once (largest free per resource: {most_free})"
+        ),
     }
-    Unschedulable(format!(
-        "no single node has {demand} free at once ({} available nodes checked)",
-        roomy.len()
-    ))
 }
 
 #[cfg(test)]

@@ -78,7 +78,11 @@ impl MaxTree {
     /// The first position `>= start` whose room satisfies `accepts`, where
     /// `accepts` must be monotone: if it accepts a room, it accepts every larger
     /// one (it is evaluated on subtree maxima to prune).
-    pub(crate) fn first_from(&self, start: usize, accepts: impl Fn(&Room) -> bool) -> Option<usize> {
+    pub(crate) fn first_from(
+        &self,
+        start: usize,
+        accepts: impl Fn(&Room) -> bool,
+    ) -> Option<usize> {
         if start >= self.len {
             return None;
         }

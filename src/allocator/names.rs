@@ -7,8 +7,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Builds [`FxHasher`]s.
+pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
+
 /// Map from a borrowed name to an index.
-pub(crate) type NameMap<'a> = HashMap<&'a str, usize, BuildHasherDefault<FxHasher>>;
+pub(crate) type NameMap<'a> = HashMap<&'a str, usize, FxBuildHasher>;
 
 /// A map with room for `capacity` names.
 pub(crate) fn name_map<'a>(capacity: usize) -> NameMap<'a> {

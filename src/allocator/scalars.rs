@@ -143,8 +143,14 @@ mod tests {
         assert_eq!(a.saturating_add(&b), Scalars([1500, 12, 3, 1]));
         assert!(a.overlaps(&b) && !Scalars([0, 0, 1, 0]).overlaps(&a));
         assert!(a.contains(&Scalars([1000, 4, 0, 0])) && !a.contains(&b));
-        assert_eq!(Scalars([250, 8, 0, 0]).dominant_share(&Scalars([1000, 8, 0, 0])), 1.0);
-        assert_eq!(Scalars([250, 0, 9, 0]).dominant_share(&Scalars([1000, 8, 0, 0])), 0.25);
+        assert_eq!(
+            Scalars([250, 8, 0, 0]).dominant_share(&Scalars([1000, 8, 0, 0])),
+            1.0
+        );
+        assert_eq!(
+            Scalars([250, 0, 9, 0]).dominant_share(&Scalars([1000, 8, 0, 0])),
+            0.25
+        );
         let r = Scalars([1500, 1 << 20, 0, 2]).to_resources();
         assert_eq!(Scalars::of(&r), Scalars([1500, 1 << 20, 0, 2]));
     }

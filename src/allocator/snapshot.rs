@@ -224,6 +224,9 @@ impl MinRule {
     pub(crate) fn allows(&self, offered: &Scalars) -> bool {
         !offered.is_zero()
             && (self.alternatives.is_empty()
-                || self.alternatives.iter().any(|minimum| offered.contains(minimum)))
+                || self
+                    .alternatives
+                    .iter()
+                    .any(|minimum| offered.contains(minimum)))
     }
 }

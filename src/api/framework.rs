@@ -189,6 +189,23 @@ pub struct FrameworkStatus {
     /// Resources of the framework's launched, non-terminal tasks.
     #[serde(default)]
     pub allocated: Resources,
+
+    /// Outstanding offers (External frameworks).
+    #[serde(default)]
+    pub offers: u32,
+
+    /// Resources of the outstanding offers.
+    #[serde(default)]
+    pub offered: Resources,
+
+    /// The framework's dominant share of the cluster (allocated and offered), in percent.
+    #[serde(default)]
+    pub dominant_share_percent: f64,
+
+    /// Whether offers were suppressed when last reconciled (a change to false revives:
+    /// decline filters are cleared).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 /// Number of a framework's tasks in each state.

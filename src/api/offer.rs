@@ -99,6 +99,13 @@ pub struct OfferStatus {
     /// What is left of the offer after the tasks launched on it.
     #[serde(default)]
     pub remaining: Resources,
+    /// Until when the agent is filtered for the framework after a decline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_until: Option<Time>,
+    /// When the first task was launched on the offer; the remainder returns to the pool
+    /// a few seconds later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<Time>,
     /// Tasks launched on the offer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<String>,

@@ -14,14 +14,17 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::{Context, NORMAL, key_of, resync_ticks, scoped};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::framework::CONDITION_REGISTERED;
-use crate::api::{Framework, FrameworkStatus, Resources, Task, TaskCounts};
+use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task, TaskCounts};
 use crate::error::{Error, Result};
+use crate::placement;
+use kube::api::DeleteParams;
 
 /// Runs the Framework controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let ns = ctx.settings.namespace.clone();
     let frameworks: Api<Framework> = scoped(&ctx.client, ns.as_deref());
     let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
+    let offers: Api<Offer> = scoped(&ctx.client, ns.as_deref());
     Controller::new(frameworks, watcher::Config::default())
         // Counts change in bursts; coalesce them into one status write.
         .with_config(
@@ -32,6 +35,10 @@ pub async fn run(ctx: Arc<Context>) {
         .watches(tasks, watcher::Config::default(), |task: Task| {
             let ns = task.namespace()?;
             Some(ObjectRef::<Framework>::new(&task.spec.framework).within(&ns))
+        })
+        .watches(offers, watcher::Config::default(), |offer: Offer| {
+            let ns = offer.namespace()?;
+            Some(ObjectRef::<Framework>::new(&offer.spec.framework).within(&ns))
         })
         .reconcile_all_on(resync_ticks(ctx.settings.resync_period))
         .shutdown_on_signal()
@@ -79,6 +86,35 @@ pub fn tally<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> (TaskCounts, Reso
     (counts, allocated)
 }
 
+/// Clears a framework's decline filters (the Declined offers that carry them).
+async fn revive(ctx: &Context, ns: &str, name: &str) -> Result<()> {
+    let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
+    for offer in ctx.offers.state().iter().filter(|o| {
+        o.spec.framework == name
+            && o.namespace().as_deref() == Some(ns)
+            && o.status
+                .as_ref()
+                .is_some_and(|s| s.state == OfferState::Declined)
+    }) {
+        match api
+            .delete(&offer.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                return Err(Error::Kube {
+                    context: format!("clearing the filter of offer {}", offer.name_any()),
+                    source: e,
+                });
+            }
+        }
+    }
+    info!(framework = name, "revived: decline filters cleared");
+    ctx.allocation_wakeup.notify_one();
+    Ok(())
+}
+
 async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     if fw.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -109,8 +145,49 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
             .or_else(|| Some(now.clone())),
         conditions: current.conditions.clone(),
         tasks: counts,
+        offers: 0,
+        offered: Resources::default(),
+        dominant_share_percent: 0.0,
+        suppressed: fw.spec.offers.suppressed,
         allocated,
     };
+    for offer in ctx.offers.state().iter().filter(|o| {
+        o.spec.framework == name
+            && o.namespace().as_deref() == Some(ns.as_str())
+            && o.status
+                .as_ref()
+                .is_none_or(|s| matches!(s.state, OfferState::Outstanding | OfferState::Accepted))
+    }) {
+        next.offers += 1;
+        let remaining = offer
+            .status
+            .as_ref()
+            .map(|s| s.remaining.clone())
+            .unwrap_or_else(|| offer.spec.resources.clone());
+        next.offered = next
+            .offered
+            .checked_add(&remaining)
+            .unwrap_or(next.offered.clone());
+    }
+    let total = ctx
+        .nodes
+        .state()
+        .iter()
+        .map(|n| placement::agent_from_node(n).allocatable)
+        .fold(Resources::default(), |sum, r| {
+            sum.checked_add(&r).unwrap_or(sum)
+        });
+    let held = next
+        .allocated
+        .checked_add(&next.offered)
+        .unwrap_or(next.allocated.clone());
+    // Two decimals are plenty and keep the status from changing on float noise.
+    next.dominant_share_percent = (held.dominant_share(&total) * 10_000.0).round() / 100.0;
+
+    // REVIVE: suppressed → not suppressed clears the framework's decline filters.
+    if current.suppressed && !fw.spec.offers.suppressed {
+        revive(ctx, &ns, &name).await?;
+    }
     next.conditions.set(
         CONDITION_REGISTERED,
         ConditionStatus::True,

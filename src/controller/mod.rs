@@ -2,7 +2,10 @@
 //! stores, asks the core what the world should look like, and writes the difference back
 //! with server-side apply.
 
+pub mod allocation;
 pub mod framework;
+pub mod offer;
+pub mod role;
 pub mod task;
 
 use std::collections::HashMap;
@@ -20,7 +23,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::api::{Framework, Resources, Task};
+use crate::api::{Framework, Offer, ResourceRole, Resources, Task};
 use crate::error::{Error, KubeContext, Result};
 
 /// The one field manager every write of the operator uses.
@@ -41,6 +44,11 @@ pub struct Settings {
     /// How many objects each controller reconciles at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+
+    /// How often the allocator runs (Mesos `allocation_interval`); it also runs soon after
+    /// tasks, pods, frameworks or offers change.
+    #[arg(long, env = "ALLOCATION_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub allocation_interval: Duration,
 
     /// How often a task that fits on no agent is retried.
     #[arg(long, env = "UNSCHEDULABLE_RETRY", default_value = "5s", value_parser = parse_duration)]
@@ -70,6 +78,17 @@ pub struct Context {
     pub frameworks: Store<Framework>,
     /// Tasks in the watched namespace(s), shared by the controllers.
     pub tasks: Store<Task>,
+    /// Offers in the watched namespace(s).
+    pub offers: Store<Offer>,
+    /// Every ResourceRole.
+    pub roles: Store<ResourceRole>,
+    /// Why the allocator could not place each waiting Builtin task (`namespace/name`).
+    pub unplaced: Mutex<HashMap<String, String>>,
+    /// Pods of Builtin tasks the API server refused (`namespace/name` → message).
+    pub launch_errors: Mutex<HashMap<String, String>>,
+    /// Wakes the allocation loop before its next tick.
+    pub allocation_wakeup: tokio::sync::Notify,
+    cycles: std::sync::atomic::AtomicU64,
     /// Settings.
     pub settings: Settings,
     /// Pods created but not yet seen in the pod store, so that concurrent placements never
@@ -101,6 +120,14 @@ impl Assumed {
     pub fn remove(&mut self, namespace: &str, name: &str) {
         self.entries
             .remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// The `namespace/name` of every pod created and not yet seen.
+    pub fn keys(&self) -> std::collections::HashSet<String> {
+        self.entries
+            .keys()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect()
     }
 
     /// Drops entries the store now shows (or that are too old to matter) and returns the
@@ -139,6 +166,12 @@ impl Context {
         if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
             warn!(error = %e, reason, "could not publish event");
         }
+    }
+
+    /// A fresh seed for each allocation cycle's agent shuffle.
+    pub fn allocation_seed(&self) -> u64 {
+        self.cycles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Backoff for an object whose reconcile failed: 0.5 s doubling up to 5 min.
@@ -260,20 +293,25 @@ pub async fn run(settings: Settings) -> Result<()> {
         scoped::<Task>(&client, namespace.as_deref()),
         watcher::Config::default(),
     );
-    for ready in [
+    let offers = spawn_reflector(
+        scoped::<Offer>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    );
+    let roles = spawn_reflector(
+        Api::<ResourceRole>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let synced = [
         nodes.wait_until_ready().await,
         pods.wait_until_ready().await,
-    ] {
+        frameworks.wait_until_ready().await,
+        tasks.wait_until_ready().await,
+        offers.wait_until_ready().await,
+        roles.wait_until_ready().await,
+    ];
+    for ready in synced {
         ready.map_err(|e| Error::Config(format!("watch stopped before its first list: {e}")))?;
     }
-    frameworks
-        .wait_until_ready()
-        .await
-        .map_err(|e| Error::Config(e.to_string()))?;
-    tasks
-        .wait_until_ready()
-        .await
-        .map_err(|e| Error::Config(e.to_string()))?;
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         nodes = nodes.len(),
@@ -295,13 +333,26 @@ pub async fn run(settings: Settings) -> Result<()> {
         pods,
         frameworks,
         tasks,
+        offers,
+        roles,
+        unplaced: Mutex::new(HashMap::new()),
+        launch_errors: Mutex::new(HashMap::new()),
+        allocation_wakeup: tokio::sync::Notify::new(),
+        cycles: std::sync::atomic::AtomicU64::new(0),
         settings,
         placements: Mutex::new(Assumed::default()),
         failures: Mutex::new(HashMap::new()),
         reporter,
     });
 
-    tokio::join!(task::run(ctx.clone()), framework::run(ctx.clone()));
+    let allocation = tokio::spawn(allocation::run(ctx.clone()));
+    tokio::join!(
+        task::run(ctx.clone()),
+        framework::run(ctx.clone()),
+        offer::run(ctx.clone()),
+        role::run(ctx.clone())
+    );
+    allocation.abort();
     info!("controllers stopped");
     Ok(())
 }
@@ -313,6 +364,16 @@ pub fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send 
         tokio::time::sleep(period).await;
         Some(((), ()))
     })
+}
+
+/// A pod as a server-side apply body (apiVersion and kind included).
+pub fn pod_apply_body(pod: &Pod) -> serde_json::Value {
+    let mut value = serde_json::to_value(pod).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("apiVersion".into(), "v1".into());
+        obj.insert("kind".into(), "Pod".into());
+    }
+    value
 }
 
 /// Events' type for warnings.

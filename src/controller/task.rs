@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Toleration};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -128,6 +128,8 @@ struct Outcome {
     pod: Option<Pod>,
     /// `Scheduled=False` with this message (task waits for capacity).
     unschedulable: Option<String>,
+    /// The task waits for the allocator: check again soon.
+    waiting: bool,
 }
 
 async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
@@ -181,6 +183,7 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
                 update,
                 pod: None,
                 unschedulable: None,
+                waiting: false,
             },
         )
         .await;
@@ -197,7 +200,7 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
         (None, None) if task.spec.kill => observe(task, ctx, caps, PodView::NotCreated, None),
         (None, None) => launch(task, ctx, framework.as_deref(), &ns).await?,
     };
-    let retry = outcome.unschedulable.is_some();
+    let retry = outcome.waiting;
     write(task, ctx, &current, outcome).await?;
     // Everything else is driven by watch events and the periodic resync of every task.
     Ok(if retry {
@@ -253,6 +256,7 @@ fn observe(
         update,
         pod,
         unschedulable: None,
+        waiting: false,
     }
 }
 
@@ -286,6 +290,7 @@ async fn launch(
         update: Update::decided(state, reason, message),
         pod: None,
         unschedulable: None,
+        waiting: false,
     };
     let fw_name = &task.spec.framework;
     let framework = match framework {
@@ -325,6 +330,7 @@ async fn launch(
             },
             pod: None,
             unschedulable: None,
+            waiting: false,
         });
     }
     let caps = capabilities(Some(&framework));
@@ -334,8 +340,9 @@ async fn launch(
         TaskState::Error
     };
 
-    let pod_spec = match build_pod(task, "") {
-        Ok(p) => p,
+    // Validate the task's pod before placing it anywhere.
+    match build_pod(task, "") {
+        Ok(_) => {}
         Err(e) => {
             return Ok(invalid(
                 TaskState::Error,
@@ -344,17 +351,12 @@ async fn launch(
             ));
         }
     };
-    let tolerations: Vec<Toleration> = pod_spec
-        .spec
-        .as_ref()
-        .and_then(|s| s.tolerations.clone())
-        .unwrap_or_default();
     let demand = task.spec.resources.clone();
 
-    // Place: on the offer's agent, or first fit for Builtin frameworks. The placement lock
-    // makes concurrent reconciles see each other's pods before the store does.
+    // Place on the offer's agent (Builtin tasks wait for the allocation loop). The
+    // placement lock makes concurrent launches see each other's pods before the store does.
     let node = {
-        let offer = match &task.spec.offer {
+        let agent = match &task.spec.offer {
             Some(offer_name) => {
                 let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
                 let offer = api
@@ -362,7 +364,7 @@ async fn launch(
                     .await
                     .context(|| format!("reading offer {offer_name}"))?;
                 match check_offer(task, ctx, offer.as_ref(), offer_name, ns) {
-                    Ok(o) => Some(o),
+                    Ok(agent) => agent,
                     Err(message) => {
                         return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, message));
                     }
@@ -377,7 +379,36 @@ async fn launch(
                     ),
                 ));
             }
-            None => None,
+            None => {
+                // Builtin: the allocation loop places pending tasks in DRF order. Report
+                // why it could not (yet), or the API server's verdict on the pod it made.
+                let task_key = super::allocation::key(ns, &task.name_any());
+                let refused = ctx
+                    .launch_errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&task_key);
+                if let Some(message) = refused {
+                    return Ok(invalid(
+                        TaskState::Error,
+                        TaskReason::ReasonTaskInvalid,
+                        format!("the task's pod is invalid: {message}"),
+                    ));
+                }
+                let why = ctx
+                    .unplaced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&task_key)
+                    .cloned();
+                ctx.allocation_wakeup.notify_one();
+                return Ok(Outcome {
+                    update: staging(),
+                    pod: None,
+                    unschedulable: why,
+                    waiting: true,
+                });
+            }
         };
         let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
         let mut agents = placement::agents(
@@ -389,40 +420,28 @@ async fn launch(
                 placement::charge(a, &resources);
             }
         }
-        let chosen = match offer {
-            Some(agent) => match agents.iter().find(|a| a.name == agent) {
-                Some(a)
-                    if a.unavailable.is_none()
-                        && a.has_pod_room()
-                        && demand.fits_in(&a.free()).is_ok() =>
-                {
-                    agent
-                }
-                Some(a) => {
-                    return Ok(invalid(
-                        dropped,
-                        TaskReason::ReasonInvalidOffers,
-                        vanished(a, &demand),
-                    ));
-                }
-                None => {
-                    return Ok(invalid(
-                        dropped,
-                        TaskReason::ReasonInvalidOffers,
-                        format!("the offer's agent {agent} no longer exists"),
-                    ));
-                }
-            },
-            None => match placement::first_fit(&agents, &demand, &tolerations) {
-                Ok(i) => agents[i].name.clone(),
-                Err(why) => {
-                    return Ok(Outcome {
-                        update: staging(),
-                        pod: None,
-                        unschedulable: Some(why.0),
-                    });
-                }
-            },
+        let chosen = match agents.iter().find(|a| a.name == agent) {
+            Some(a)
+                if a.unavailable.is_none()
+                    && a.has_pod_room()
+                    && demand.fits_in(&a.free()).is_ok() =>
+            {
+                agent
+            }
+            Some(a) => {
+                return Ok(invalid(
+                    dropped,
+                    TaskReason::ReasonInvalidOffers,
+                    vanished(a, &demand),
+                ));
+            }
+            None => {
+                return Ok(invalid(
+                    dropped,
+                    TaskReason::ReasonInvalidOffers,
+                    format!("the offer's agent {agent} no longer exists"),
+                ));
+            }
         };
         ledger.insert(ns, &pod_name(task), &chosen, demand.clone());
         chosen
@@ -444,7 +463,7 @@ async fn launch(
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&pod_json(&pod)),
+            &Patch::Apply(&super::pod_apply_body(&pod)),
         )
         .await
     {
@@ -566,16 +585,6 @@ fn staging() -> Update {
         pod: PodView::NotCreated,
         node: NodeView::NotApplicable,
     })
-}
-
-/// The pod as a server-side apply body (apiVersion and kind included).
-fn pod_json(pod: &Pod) -> serde_json::Value {
-    let mut value = serde_json::to_value(pod).unwrap_or_default();
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("apiVersion".into(), "v1".into());
-        obj.insert("kind".into(), "Pod".into());
-    }
-    value
 }
 
 /// Folds the outcome into the status and writes it if anything changed; publishes the

@@ -1,0 +1,858 @@
+//! One allocation cycle: rescind, serve quota guarantees, then share by weighted DRF.
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::api::SchedulerKind;
+use crate::api::resources::PortRanges;
+
+use super::decisions::{
+    Decisions, FrameworkUsage, NewOffer, Placement, Rescind, RescindReason, RoleUsage, Unplaced,
+    UnplacedReason,
+};
+use super::max_tree::{MaxTree, Room};
+use super::names::{NameMap, name_map};
+use super::rng::SplitMix64;
+use super::scalars::Scalars;
+use super::snapshot::{Agent, Framework, MinRule, OutstandingOffer, PendingTask, Snapshot};
+
+/// Runs one allocation cycle over `snapshot`: pure and deterministic (same
+/// snapshot, same decisions), no I/O, no clock.
+///
+/// 1. Outstanding offers are rescinded when their framework is gone or suppressed,
+///    their agent gone or unavailable, they expired (`expires_at <= now`), or the
+///    agent no longer has their resources (older offers are kept first); the
+///    resources of rescinded offers return to the pool, those of kept offers stay
+///    taken and count in their framework's share and its role's quota.
+/// 2. Stage 1: roles whose quota guarantee is not yet met are served first (in
+///    weighted-DRF order), each allocation making progress towards the guarantee.
+/// 3. Stage 2: everything left goes in weighted-DRF order: roles by dominant share
+///    ÷ weight, then frameworks of the role by dominant share (ties by name); the
+///    chosen framework receives one allocation, shares are updated, repeat.
+///
+/// One allocation is, for a Builtin framework, its next pending task placed on the
+/// first agent (in the seeded shuffled order) where it fits; for an External
+/// framework, an offer of one agent's whole free remainder with all its free ports.
+/// Every allocation stays within the role's quota limit, and beyond the role's own
+/// unmet guarantee it takes only the surplus over what other roles' unmet
+/// guarantees need (headroom).
+pub fn allocate(snapshot: &Snapshot) -> Decisions<'_> {
+    let mut cycle = Cycle::new(snapshot);
+    cycle.run_stage(Stage::Guarantees);
+    cycle.run_stage(Stage::FairShare);
+    cycle.finish()
+}
+
+/// The two stages of Mesos' hierarchical allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Only roles with an unmet quota guarantee, and only allocations that make
+    /// progress towards it.
+    Guarantees,
+    /// Everyone, up to quota limits and headroom.
+    FairShare,
+}
+
+/// Outcome of giving a framework its turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// It received one allocation.
+    Progress,
+    /// It cannot receive anything more in this stage.
+    Exhausted,
+}
+
+/// Why a task could not be placed in a stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blocked {
+    NotTowardGuarantee,
+    QuotaLimit,
+    HeldForGuarantees,
+    NoAgentFits,
+}
+
+/// An agent during the cycle.
+struct AgentSlot<'a> {
+    source: &'a Agent,
+    /// False for duplicates of an earlier agent of the same name.
+    exists: bool,
+    /// Available (and not a duplicate): offered, counted in the cluster total.
+    offerable: bool,
+    /// Free scalars: unrequested minus kept offers minus this cycle's allocations.
+    free: Scalars,
+    /// Free ports, borrowed until something takes some.
+    ports: Cow<'a, PortRanges>,
+    /// Pod slots left (`u32::MAX`: unbounded).
+    pods: u32,
+}
+
+impl AgentSlot<'_> {
+    /// What the shared search tree sees: nothing for agents that are not offerable
+    /// (tasks that tolerate them look them up by name).
+    fn room(&self) -> Room {
+        if self.offerable {
+            Room {
+                free: self.free,
+                pods: self.pods,
+            }
+        } else {
+            Room::default()
+        }
+    }
+}
+
+/// An active decline filter.
+struct FilterSlot<'a> {
+    position: usize,
+    refused: Scalars,
+    refused_ports: &'a PortRanges,
+}
+
+/// A framework during the cycle.
+struct FrameworkSlot<'a> {
+    source: &'a Framework,
+    role: usize,
+    /// Rank of its id among all framework ids: the DRF tie-breaker.
+    rank: u32,
+    /// Non-terminal tasks, including placements of this cycle.
+    allocated: Scalars,
+    /// Kept outstanding offers and new offers.
+    offered: Scalars,
+    min_rule: MinRule,
+    /// Active filters, sorted by agent position.
+    filters: Vec<FilterSlot<'a>>,
+    /// Positions of agents where it holds a kept outstanding offer, sorted.
+    held_agents: Vec<usize>,
+    /// Positions of agents offered to it in stage 1 of this cycle, ascending.
+    offered_in_stage_one: Vec<usize>,
+    /// External: next agent position to consider in the current stage.
+    cursor: usize,
+    /// Builtin: indices of its still pending tasks, in order.
+    pending: Vec<usize>,
+    /// Builtin: how many of `pending` were tried in the current stage.
+    next_task: usize,
+    /// Builtin: tasks tried in stage 1 and left for stage 2.
+    deferred: Vec<usize>,
+}
+
+impl FrameworkSlot<'_> {
+    fn share(&self, total: &Scalars) -> f64 {
+        self.allocated
+            .saturating_add(&self.offered)
+            .dominant_share(total)
+    }
+
+    /// Whether a decline filter blocks `offered` (with `ports`) on the agent at
+    /// `position`: some active filter there refused a superset of it.
+    fn is_filtered(&self, position: usize, offered: &Scalars, ports: &PortRanges) -> bool {
+        if self.filters.is_empty() {
+            return false;
+        }
+        let first = self.filters.partition_point(|f| f.position < position);
+        self.filters[first..]
+            .iter()
+            .take_while(|f| f.position == position)
+            .any(|f| f.refused.contains(offered) && f.refused_ports.contains(ports))
+    }
+
+    /// Whether it holds an outstanding offer on the agent at `position` or got one
+    /// earlier in this cycle.
+    fn holds_offer_on(&self, position: usize) -> bool {
+        self.held_agents.binary_search(&position).is_ok()
+            || self.offered_in_stage_one.binary_search(&position).is_ok()
+    }
+
+    /// Whether it may still receive allocations in this stage.
+    fn has_work(&self) -> bool {
+        match self.source.kind {
+            SchedulerKind::External => true,
+            SchedulerKind::Builtin => self.next_task < self.pending.len(),
+        }
+    }
+}
+
+/// A role during the cycle.
+struct RoleSlot<'a> {
+    name: &'a str,
+    weight: f64,
+    /// Rank of its name among all role names: the DRF tie-breaker.
+    rank: u32,
+    guarantee: Scalars,
+    /// Quota limit (`u64::MAX` where unlimited).
+    limit: Scalars,
+    allocated: Scalars,
+    offered: Scalars,
+    /// Guarantee not yet covered by `allocated + offered`.
+    unmet: Scalars,
+    /// Its frameworks that may still receive allocations in the current stage.
+    queue: ShareQueue,
+}
+
+impl RoleSlot<'_> {
+    fn consumed(&self) -> Scalars {
+        self.allocated.saturating_add(&self.offered)
+    }
+
+    fn weighted_share(&self, total: &Scalars) -> f64 {
+        self.consumed().dominant_share(total) / self.weight
+    }
+}
+
+/// A min-priority queue of (share, rank) → index: the DRF sorter. Only the entry
+/// that received an allocation changes, so each step is `O(log n)`.
+#[derive(Debug, Default)]
+struct ShareQueue {
+    heap: BinaryHeap<Reverse<(u64, u32, usize)>>,
+}
+
+impl ShareQueue {
+    fn push(&mut self, share: f64, rank: u32, index: usize) {
+        // Non-negative floats order like their bit patterns.
+        let key = if share > 0.0 { share.to_bits() } else { 0 };
+        self.heap.push(Reverse((key, rank, index)));
+    }
+
+    fn first(&self) -> Option<usize> {
+        self.heap.peek().map(|Reverse((_, _, index))| *index)
+    }
+
+    fn pop_first(&mut self) {
+        self.heap.pop();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.heap.clear();
+    }
+}
+
+/// Where an allocation goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holding {
+    /// A placed task: allocated.
+    Task,
+    /// An offer.
+    Offer,
+}
+
+/// The state of one allocation cycle.
+struct Cycle<'a> {
+    /// Agents in visiting (shuffled) order.
+    agents: Vec<AgentSlot<'a>>,
+    /// Agent name → position.
+    agent_positions: NameMap<'a>,
+    tree: MaxTree,
+    /// Frameworks in snapshot order, duplicates dropped.
+    frameworks: Vec<FrameworkSlot<'a>>,
+    roles: Vec<RoleSlot<'a>>,
+    /// Allocatable resources of the offerable agents: the DRF denominator.
+    total: Scalars,
+    /// Free resources on offerable agents.
+    available_headroom: Scalars,
+    /// Sum of the roles' unmet guarantees.
+    required_headroom: Scalars,
+    decisions: Decisions<'a>,
+}
+
+impl<'a> Cycle<'a> {
+    fn new(snapshot: &'a Snapshot) -> Cycle<'a> {
+        let (agents, agent_positions) = visiting_order(snapshot);
+        let (roles, role_index) = roles_of(snapshot);
+        let mut cycle = Cycle {
+            agents,
+            agent_positions,
+            tree: MaxTree::new(std::iter::empty()),
+            frameworks: Vec::with_capacity(snapshot.frameworks.len()),
+            roles,
+            total: Scalars::ZERO,
+            available_headroom: Scalars::ZERO,
+            required_headroom: Scalars::ZERO,
+            decisions: Decisions::default(),
+        };
+        let framework_index = cycle.add_frameworks(snapshot, &role_index);
+        cycle.settle_outstanding_offers(snapshot, &framework_index);
+
+        for framework in &cycle.frameworks {
+            let role = &mut cycle.roles[framework.role];
+            role.allocated = role.allocated.saturating_add(&framework.allocated);
+            role.offered = role.offered.saturating_add(&framework.offered);
+        }
+        for role in &mut cycle.roles {
+            role.unmet = role.guarantee.saturating_sub(&role.consumed());
+            cycle.required_headroom = cycle.required_headroom.saturating_add(&role.unmet);
+        }
+        for agent in cycle.agents.iter().filter(|agent| agent.offerable) {
+            cycle.total = cycle
+                .total
+                .saturating_add(&Scalars::of(&agent.source.allocatable));
+            cycle.available_headroom = cycle.available_headroom.saturating_add(&agent.free);
+        }
+        cycle.tree = MaxTree::new(cycle.agents.iter().map(AgentSlot::room));
+        cycle
+    }
+
+    /// Adds the snapshot's frameworks (the first of each id) and returns id → index.
+    fn add_frameworks(&mut self, snapshot: &'a Snapshot, role_index: &NameMap<'a>) -> NameMap<'a> {
+        let mut framework_index = name_map(snapshot.frameworks.len());
+        for framework in &snapshot.frameworks {
+            if framework_index.contains_key(framework.id.as_str()) {
+                continue;
+            }
+            framework_index.insert(framework.id.as_str(), self.frameworks.len());
+            let mut filters: Vec<FilterSlot<'a>> = framework
+                .filters
+                .iter()
+                .filter(|filter| snapshot.now < filter.until)
+                .filter_map(|filter| {
+                    let position = *self.agent_positions.get(filter.agent.as_str())?;
+                    Some(FilterSlot {
+                        position,
+                        refused: Scalars::of(&filter.refused),
+                        refused_ports: &filter.refused.ports,
+                    })
+                })
+                .collect();
+            filters.sort_by_key(|filter| filter.position);
+            let pending = match framework.kind {
+                SchedulerKind::Builtin => (0..framework.pending_tasks.len()).collect(),
+                SchedulerKind::External => Vec::new(),
+            };
+            self.frameworks.push(FrameworkSlot {
+                source: framework,
+                // Every framework role was added to the role index.
+                role: role_index
+                    .get(framework.role.as_str())
+                    .copied()
+                    .unwrap_or_default(),
+                rank: 0,
+                allocated: Scalars::of(&framework.allocated),
+                offered: Scalars::ZERO,
+                min_rule: framework.min_allocatable.scalar_rule(),
+                filters,
+                held_agents: Vec::new(),
+                offered_in_stage_one: Vec::new(),
+                cursor: 0,
+                pending,
+                next_task: 0,
+                deferred: Vec::new(),
+            });
+        }
+        let mut by_id: Vec<usize> = (0..self.frameworks.len()).collect();
+        by_id.sort_unstable_by_key(|&index| self.frameworks[index].source.id.as_str());
+        for (rank, index) in by_id.into_iter().enumerate() {
+            self.frameworks[index].rank = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+        framework_index
+    }
+
+    /// Decides which outstanding offers survive, takes their resources from their
+    /// agents, and records the others as rescinds.
+    fn settle_outstanding_offers(&mut self, snapshot: &'a Snapshot, framework_index: &NameMap<'a>) {
+        let offers = &snapshot.offers;
+        let mut reasons: Vec<Option<RescindReason>> = vec![None; offers.len()];
+        // (agent position, offer index, framework index) of offers that may stay.
+        let mut candidates: Vec<(usize, usize, usize)> = Vec::new();
+        for (index, offer) in offers.iter().enumerate() {
+            let framework = framework_index.get(offer.framework.as_str()).copied();
+            let position = self.agent_positions.get(offer.agent.as_str()).copied();
+            let reason = match (framework, position) {
+                (None, _) => Some(RescindReason::FrameworkGone),
+                (_, None) => Some(RescindReason::AgentUnavailable),
+                (Some(_), Some(position)) if !self.agents[position].offerable => {
+                    Some(RescindReason::AgentUnavailable)
+                }
+                (Some(framework), _) if self.frameworks[framework].source.suppressed => {
+                    Some(RescindReason::Suppressed)
+                }
+                _ if offer.expires_at.is_some_and(|at| at <= snapshot.now) => {
+                    Some(RescindReason::Expired)
+                }
+                (Some(framework), Some(position)) => {
+                    candidates.push((position, index, framework));
+                    None
+                }
+            };
+            reasons[index] = reason;
+        }
+
+        // Per agent, keep offers oldest first (earliest expiry, then id) while they fit.
+        candidates.sort_unstable_by_key(|&(position, _, _)| position);
+        let by_age = |a: &(usize, usize, usize), b: &(usize, usize, usize)| {
+            let (x, y) = (&offers[a.1], &offers[b.1]);
+            expiry_order(x)
+                .cmp(&expiry_order(y))
+                .then_with(|| x.id.cmp(&y.id))
+        };
+        for group in candidates.chunk_by_mut(|a, b| a.0 == b.0) {
+            if group.len() > 1 {
+                group.sort_unstable_by(by_age);
+            }
+            for &(position, index, framework) in group.iter() {
+                let offer = &offers[index];
+                let amount = Scalars::of(&offer.resources);
+                let agent = &mut self.agents[position];
+                if !agent.free.contains(&amount) || !agent.ports.contains(&offer.resources.ports) {
+                    reasons[index] = Some(RescindReason::ResourcesGone);
+                    continue;
+                }
+                agent.free = agent.free.saturating_sub(&amount);
+                if !offer.resources.ports.is_empty() {
+                    agent.ports = Cow::Owned(agent.ports.difference(&offer.resources.ports));
+                }
+                let framework = &mut self.frameworks[framework];
+                framework.offered = framework.offered.saturating_add(&amount);
+                framework.held_agents.push(position);
+            }
+        }
+        for framework in &mut self.frameworks {
+            framework.held_agents.sort_unstable();
+            framework.held_agents.dedup();
+        }
+        self.decisions.rescinds = offers
+            .iter()
+            .zip(reasons)
+            .filter_map(|(offer, reason)| {
+                reason.map(|reason| Rescind {
+                    offer: offer.id.as_str(),
+                    reason,
+                })
+            })
+            .collect();
+    }
+
+    /// Serves frameworks in weighted-DRF order until nobody can receive more.
+    fn run_stage(&mut self, stage: Stage) {
+        if stage == Stage::Guarantees && self.required_headroom.is_zero() {
+            return;
+        }
+        for role in &mut self.roles {
+            role.queue.clear();
+        }
+        for (index, framework) in self.frameworks.iter_mut().enumerate() {
+            framework.cursor = 0;
+            framework.next_task = 0;
+            let role = &mut self.roles[framework.role];
+            if framework.source.suppressed
+                || !framework.has_work()
+                || (stage == Stage::Guarantees && role.unmet.is_zero())
+            {
+                continue;
+            }
+            role.queue
+                .push(framework.share(&self.total), framework.rank, index);
+        }
+        let mut role_queue = ShareQueue::default();
+        for (index, role) in self.roles.iter().enumerate() {
+            if !role.queue.is_empty() {
+                role_queue.push(role.weighted_share(&self.total), role.rank, index);
+            }
+        }
+
+        while let Some(role) = role_queue.first() {
+            let Some(framework) = self.roles[role].queue.first() else {
+                role_queue.pop_first();
+                continue;
+            };
+            let step = match self.frameworks[framework].source.kind {
+                SchedulerKind::Builtin => self.place_next_task(stage, framework),
+                SchedulerKind::External => self.offer_next_agent(stage, framework),
+            };
+            let queue = &mut self.roles[role].queue;
+            queue.pop_first();
+            match step {
+                Step::Progress => {
+                    let slot = &self.frameworks[framework];
+                    if slot.has_work() {
+                        queue.push(slot.share(&self.total), slot.rank, framework);
+                    }
+                    role_queue.pop_first();
+                    let role_slot = &self.roles[role];
+                    let guarantee_met = stage == Stage::Guarantees && role_slot.unmet.is_zero();
+                    if !guarantee_met && !role_slot.queue.is_empty() {
+                        role_queue.push(
+                            role_slot.weighted_share(&self.total),
+                            role_slot.rank,
+                            role,
+                        );
+                    }
+                }
+                Step::Exhausted => {
+                    if queue.is_empty() {
+                        role_queue.pop_first();
+                    }
+                }
+            }
+        }
+
+        if stage == Stage::Guarantees {
+            // Tasks tried in stage 1 come back, in their original order, for stage 2.
+            for framework in &mut self.frameworks {
+                let untried = framework
+                    .pending
+                    .split_off(framework.next_task.min(framework.pending.len()));
+                framework.pending = std::mem::take(&mut framework.deferred);
+                framework.pending.extend(untried);
+                framework.next_task = 0;
+            }
+        }
+    }
+
+    /// What the role may take in one allocation, per dimension: within its quota
+    /// limit, and beyond its own unmet guarantee only the headroom surplus.
+    fn role_cap(&self, role: usize) -> Scalars {
+        let role = &self.roles[role];
+        let limit_left = role.limit.saturating_sub(&role.consumed());
+        let surplus = self
+            .available_headroom
+            .saturating_sub(&self.required_headroom);
+        limit_left.min_each(&role.unmet.saturating_add(&surplus))
+    }
+
+    /// External framework's turn: an offer of the next agent it may be offered.
+    fn offer_next_agent(&mut self, stage: Stage, framework: usize) -> Step {
+        let role = self.frameworks[framework].role;
+        let cap = self.role_cap(role);
+        let unmet = self.roles[role].unmet;
+        loop {
+            let slot = &self.frameworks[framework];
+            let rule = &slot.min_rule;
+            // Every condition is monotone in the room, as the tree requires.
+            let found = self.tree.first_from(slot.cursor, |room| {
+                let amount = room.free.min_each(&cap);
+                room.pods > 0
+                    && rule.allows(&amount)
+                    && (stage == Stage::FairShare || amount.overlaps(&unmet))
+            });
+            let Some(position) = found else {
+                return Step::Exhausted;
+            };
+            // Nothing an agent can give ever grows within a cycle, so an agent
+            // passed over now stays passed over: the cursor only moves forward.
+            self.frameworks[framework].cursor = position + 1;
+            let slot = &self.frameworks[framework];
+            if slot.holds_offer_on(position) {
+                continue;
+            }
+            let agent = &self.agents[position];
+            let amount = agent.free.min_each(&cap);
+            if slot.is_filtered(position, &amount, &agent.ports) {
+                continue;
+            }
+
+            self.take(role, framework, position, amount, Holding::Offer);
+            if stage == Stage::Guarantees {
+                self.frameworks[framework]
+                    .offered_in_stage_one
+                    .push(position);
+            }
+            let agent = &mut self.agents[position];
+            let ports = std::mem::replace(&mut agent.ports, Cow::Owned(PortRanges::empty()));
+            self.decisions.offers.push(NewOffer {
+                framework: self.frameworks[framework].source.id.as_str(),
+                agent: agent.source.name.as_str(),
+                role: self.roles[role].name,
+                resources: amount.with_ports(ports.into_owned()),
+            });
+            self.tree.set(position, agent.room());
+            return Step::Progress;
+        }
+    }
+
+    /// Builtin framework's turn: its next pending task that can be placed is placed.
+    fn place_next_task(&mut self, stage: Stage, framework: usize) -> Step {
+        let role = self.frameworks[framework].role;
+        let source = self.frameworks[framework].source;
+        loop {
+            let slot = &mut self.frameworks[framework];
+            let Some(&task_index) = slot.pending.get(slot.next_task) else {
+                return Step::Exhausted;
+            };
+            slot.next_task += 1;
+            let Some(task) = source.pending_tasks.get(task_index) else {
+                continue;
+            };
+            let need = Scalars::of(&task.resources);
+            match self.find_place(stage, framework, role, task, &need) {
+                Ok(position) => {
+                    self.take(role, framework, position, need, Holding::Task);
+                    let agent = &mut self.agents[position];
+                    if agent.pods != u32::MAX {
+                        agent.pods = agent.pods.saturating_sub(1);
+                    }
+                    if !task.resources.ports.is_empty() {
+                        agent.ports = Cow::Owned(agent.ports.difference(&task.resources.ports));
+                    }
+                    self.tree.set(position, agent.room());
+                    self.decisions.placements.push(Placement {
+                        task: task.id.as_str(),
+                        framework: source.id.as_str(),
+                        agent: agent.source.name.as_str(),
+                    });
+                    return Step::Progress;
+                }
+                Err(blocked) => match stage {
+                    Stage::Guarantees => self.frameworks[framework].deferred.push(task_index),
+                    Stage::FairShare => {
+                        let reason = self.unplaced_reason(blocked, role, task);
+                        self.decisions.unplaced.push(Unplaced {
+                            task: task.id.as_str(),
+                            framework: source.id.as_str(),
+                            reason,
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    /// Where `task` goes, or why it cannot go anywhere in this stage.
+    fn find_place(
+        &self,
+        stage: Stage,
+        framework: usize,
+        role: usize,
+        task: &PendingTask,
+        need: &Scalars,
+    ) -> Result<usize, Blocked> {
+        let role_slot = &self.roles[role];
+        if stage == Stage::Guarantees && !need.overlaps(&role_slot.unmet) {
+            return Err(Blocked::NotTowardGuarantee);
+        }
+        if !role_slot
+            .limit
+            .saturating_sub(&role_slot.consumed())
+            .contains(need)
+        {
+            return Err(Blocked::QuotaLimit);
+        }
+        if !self.role_cap(role).contains(need) {
+            return Err(Blocked::HeldForGuarantees);
+        }
+        self.first_fit(framework, task, need)
+            .ok_or(Blocked::NoAgentFits)
+    }
+
+    /// The first agent in visiting order where `task` fits, among the offerable
+    /// agents and the unavailable ones it tolerates.
+    fn first_fit(&self, framework: usize, task: &PendingTask, need: &Scalars) -> Option<usize> {
+        let slot = &self.frameworks[framework];
+        let ports = &task.resources.ports;
+        let fits = |position: usize| {
+            let agent = &self.agents[position];
+            agent.exists
+                && agent.pods > 0
+                && agent.free.contains(need)
+                && agent.ports.contains(ports)
+                && !slot.is_filtered(position, need, ports)
+        };
+        let mut start = 0;
+        let mut found = None;
+        while let Some(position) = self
+            .tree
+            .first_from(start, |room| room.pods > 0 && room.free.contains(need))
+        {
+            if fits(position) {
+                found = Some(position);
+                break;
+            }
+            start = position + 1;
+        }
+        for name in &task.tolerated_agents {
+            if let Some(&position) = self.agent_positions.get(name.as_str())
+                && !self.agents[position].offerable
+                && found.is_none_or(|best| position < best)
+                && fits(position)
+            {
+                found = Some(position);
+            }
+        }
+        found
+    }
+
+    /// Books `amount` on the agent at `position` for `framework` of `role`.
+    fn take(
+        &mut self,
+        role: usize,
+        framework: usize,
+        position: usize,
+        amount: Scalars,
+        holding: Holding,
+    ) {
+        let role = &mut self.roles[role];
+        let toward_guarantee = amount.min_each(&role.unmet);
+        role.unmet = role.unmet.saturating_sub(&toward_guarantee);
+        self.required_headroom = self.required_headroom.saturating_sub(&toward_guarantee);
+        let agent = &mut self.agents[position];
+        agent.free = agent.free.saturating_sub(&amount);
+        if agent.offerable {
+            self.available_headroom = self.available_headroom.saturating_sub(&amount);
+        }
+        let framework = &mut self.frameworks[framework];
+        match holding {
+            Holding::Task => {
+                role.allocated = role.allocated.saturating_add(&amount);
+                framework.allocated = framework.allocated.saturating_add(&amount);
+            }
+            Holding::Offer => {
+                role.offered = role.offered.saturating_add(&amount);
+                framework.offered = framework.offered.saturating_add(&amount);
+            }
+        }
+    }
+
+    fn unplaced_reason(
+        &self,
+        blocked: Blocked,
+        role: usize,
+        task: &PendingTask,
+    ) -> UnplacedReason<'a> {
+        match blocked {
+            Blocked::QuotaLimit => UnplacedReason::QuotaLimit {
+                role: self.roles[role].name,
+            },
+            Blocked::HeldForGuarantees | Blocked::NotTowardGuarantee => {
+                UnplacedReason::HeldForGuarantees
+            }
+            Blocked::NoAgentFits => UnplacedReason::NoAgentFits {
+                needed: task.resources.clone(),
+                most_free: self.tree.most().free.to_resources(),
+            },
+        }
+    }
+
+    /// Adds what suppressed frameworks leave pending and the usage summaries.
+    fn finish(mut self) -> Decisions<'a> {
+        for slot in &self.frameworks {
+            if slot.source.suppressed && slot.source.kind == SchedulerKind::Builtin {
+                self.decisions
+                    .unplaced
+                    .extend(slot.source.pending_tasks.iter().map(|task| Unplaced {
+                        task: task.id.as_str(),
+                        framework: slot.source.id.as_str(),
+                        reason: UnplacedReason::FrameworkSuppressed,
+                    }));
+            }
+        }
+        self.decisions.frameworks = self
+            .frameworks
+            .iter()
+            .map(|slot| FrameworkUsage {
+                framework: slot.source.id.as_str(),
+                role: self.roles[slot.role].name,
+                allocated: slot.allocated.to_resources(),
+                offered: slot.offered.to_resources(),
+                dominant_share: slot.share(&self.total),
+            })
+            .collect();
+        let mut roles: Vec<&RoleSlot<'a>> = self.roles.iter().collect();
+        roles.sort_by_key(|role| role.rank);
+        self.decisions.roles = roles
+            .into_iter()
+            .map(|role| RoleUsage {
+                role: role.name,
+                allocated: role.allocated.to_resources(),
+                offered: role.offered.to_resources(),
+                dominant_share: role.consumed().dominant_share(&self.total),
+                weighted_share: role.weighted_share(&self.total),
+                guarantee_met: role.consumed().contains(&role.guarantee),
+            })
+            .collect();
+        self.decisions
+    }
+}
+
+/// Agents in the seeded shuffled order, and name → position (the first agent of
+/// each name; later duplicates keep a dead slot).
+fn visiting_order(snapshot: &Snapshot) -> (Vec<AgentSlot<'_>>, NameMap<'_>) {
+    let count = snapshot.agents.len();
+    let mut order: Vec<usize> = (0..count).collect();
+    SplitMix64::new(snapshot.seed).shuffle(&mut order);
+    let mut position_of = vec![0; count];
+    for (position, &index) in order.iter().enumerate() {
+        position_of[index] = position;
+    }
+    let mut positions = name_map(count);
+    let mut exists = vec![false; count];
+    for (index, agent) in snapshot.agents.iter().enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(entry) =
+            positions.entry(agent.name.as_str())
+        {
+            entry.insert(position_of[index]);
+            exists[index] = true;
+        }
+    }
+    let agents = order
+        .iter()
+        .map(|&index| {
+            let agent = &snapshot.agents[index];
+            AgentSlot {
+                source: agent,
+                exists: exists[index],
+                offerable: exists[index] && agent.available,
+                free: Scalars::of(&agent.unrequested),
+                ports: Cow::Borrowed(&agent.unrequested.ports),
+                pods: agent.pod_room.unwrap_or(u32::MAX),
+            }
+        })
+        .collect();
+    (agents, positions)
+}
+
+/// The snapshot's roles (first of each name) plus default roles named by
+/// frameworks, with their name ranks; and name → index.
+fn roles_of(snapshot: &Snapshot) -> (Vec<RoleSlot<'_>>, NameMap<'_>) {
+    let mut roles = Vec::with_capacity(snapshot.roles.len());
+    let mut index = name_map(snapshot.roles.len());
+    for role in &snapshot.roles {
+        if index.contains_key(role.name.as_str()) {
+            continue;
+        }
+        index.insert(role.name.as_str(), roles.len());
+        roles.push(RoleSlot {
+            weight: if role.weight.is_finite() && role.weight > 0.0 {
+                role.weight
+            } else {
+                1.0
+            },
+            guarantee: Scalars::of(&role.guarantee),
+            limit: Scalars::limit_of(&role.limit),
+            ..default_role(role.name.as_str())
+        });
+    }
+    for framework in &snapshot.frameworks {
+        if !index.contains_key(framework.role.as_str()) {
+            index.insert(framework.role.as_str(), roles.len());
+            roles.push(default_role(framework.role.as_str()));
+        }
+    }
+    let mut by_name: Vec<usize> = (0..roles.len()).collect();
+    by_name.sort_unstable_by_key(|&role| roles[role].name);
+    for (rank, role) in by_name.into_iter().enumerate() {
+        roles[role].rank = u32::try_from(rank).unwrap_or(u32::MAX);
+    }
+    (roles, index)
+}
+
+/// A role with weight 1 and no quota.
+fn default_role(name: &str) -> RoleSlot<'_> {
+    RoleSlot {
+        name,
+        weight: 1.0,
+        rank: 0,
+        guarantee: Scalars::ZERO,
+        limit: Scalars::UNBOUNDED,
+        allocated: Scalars::ZERO,
+        offered: Scalars::ZERO,
+        unmet: Scalars::ZERO,
+        queue: ShareQueue::default(),
+    }
+}
+
+/// Offers that expire earlier sort first; offers without expiry last.
+fn expiry_order(offer: &OutstandingOffer) -> (bool, Option<super::Timestamp>) {
+    (offer.expires_at.is_none(), offer.expires_at)
+}

@@ -1,0 +1,47 @@
+//! The pure allocator: weighted Dominant Resource Fairness over roles, then over
+//! the frameworks of each role, with quota guarantees and limits, decline filters,
+//! suppression and offer expiry — Mesos' hierarchical allocator
+//! (`src/master/allocator/mesos/hierarchical.cpp`) as a function.
+//!
+//! A [`Snapshot`] of the cluster goes in, [`Decisions`] come out of [`allocate`]:
+//! offers to create for External frameworks, offers to rescind, and agents for the
+//! pending tasks of Builtin frameworks (placed directly, with no Offer objects and
+//! so no offer churn). No I/O, no clock reads; the seeded agent shuffle makes it
+//! deterministic.
+//!
+//! Semantics, and where they differ from Mesos:
+//!
+//! - Shares and quota consumption count tasks **and** outstanding offers, as Mesos'
+//!   sorters do; the cluster total is the allocatable resources of available agents.
+//! - Quota guarantees and limits are scalar only. A limit dimension left at zero is
+//!   unlimited. Unmet guarantees hold headroom back even for roles with no
+//!   frameworks, as in Mesos. Unlike Mesos' stage 2, an allocation that helps a role
+//!   towards its own unmet guarantee is credited against the headroom in both stages.
+//! - A decline filter blocks offers that are a subset of what was refused (ports
+//!   included), until its deadline; filters apply to Builtin placements too.
+//! - An External framework gets at most one offer per agent per cycle, and none on
+//!   an agent where it still holds an outstanding offer.
+//! - A Builtin task that cannot be placed does not block the framework's later
+//!   tasks. Tasks are placed first-fit in the shuffled agent order (the same order
+//!   for every task of a cycle), so they pack onto fewer agents.
+
+mod decisions;
+mod engine;
+mod max_tree;
+mod names;
+mod rng;
+mod scalars;
+mod snapshot;
+
+#[cfg(test)]
+mod tests;
+
+pub use decisions::{
+    Decisions, FrameworkUsage, NewOffer, Placement, Rescind, RescindReason, RoleUsage, Unplaced,
+    UnplacedReason,
+};
+pub use engine::allocate;
+pub use snapshot::{
+    Agent, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask, Role, Snapshot,
+    Timestamp,
+};

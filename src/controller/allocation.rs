@@ -1,0 +1,515 @@
+//! The allocation loop: every `--allocation-interval` (and when woken), take a snapshot of
+//! the stores, run the pure DRF [`allocator`](crate::allocator), and apply its decisions:
+//! create Offers for External frameworks, rescind stale ones, delete declined offers whose
+//! filter ran out, and launch the pending tasks of Builtin frameworks on the agents it
+//! chose.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use tracing::{debug, info, warn};
+
+use super::{Context, FIELD_MANAGER, NORMAL, pod_apply_body};
+use crate::allocator::{self, Decisions, MinAllocatable, Snapshot};
+use crate::api::offer::Decline;
+use crate::api::{Offer, OfferSpec, OfferState, OfferStatus, SchedulerKind, Task, TaskState};
+use crate::placement;
+use crate::pod::{build_pod, pod_name};
+
+/// How many API writes the loop issues at once.
+const WRITE_CONCURRENCY: usize = 32;
+
+/// Key of a namespaced object in the snapshot (`namespace/name`).
+pub fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn split(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("", key))
+}
+
+/// Runs the allocation loop until the process stops.
+pub async fn run(ctx: Arc<Context>) {
+    let mut ticker = tokio::time::interval(ctx.settings.allocation_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = ctx.allocation_wakeup.notified() => {
+                // Let a burst of changes land before the cycle.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let started = std::time::Instant::now();
+        let snapshot = snapshot(&ctx);
+        let decisions = allocator::allocate(&snapshot);
+        let decided = started.elapsed();
+        apply(&ctx, &snapshot, &decisions).await;
+        if !decisions.offers.is_empty()
+            || !decisions.placements.is_empty()
+            || !decisions.rescinds.is_empty()
+        {
+            debug!(
+                offers = decisions.offers.len(),
+                rescinds = decisions.rescinds.len(),
+                placements = decisions.placements.len(),
+                unplaced = decisions.unplaced.len(),
+                allocate_ms = decided.as_secs_f64() * 1000.0,
+                "allocation cycle"
+            );
+        }
+    }
+}
+
+/// Whether a task waits for the allocator: not launched, not killed, not terminal, no pod
+/// yet (in the store or just created).
+fn pending(task: &Task, ctx: &Context, ns: &str) -> bool {
+    let status = task.status.as_ref();
+    task.metadata.deletion_timestamp.is_none()
+        && !task.spec.kill
+        && task.spec.offer.is_none()
+        && status
+            .is_none_or(|s| s.pod.is_none() && s.state.is_none_or(|st| st == TaskState::Staging))
+        && ctx
+            .pods
+            .get(&ObjectRef::new(&pod_name(task)).within(ns))
+            .is_none()
+}
+
+/// Reads the stores into the allocator's input.
+pub fn snapshot(ctx: &Context) -> Snapshot {
+    let now = Timestamp::now();
+    let nodes = ctx.nodes.state();
+    let pods = ctx.pods.state();
+    let mut agents = placement::agents(nodes.iter().map(|n| &**n), pods.iter().map(|p| &**p));
+    {
+        let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
+        for (node, resources) in ledger.pending(&ctx.pods) {
+            if let Some(a) = agents.iter_mut().find(|a| a.name == node) {
+                placement::charge(a, &resources);
+            }
+        }
+    }
+    let launched: std::collections::HashSet<String> = {
+        let ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
+        ledger.keys()
+    };
+
+    let tasks = ctx.tasks.state();
+    let offers = ctx.offers.state();
+    let mut frameworks = Vec::new();
+    for fw in ctx.frameworks.state() {
+        let Some(ns) = fw.namespace() else { continue };
+        if fw.metadata.deletion_timestamp.is_some() || !fw.is_registered() {
+            continue;
+        }
+        let name = fw.name_any();
+        let mine: Vec<&Task> = tasks
+            .iter()
+            .map(|t| &**t)
+            .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str()))
+            .collect();
+        let (_, allocated) = super::framework::tally(mine.iter().copied());
+        let mut pending_tasks = Vec::new();
+        if fw.spec.scheduler == SchedulerKind::Builtin {
+            let mut waiting: Vec<&Task> = mine
+                .iter()
+                .copied()
+                .filter(|t| pending(t, ctx, &ns) && !launched.contains(&key(&ns, &t.name_any())))
+                .collect();
+            waiting.sort_by(|a, b| {
+                a.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                    .then_with(|| a.name_any().cmp(&b.name_any()))
+            });
+            for t in waiting {
+                let Ok(pod) = build_pod(t, "") else { continue };
+                let tolerations = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.tolerations.clone())
+                    .unwrap_or_default();
+                let tolerated_agents = agents
+                    .iter()
+                    .filter(|a| {
+                        !a.taints.is_empty() && a.unavailable.is_none() && a.tolerates(&tolerations)
+                    })
+                    .map(|a| a.name.clone())
+                    .collect();
+                frameworks_push_task(
+                    &mut pending_tasks,
+                    key(&ns, &t.name_any()),
+                    placement::pod_requests(&pod),
+                    tolerated_agents,
+                );
+            }
+        }
+        let filters = offers
+            .iter()
+            .filter(|o| o.namespace().as_deref() == Some(ns.as_str()) && o.spec.framework == name)
+            .filter_map(|o| {
+                let until = o.status.as_ref().and_then(|s| s.filter_until.as_ref())?.0;
+                (until > now).then(|| allocator::DeclineFilter {
+                    agent: o.spec.agent.clone(),
+                    until,
+                    refused: o.spec.resources.clone(),
+                })
+            })
+            .collect();
+        frameworks.push(allocator::Framework {
+            id: key(&ns, &name),
+            role: fw.spec.role.clone(),
+            kind: fw.spec.scheduler,
+            suppressed: fw.spec.offers.suppressed,
+            allocated,
+            min_allocatable: fw
+                .spec
+                .offers
+                .min_allocatable
+                .clone()
+                .map(MinAllocatable::all_of)
+                .unwrap_or_default(),
+            filters,
+            pending_tasks,
+        });
+    }
+
+    let roles = ctx
+        .roles
+        .state()
+        .iter()
+        .map(|r| allocator::Role {
+            name: r.name_any(),
+            weight: r.spec.weight,
+            guarantee: r
+                .spec
+                .quota
+                .as_ref()
+                .and_then(|q| q.guarantee.clone())
+                .unwrap_or_default(),
+            limit: r
+                .spec
+                .quota
+                .as_ref()
+                .and_then(|q| q.limit.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+
+    let outstanding = offers
+        .iter()
+        .filter(|o| o.metadata.deletion_timestamp.is_none())
+        .filter(|o| {
+            o.status
+                .as_ref()
+                .is_none_or(|s| matches!(s.state, OfferState::Outstanding | OfferState::Accepted))
+        })
+        .filter_map(|o| {
+            let ns = o.namespace()?;
+            Some(allocator::OutstandingOffer {
+                id: key(&ns, &o.name_any()),
+                framework: key(&ns, &o.spec.framework),
+                agent: o.spec.agent.clone(),
+                resources: offer_remaining(o, &tasks),
+                expires_at: o.spec.expires_at.as_ref().map(|t| t.0),
+            })
+        })
+        .collect();
+
+    Snapshot {
+        agents: agents
+            .iter()
+            .map(|a| allocator::Agent {
+                name: a.name.clone(),
+                allocatable: a.allocatable.clone(),
+                unrequested: a.free(),
+                pod_room: Some(
+                    u32::try_from(a.max_pods.saturating_sub(a.pods)).unwrap_or(u32::MAX),
+                ),
+                available: a.unavailable.is_none() && a.taints.is_empty(),
+            })
+            .collect(),
+        frameworks,
+        roles,
+        offers: outstanding,
+        now,
+        seed: ctx.allocation_seed(),
+    }
+}
+
+fn frameworks_push_task(
+    list: &mut Vec<allocator::PendingTask>,
+    id: String,
+    resources: crate::api::Resources,
+    tolerated_agents: Vec<String>,
+) {
+    list.push(allocator::PendingTask {
+        id,
+        resources,
+        tolerated_agents,
+    });
+}
+
+/// What is left of an offer after the tasks launched on it (their pods now count on the
+/// agent itself, so they must not be counted twice).
+pub fn offer_remaining(offer: &Offer, tasks: &[Arc<Task>]) -> crate::api::Resources {
+    let ns = offer.namespace();
+    let name = offer.name_any();
+    tasks
+        .iter()
+        .filter(|t| t.namespace() == ns && t.spec.offer.as_deref() == Some(name.as_str()))
+        .filter(|t| t.status.as_ref().is_some_and(|s| s.pod.is_some()))
+        .fold(offer.spec.resources.clone(), |left, t| {
+            left.saturating_sub(&t.spec.resources)
+        })
+}
+
+async fn apply(ctx: &Context, snapshot: &Snapshot, decisions: &Decisions<'_>) {
+    let now = snapshot.now;
+    // Unplaced Builtin tasks: the task reconciler reports why.
+    {
+        let mut unplaced = ctx.unplaced.lock().unwrap_or_else(|p| p.into_inner());
+        unplaced.clear();
+        for u in &decisions.unplaced {
+            unplaced.insert(u.task.to_string(), unplaced_message(&u.reason));
+        }
+    }
+    // Owned copies, so no borrow of the snapshot lives across the writes.
+    let rescinds: Vec<(String, allocator::RescindReason)> = decisions
+        .rescinds
+        .iter()
+        .map(|r| (r.offer.to_string(), r.reason))
+        .collect();
+    let offers: Vec<(String, String, String, crate::api::Resources)> = decisions
+        .offers
+        .iter()
+        .map(|o| {
+            (
+                o.framework.to_string(),
+                o.agent.to_string(),
+                o.role.to_string(),
+                o.resources.clone(),
+            )
+        })
+        .collect();
+    let placements: Vec<(String, String)> = decisions
+        .placements
+        .iter()
+        .map(|p| (p.task.to_string(), p.agent.to_string()))
+        .collect();
+    // Declined offers whose filter ran out are removed.
+    let expired_filters: Vec<Arc<Offer>> = ctx
+        .offers
+        .state()
+        .into_iter()
+        .filter(|o| {
+            o.status.as_ref().is_some_and(|s| {
+                s.state == OfferState::Declined
+                    && s.filter_until.as_ref().is_none_or(|u| u.0 <= now)
+            })
+        })
+        .collect();
+
+    let rescinds = stream::iter(rescinds)
+        .map(|(offer, reason)| rescind(ctx, offer, reason))
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect::<Vec<()>>();
+    let cleanup = stream::iter(expired_filters)
+        .map(|o| remove_declined(ctx, o))
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect::<Vec<()>>();
+    let creates = stream::iter(offers)
+        .map(|(framework, agent, role, resources)| async move {
+            if let Err(e) = create_offer(ctx, &framework, &agent, &role, resources, now).await {
+                warn!(framework, agent, error = %e, "could not create offer");
+            }
+        })
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect::<Vec<()>>();
+    let launches = stream::iter(placements)
+        .map(|(task, agent)| async move { launch(ctx, &task, &agent).await })
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect::<Vec<()>>();
+    tokio::join!(rescinds, cleanup, creates, launches);
+}
+
+async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason) {
+    let (ns, name) = split(&offer);
+    let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {
+            info!(offer, reason = reason.as_str(), "offer rescinded");
+            if let Some(object) = ctx.offers.get(&ObjectRef::new(name).within(ns)) {
+                ctx.event(
+                    &*object,
+                    NORMAL,
+                    "OfferRescinded",
+                    format!("offer rescinded: {reason}"),
+                    "Rescind",
+                )
+                .await;
+            }
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => warn!(offer, error = %e, "could not rescind offer"),
+    }
+}
+
+async fn remove_declined(ctx: &Context, offer: Arc<Offer>) {
+    let api: Api<Offer> =
+        Api::namespaced(ctx.client.clone(), &offer.namespace().unwrap_or_default());
+    if let Err(e) = api
+        .delete(&offer.name_any(), &DeleteParams::default())
+        .await
+        && !matches!(&e, kube::Error::Api(s) if s.code == 404)
+    {
+        warn!(offer = %offer.name_any(), error = %e, "could not remove a declined offer");
+    }
+}
+
+/// A user-facing reason a task waits.
+fn unplaced_message(reason: &allocator::UnplacedReason<'_>) -> String {
+    match reason {
+        allocator::UnplacedReason::NoAgentFits { needed, most_free } => {
+            placement::no_fit_message(needed, most_free)
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn create_offer(
+    ctx: &Context,
+    framework_key: &str,
+    agent: &str,
+    role: &str,
+    resources: crate::api::Resources,
+    now: Timestamp,
+) -> crate::Result<()> {
+    let (ns, fw_name) = split(framework_key);
+    let Some(framework) = ctx.frameworks.get(&ObjectRef::new(fw_name).within(ns)) else {
+        return Ok(());
+    };
+    let timeout: Duration = framework.spec.offers.timeout.into();
+    let expires = now
+        .checked_add(SignedDuration::try_from(timeout).unwrap_or(SignedDuration::from_secs(30)))
+        .unwrap_or(now);
+    let attributes = ctx
+        .nodes
+        .get(&ObjectRef::new(agent))
+        .map(|n| n.labels().clone())
+        .unwrap_or_default();
+    let mut object = Offer::new(
+        "",
+        OfferSpec {
+            framework: fw_name.to_string(),
+            agent: agent.to_string(),
+            hostname: agent.to_string(),
+            role: role.to_string(),
+            resources: resources.clone(),
+            attributes,
+            expires_at: Some(Time(expires)),
+            decline: None::<Decline>,
+        },
+    );
+    object.metadata.name = None;
+    object.metadata.generate_name = Some(format!("{fw_name}-"));
+    object.metadata.namespace = Some(ns.to_string());
+    object.metadata.owner_references = framework.controller_owner_ref(&()).map(|o| vec![o]);
+    object.metadata.labels = Some(
+        [
+            (crate::api::LABEL_FRAMEWORK.to_string(), fw_name.to_string()),
+            (
+                crate::api::LABEL_MANAGED_BY.to_string(),
+                crate::api::MANAGER.to_string(),
+            ),
+        ]
+        .into(),
+    );
+    let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let created = api
+        .create(&params, &object)
+        .await
+        .map_err(|e| crate::Error::Kube {
+            context: format!("creating an offer of {agent} for {fw_name}"),
+            source: e,
+        })?;
+    let status = OfferStatus {
+        state: OfferState::Outstanding,
+        remaining: resources,
+        ..Default::default()
+    };
+    ctx.apply_status(&created, &status).await?;
+    debug!(offer = %created.name_any(), framework = fw_name, agent, "offer made");
+    Ok(())
+}
+
+/// Creates the pod of a Builtin task on the agent the allocator chose.
+async fn launch(ctx: &Context, task_key: &str, agent: &str) {
+    let (ns, name) = split(task_key);
+    let Some(task) = ctx.tasks.get(&ObjectRef::new(name).within(ns)) else {
+        return;
+    };
+    let pod = match build_pod(&task, agent) {
+        Ok(p) => p,
+        Err(_) => return, // the task reconciler reports TASK_ERROR
+    };
+    let pod_name = pod_name(&task);
+    ctx.placements
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(ns, &pod_name, agent, placement::pod_requests(&pod));
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    match api
+        .patch(
+            &pod_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&pod_apply_body(&pod)),
+        )
+        .await
+    {
+        Ok(_) => {
+            info!(task = task_key, agent, "launched");
+            ctx.event(
+                &*task,
+                NORMAL,
+                "Launched",
+                format!(
+                    "pod {pod_name} launched on agent {agent} with {}",
+                    task.spec.resources
+                ),
+                "Launch",
+            )
+            .await;
+        }
+        Err(e) => {
+            ctx.placements
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(ns, &pod_name);
+            // A pod the API server refuses makes the task TASK_ERROR (in the task reconciler).
+            if let kube::Error::Api(s) = &e
+                && (s.code == 400 || s.code == 422)
+            {
+                ctx.launch_errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(task_key.to_string(), s.message.clone());
+            }
+            warn!(task = task_key, agent, error = %e, "launch failed");
+        }
+    }
+}

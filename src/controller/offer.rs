@@ -1,0 +1,175 @@
+//! The Offer reconciler: an offer's answer (declined, accepted) and what remains of it.
+//!
+//! Decline = set `spec.decline` (optionally with `refuseSeconds`): the offer becomes
+//! `Declined` with `status.filterUntil`, and the allocator does not offer that agent to the
+//! framework again before then (the declined Offer object is the filter, so filters survive
+//! operator restarts; it is removed when the filter ends). Accept = create Tasks naming the
+//! offer: it becomes `Accepted`, and [`ACCEPT_WINDOW`] after the first launch the offer is
+//! removed so its remainder returns to the pool (Mesos: what an accept leaves unused is
+//! declined). Expiry and vanished resources are the allocator's (rescind).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::DeleteParams;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::{Context, NORMAL, key_of, resync_ticks, scoped};
+use crate::api::{Offer, OfferState, OfferStatus, Task};
+use crate::error::{Error, KubeContext, Result};
+
+/// How long an accepted offer's remainder stays with the framework for more launches.
+pub const ACCEPT_WINDOW: Duration = Duration::from_secs(5);
+
+/// Runs the Offer controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let ns = ctx.settings.namespace.clone();
+    let offers: Api<Offer> = scoped(&ctx.client, ns.as_deref());
+    let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
+    Controller::new(offers, watcher::Config::default())
+        .watches(tasks, watcher::Config::default(), |task: Task| {
+            let ns = task.namespace()?;
+            Some(ObjectRef::<Offer>::new(task.spec.offer.as_deref()?).within(&ns))
+        })
+        .reconcile_all_on(resync_ticks(ctx.settings.resync_period))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "offer reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn error_policy(offer: Arc<Offer>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff(key_of(&*offer));
+    warn!(offer = %offer.name_any(), error = %error, retry_in = ?delay, "offer reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile(offer: Arc<Offer>, ctx: Arc<Context>) -> Result<Action> {
+    let span = info_span!("reconcile", kind = "Offer", namespace = %offer.namespace().unwrap_or_default(), name = %offer.name_any());
+    match reconcile_offer(&offer, &ctx).instrument(span).await {
+        Ok(action) => {
+            ctx.reset_backoff(&key_of(&*offer));
+            Ok(action)
+        }
+        Err(e) if e.is_status(409) || e.is_status(404) => {
+            Ok(Action::requeue(Duration::from_millis(500)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The status an offer should have, given the tasks launched on it and `now`.
+pub fn decide(
+    offer: &Offer,
+    tasks: &[Arc<Task>],
+    refuse_seconds: u32,
+    now: Timestamp,
+) -> OfferStatus {
+    let current = offer.status.clone().unwrap_or_default();
+    let ns = offer.namespace();
+    let name = offer.name_any();
+    let launched: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.namespace() == ns && t.spec.offer.as_deref() == Some(name.as_str()))
+        .filter(|t| t.status.as_ref().is_some_and(|s| s.pod.is_some()))
+        .map(|t| t.name_any())
+        .collect();
+    let remaining = super::allocation::offer_remaining(offer, tasks);
+    let mut next = OfferStatus {
+        remaining,
+        tasks: launched,
+        observed_generation: offer.metadata.generation,
+        ..current.clone()
+    };
+    if current.state == OfferState::Rescinded || current.state == OfferState::Declined {
+        return next;
+    }
+    if let Some(decline) = &offer.spec.decline {
+        let seconds = decline.refuse_seconds.unwrap_or(refuse_seconds);
+        next.state = OfferState::Declined;
+        next.filter_until = Some(Time(
+            now.checked_add(SignedDuration::from_secs(i64::from(seconds)))
+                .unwrap_or(now),
+        ));
+    } else if !next.tasks.is_empty() {
+        next.state = OfferState::Accepted;
+        next.accepted_at = current.accepted_at.or_else(|| Some(Time(now)));
+    }
+    next
+}
+
+async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
+    if offer.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = offer.namespace().ok_or(Error::MissingField {
+        kind: "Offer",
+        field: "metadata.namespace",
+    })?;
+    let framework = ctx
+        .frameworks
+        .get(&ObjectRef::new(&offer.spec.framework).within(&ns));
+    let refuse = framework
+        .as_ref()
+        .map(|f| f.spec.offers.refuse_seconds)
+        .unwrap_or(5);
+    let now = Timestamp::now();
+    let current = offer.status.clone().unwrap_or_default();
+    let next = decide(offer, &ctx.tasks.state(), refuse, now);
+    if next != current {
+        ctx.apply_status(offer, &next).await?;
+        if next.state == OfferState::Declined && current.state != OfferState::Declined {
+            let until = next
+                .filter_until
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default();
+            ctx.event(
+                offer,
+                NORMAL,
+                "OfferDeclined",
+                format!(
+                    "agent {} filtered for framework {} until {until}",
+                    offer.spec.agent, offer.spec.framework
+                ),
+                "Decline",
+            )
+            .await;
+        }
+        ctx.allocation_wakeup.notify_one();
+    }
+    if next.state == OfferState::Accepted
+        && let Some(at) = &next.accepted_at
+    {
+        let release =
+            at.0.checked_add(SignedDuration::try_from(ACCEPT_WINDOW).unwrap_or_default())
+                .unwrap_or(at.0);
+        if release <= now {
+            let api: Api<Offer> = Api::namespaced(ctx.client.clone(), &ns);
+            api.delete(&offer.name_any(), &DeleteParams::default())
+                .await
+                .context(|| {
+                    format!(
+                        "releasing the remainder of accepted offer {}",
+                        offer.name_any()
+                    )
+                })?;
+            ctx.allocation_wakeup.notify_one();
+            return Ok(Action::await_change());
+        }
+        let wait = release.duration_since(now).unsigned_abs();
+        return Ok(Action::requeue(wait.max(Duration::from_millis(100))));
+    }
+    Ok(Action::await_change())
+}

@@ -1,0 +1,134 @@
+//! The ResourceRole reconciler: a role's allocation and offers against its quota.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::{Context, FIELD_MANAGER, key_of, resync_ticks, scoped};
+use crate::api::condition::{ConditionStatus, Conditions};
+use crate::api::{Framework, ResourceRole, ResourceRoleStatus, Resources};
+use crate::error::{Error, KubeContext, Result};
+
+/// Condition type: the role's allocation covers its quota guarantee.
+pub const CONDITION_GUARANTEE_MET: &str = "GuaranteeMet";
+
+/// Runs the ResourceRole controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let roles: Api<ResourceRole> = Api::all(ctx.client.clone());
+    let frameworks: Api<Framework> = scoped(&ctx.client, ctx.settings.namespace.as_deref());
+    Controller::new(roles, watcher::Config::default())
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .debounce(std::time::Duration::from_millis(500)),
+        )
+        .watches(frameworks, watcher::Config::default(), |fw: Framework| {
+            Some(ObjectRef::<ResourceRole>::new(&fw.spec.role))
+        })
+        .reconcile_all_on(resync_ticks(ctx.settings.resync_period))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "role reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn error_policy(role: Arc<ResourceRole>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff(key_of(&*role));
+    warn!(role = %role.name_any(), error = %error, retry_in = ?delay, "role reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile(role: Arc<ResourceRole>, ctx: Arc<Context>) -> Result<Action> {
+    let span = info_span!("reconcile", kind = "ResourceRole", name = %role.name_any());
+    let action = reconcile_role(&role, &ctx).instrument(span).await?;
+    ctx.reset_backoff(&key_of(&*role));
+    Ok(action)
+}
+
+async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
+    let name = role.name_any();
+    let mut allocated = Resources::default();
+    let mut offered = Resources::default();
+    for fw in ctx
+        .frameworks
+        .state()
+        .iter()
+        .filter(|f| f.spec.role == name)
+    {
+        if let Some(status) = &fw.status {
+            allocated = allocated
+                .checked_add(&status.allocated)
+                .unwrap_or(allocated);
+            offered = offered.checked_add(&status.offered).unwrap_or(offered);
+        }
+    }
+    let current = role.status.clone().unwrap_or_default();
+    let generation = role.metadata.generation;
+    let mut next = ResourceRoleStatus {
+        allocated,
+        offered,
+        observed_generation: generation,
+        ..current.clone()
+    };
+    if let Some(guarantee) = role.spec.quota.as_ref().and_then(|q| q.guarantee.as_ref()) {
+        let met = next
+            .allocated
+            .checked_add(&next.offered)
+            .is_some_and(|held| held.contains(guarantee));
+        let (reason, message) = if met {
+            (
+                "Met",
+                format!(
+                    "allocated {} covers the guarantee {guarantee}",
+                    next.allocated
+                ),
+            )
+        } else {
+            (
+                "NotMet",
+                format!(
+                    "allocated {} is below the guarantee {guarantee}",
+                    next.allocated
+                ),
+            )
+        };
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        next.conditions.set(
+            CONDITION_GUARANTEE_MET,
+            ConditionStatus::from_bool(met),
+            reason,
+            &message,
+            generation,
+            &now,
+        );
+    }
+    if next == current {
+        return Ok(Action::await_change());
+    }
+    let api: Api<ResourceRole> = Api::all(ctx.client.clone());
+    let patch = serde_json::json!({
+        "apiVersion": "mesos.operator.dev/v1alpha1",
+        "kind": "ResourceRole",
+        "metadata": { "name": name, "resourceVersion": role.resource_version() },
+        "status": next,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .context(|| format!("updating the status of ResourceRole {name}"))?;
+    Ok(Action::await_change())
+}
