@@ -259,53 +259,61 @@ pki_complete() {
   for f in "${PKI_FILES[@]}"; do [ -s "$PKI/$f" ] || return 1; done
 }
 
+# Incremental: only missing files are generated, so a cluster directory created by an
+# older version of this script keeps its CA (and its kubeconfig keeps working).
 gen_pki() {
   pki_complete && return 0
   command -v openssl >/dev/null || die "openssl is required"
   log "generating certificates in $PKI"
-  local tmp="$PKI.tmp"
-  rm -rf "$tmp" && mkdir -p "$tmp" && chmod 700 "$tmp"
+  mkdir -p "$PKI" && chmod 700 "$PKI"
   (
-    cd "$tmp"
+    cd "$PKI"
     exec 2>openssl.log
     serial() { printf '0x%s' "$(openssl rand -hex 16)"; }
-    openssl genrsa -out ca.key 2048
-    openssl req -x509 -new -key ca.key -sha256 -days 3650 -set_serial "$(serial)" \
-      -subj "/CN=mesos-operator-dev-ca" -out ca.crt \
-      -addext "basicConstraints=critical,CA:TRUE" \
-      -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
-    # issue NAME SUBJECT EXTENSIONS, signed by $CA (default ca)
-    issue() {
-      openssl genrsa -out "$1.key" 2048
-      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
-      printf '%s\n' "$3" > "$1.ext"
-      openssl x509 -req -in "$1.csr" -CA "${CA:-ca}.crt" -CAkey "${CA:-ca}.key" -set_serial "$(serial)" \
-        -days 3650 -sha256 -extfile "$1.ext" -out "$1.crt"
-      rm -f "$1.csr" "$1.ext"
+    # ca NAME CN: a self-signed CA, written atomically
+    ca() {
+      [ -s "$1.crt" ] && [ -s "$1.key" ] && return 0
+      openssl genrsa -out "$1.key.tmp" 2048
+      openssl req -x509 -new -key "$1.key.tmp" -sha256 -days 3650 -set_serial "$(serial)" \
+        -subj "/CN=$2" -out "$1.crt.tmp" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+      chmod 600 "$1.key.tmp"
+      mv "$1.key.tmp" "$1.key" && mv "$1.crt.tmp" "$1.crt"
     }
-    issue apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
+    # issue CA NAME SUBJECT EXTENSIONS: a leaf certificate signed by CA
+    issue() {
+      [ -s "$2.crt" ] && [ -s "$2.key" ] && return 0
+      openssl genrsa -out "$2.key.tmp" 2048
+      openssl req -new -key "$2.key.tmp" -subj "$3" -out "$2.csr"
+      printf '%s\n' "$4" > "$2.ext"
+      openssl x509 -req -in "$2.csr" -CA "$1.crt" -CAkey "$1.key" -set_serial "$(serial)" \
+        -days 3650 -sha256 -extfile "$2.ext" -out "$2.crt.tmp"
+      rm -f "$2.csr" "$2.ext"
+      chmod 600 "$2.key.tmp"
+      mv "$2.key.tmp" "$2.key" && mv "$2.crt.tmp" "$2.crt"
+    }
+    ca ca mesos-operator-dev-ca
+    issue ca apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-    issue admin "/O=system:masters/CN=admin" "basicConstraints=critical,CA:FALSE
+    issue ca admin "/O=system:masters/CN=admin" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
     # Front proxy (aggregation layer): its own CA, so that it cannot mint API users.
-    openssl genrsa -out front-proxy-ca.key 2048
-    openssl req -x509 -new -key front-proxy-ca.key -sha256 -days 3650 -set_serial "$(serial)" \
-      -subj "/CN=mesos-operator-dev-front-proxy-ca" -out front-proxy-ca.crt \
-      -addext "basicConstraints=critical,CA:TRUE" \
-      -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
-    CA=front-proxy-ca issue front-proxy-client "/CN=front-proxy-client" "basicConstraints=critical,CA:FALSE
+    ca front-proxy-ca mesos-operator-dev-front-proxy-ca
+    issue front-proxy-ca front-proxy-client "/CN=front-proxy-client" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
-    openssl genrsa -out sa.key 2048
-    openssl rsa -in sa.key -pubout -out sa.pub
-    chmod 600 ./*.key
+    if ! [ -s sa.key ] || ! [ -s sa.pub ]; then
+      openssl genrsa -out sa.key.tmp 2048
+      openssl rsa -in sa.key.tmp -pubout -out sa.pub.tmp
+      chmod 600 sa.key.tmp
+      mv sa.key.tmp sa.key && mv sa.pub.tmp sa.pub
+    fi
     rm -f openssl.log
-  ) || { cat "$tmp/openssl.log" >&2 || true; die "certificate generation failed"; }
-  rm -rf "$PKI"
-  mv "$tmp" "$PKI"
+  ) || { cat "$PKI/openssl.log" >&2 || true; die "certificate generation failed"; }
 }
 
 write_kubeconfig() {
@@ -386,11 +394,14 @@ record_apiserver() {
     --max-requests-inflight=1000 \
     --max-mutating-requests-inflight=500 \
     --endpoint-reconciler-type=none \
+    --shutdown-send-retry-after=true \
     --profiling=true \
     --v=1 \
     ${APISERVER_EXTRA_ARGS:-}
 }
 
+# --shutdown-send-retry-after bounds the HTTP server shutdown to 2 s; by default it waits
+# up to --request-timeout (60 s) for open watch streams, so SIGTERM looked like a hang.
 start_apiserver() {
   pid_of kube-apiserver >/dev/null && apiserver_healthy && return 0
   stop kube-apiserver
@@ -426,35 +437,51 @@ launch_kcm() {
   launch kube-controller-manager "$KCM_PORT"
 }
 
-# shellcheck disable=SC2086
-launch_kwok() {
-  pid_of kwok >/dev/null && kwok_healthy && return 0
-  stop kwok
-  [ -f "$STAGES_FILE" ] || die "missing $STAGES_FILE"
-  mkdir -p "$CLUSTER_DIR/kwok"
-  cat > "$CLUSTER_DIR/kwok/kwok-configuration.yaml" <<EOF
-apiVersion: config.kwok.x-k8s.io/v1alpha1
+# kwok_spec: sets KWOK_CONF (its KwokConfiguration), KWOK_ARGS and KWOK_FINGERPRINT (which
+# also covers the stages file, so that `up` restarts kwok when the stages change).
+# shellcheck disable=SC2086,SC2206
+kwok_spec() {
+  KWOK_CONF="apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 metadata:
   name: kwok
 options:
   podPlayStageParallelism: $KWOK_PARALLELISM
   nodePlayStageParallelism: $KWOK_PARALLELISM
-  nodeLeaseParallelism: $KWOK_PARALLELISM
-EOF
+  nodeLeaseParallelism: $KWOK_PARALLELISM"
   # KWOK_WORKDIR keeps kwok from also loading ~/.kwok/kwok.yaml.
-  record kwok env "KWOK_WORKDIR=$CLUSTER_DIR/kwok" "$BIN/kwok" \
-    --kubeconfig="$KUBECONFIG_FILE" \
-    --config="$CLUSTER_DIR/kwok/kwok-configuration.yaml" \
-    --config="$STAGES_FILE" \
-    --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-lease-duration-seconds=40 \
-    --cidr=10.244.0.0/16 \
-    --node-ip=10.0.0.1 \
-    --server-address="127.0.0.1:$KWOK_PORT" \
-    -v="$KWOK_LOG_LEVEL" \
-    ${KWOK_EXTRA_ARGS:-}
+  KWOK_ARGS=(env "KWOK_WORKDIR=$CLUSTER_DIR/kwok" "$BIN/kwok"
+    --kubeconfig="$KUBECONFIG_FILE"
+    --config="$CLUSTER_DIR/kwok/kwok-configuration.yaml"
+    --config="$STAGES_FILE"
+    --manage-all-nodes=false
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake
+    --node-lease-duration-seconds=40
+    --cidr=10.244.0.0/16
+    --node-ip=10.0.0.1
+    --server-address="127.0.0.1:$KWOK_PORT"
+    -v="$KWOK_LOG_LEVEL"
+    ${KWOK_EXTRA_ARGS:-})
+  KWOK_FINGERPRINT="$({ printf '%s\0' "${KWOK_ARGS[@]}"; printf '%s' "$KWOK_CONF"; cat "$STAGES_FILE"; } | md5sum)"
+}
+
+kwok_current() {
+  kwok_spec
+  [ "$(cat "$RUN/kwok.fingerprint" 2>/dev/null)" = "$KWOK_FINGERPRINT" ]
+}
+
+launch_kwok() {
+  [ -f "$STAGES_FILE" ] || die "missing $STAGES_FILE"
+  if pid_of kwok >/dev/null && kwok_healthy; then
+    kwok_current && return 0
+    log "kwok settings or $STAGES_FILE changed: restarting kwok"
+  fi
+  stop kwok
+  kwok_spec
+  mkdir -p "$CLUSTER_DIR/kwok"
+  printf '%s\n' "$KWOK_CONF" > "$CLUSTER_DIR/kwok/kwok-configuration.yaml"
+  record kwok "${KWOK_ARGS[@]}"
+  printf '%s\n' "$KWOK_FINGERPRINT" > "$RUN/kwok.fingerprint"
   launch kwok "$KWOK_PORT"
 }
 
@@ -649,7 +676,7 @@ cmd_up() {
   mkdir -p "$CLUSTER_DIR" "$LOGS" "$RUN"
   load_config
   save_config
-  if pki_complete && [ -f "$KUBECONFIG_FILE" ] && core_healthy; then
+  if pki_complete && [ -f "$KUBECONFIG_FILE" ] && core_healthy && kwok_current; then
     log "cluster in $CLUSTER_DIR already running; reusing it"
     if [ "$(list_nodes | awk -v n="$NODES" '{ i = $1; sub(/^kwok-node-/, "", i) } i ~ /^[0-9]+$/ && i + 0 < n { c++ } END { print c + 0 }')" -lt "$NODES" ]; then
       ensure_nodes "$NODES" 0

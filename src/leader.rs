@@ -44,7 +44,12 @@ pub struct LeaderElection {
 
     /// Namespace of the Lease. Default: `POD_NAMESPACE` (set by the chart), else the
     /// watched `--namespace`, else `default`.
-    #[arg(long = "leader-election-namespace", env = "LEADER_ELECTION_NAMESPACE")]
+    #[arg(
+        id = "leader_election_namespace",
+        long = "leader-election-namespace",
+        env = "LEADER_ELECTION_NAMESPACE",
+        value_name = "NAMESPACE"
+    )]
     pub namespace: Option<String>,
 
     /// Name of the Lease. Default: `mesos-operator`, or `mesos-operator-<NAMESPACE>` with

@@ -27,6 +27,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 enum Command {
     /// Run the controllers against the cluster of the current kubeconfig (or in-cluster).
     Run(Settings),
@@ -35,6 +36,16 @@ enum Command {
         /// Write one file per kind into this directory instead of printing.
         #[arg(long, value_name = "DIR")]
         split: Option<std::path::PathBuf>,
+    },
+    /// Print a one-screen summary of the cluster, like the Mesos master's front page:
+    /// resources, frameworks (role, share, tasks by state), agents, outstanding offers.
+    State {
+        /// Only the Frameworks, Tasks and Offers of this namespace (default: all).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// List at most this many agents and offers.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
     },
 }
 
@@ -48,6 +59,28 @@ fn main() -> ExitCode {
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::State { namespace, limit } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(mesos_operator::state::run(namespace.as_deref(), limit)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

@@ -629,43 +629,74 @@ impl<'a> Cycle<'a> {
         {
             return Err(Blocked::QuotaLimit);
         }
-        if !self.role_cap(role).contains(need) {
-            return Err(Blocked::HeldForGuarantees);
+        // Headroom is counted on offerable agents only, so it does not restrict
+        // placements on the unavailable agents a task tolerates.
+        let within_headroom = self.role_cap(role).contains(need);
+        let offerable = self.first_fit_offerable(framework, task, need, within_headroom);
+        match self.first_fit_tolerated(framework, task, need, offerable) {
+            Some(position) => Ok(position),
+            None if !within_headroom
+                && self
+                    .first_fit_offerable(framework, task, need, true)
+                    .is_some() =>
+            {
+                Err(Blocked::HeldForGuarantees)
+            }
+            None => Err(Blocked::NoAgentFits),
         }
-        self.first_fit(framework, task, need)
-            .ok_or(Blocked::NoAgentFits)
     }
 
-    /// The first agent in visiting order where `task` fits, among the offerable
-    /// agents and the unavailable ones it tolerates.
-    fn first_fit(&self, framework: usize, task: &PendingTask, need: &Scalars) -> Option<usize> {
-        let slot = &self.frameworks[framework];
+    /// Whether `task` fits on the agent at `position` now.
+    fn fits(&self, framework: usize, task: &PendingTask, need: &Scalars, position: usize) -> bool {
+        let agent = &self.agents[position];
         let ports = &task.resources.ports;
-        let fits = |position: usize| {
-            let agent = &self.agents[position];
-            agent.exists
-                && agent.pods > 0
-                && agent.free.contains(need)
-                && agent.ports.contains(ports)
-                && !slot.is_filtered(position, need, ports)
-        };
+        agent.exists
+            && agent.pods > 0
+            && agent.free.contains(need)
+            && agent.ports.contains(ports)
+            && !self.frameworks[framework].is_filtered(position, need, ports)
+    }
+
+    /// The first offerable agent in visiting order where `task` fits (none unless
+    /// `allowed`).
+    fn first_fit_offerable(
+        &self,
+        framework: usize,
+        task: &PendingTask,
+        need: &Scalars,
+        allowed: bool,
+    ) -> Option<usize> {
+        if !allowed {
+            return None;
+        }
         let mut start = 0;
-        let mut found = None;
         while let Some(position) = self
             .tree
             .first_from(start, |room| room.pods > 0 && room.free.contains(need))
         {
-            if fits(position) {
-                found = Some(position);
-                break;
+            if self.fits(framework, task, need, position) {
+                return Some(position);
             }
             start = position + 1;
         }
+        None
+    }
+
+    /// `best`, or an unavailable agent that `task` tolerates, fits on, and that
+    /// comes earlier in visiting order.
+    fn first_fit_tolerated(
+        &self,
+        framework: usize,
+        task: &PendingTask,
+        need: &Scalars,
+        best: Option<usize>,
+    ) -> Option<usize> {
+        let mut found = best;
         for name in &task.tolerated_agents {
             if let Some(&position) = self.agent_positions.get(name.as_str())
                 && !self.agents[position].offerable
                 && found.is_none_or(|best| position < best)
-                && fits(position)
+                && self.fits(framework, task, need, position)
             {
                 found = Some(position);
             }
@@ -688,6 +719,10 @@ impl<'a> Cycle<'a> {
         self.required_headroom = self.required_headroom.saturating_sub(&toward_guarantee);
         let agent = &mut self.agents[position];
         agent.free = agent.free.saturating_sub(&amount);
+        // (A task placed on an unavailable agent it tolerates lowers the required
+        // headroom without using available headroom, so the surplus can grow: an
+        // External framework's cursor may then have passed an agent it could now
+        // get. It gets it next cycle; nothing is ever overcommitted.)
         if agent.offerable {
             self.available_headroom = self.available_headroom.saturating_sub(&amount);
         }

@@ -78,6 +78,12 @@ impl MaxTree {
     /// The first position `>= start` whose room satisfies `accepts`, where
     /// `accepts` must be monotone: if it accepts a room, it accepts every larger
     /// one (it is evaluated on subtree maxima to prune).
+    ///
+    /// Iterative: from the leaf at `start`, it visits ever larger blocks to the
+    /// right until one may hold a match, then descends into it, leftmost child
+    /// first. A block whose maximum passes but holds no match (the maximum mixes
+    /// dimensions of different agents) is left again to the right.
+    #[inline]
     pub(crate) fn first_from(
         &self,
         start: usize,
@@ -86,27 +92,25 @@ impl MaxTree {
         if start >= self.len {
             return None;
         }
-        self.descend(1, 0, self.width, start, &accepts)
-            .filter(|&position| position < self.len)
-    }
-
-    fn descend(
-        &self,
-        node: usize,
-        low: usize,
-        high: usize,
-        start: usize,
-        accepts: &impl Fn(&Room) -> bool,
-    ) -> Option<usize> {
-        if high <= start || !accepts(&self.nodes[node]) {
-            return None;
+        let mut node = self.width + start;
+        loop {
+            if accepts(&self.nodes[node]) {
+                if node >= self.width {
+                    let position = node - self.width;
+                    return (position < self.len).then_some(position);
+                }
+                node *= 2;
+                continue;
+            }
+            // Next block to the right: climb while `node` is a right child.
+            while node & 1 == 1 {
+                if node == 1 {
+                    return None;
+                }
+                node /= 2;
+            }
+            node += 1;
         }
-        if high - low == 1 {
-            return Some(low);
-        }
-        let middle = low + (high - low) / 2;
-        self.descend(2 * node, low, middle, start, accepts)
-            .or_else(|| self.descend(2 * node + 1, middle, high, start, accepts))
     }
 }
 
@@ -140,5 +144,29 @@ mod tests {
         assert_eq!(tree.first_from(0, |_| true), Some(0));
         assert_eq!(tree.first_from(5, |_| true), None);
         assert_eq!(empty.most(), Room::default());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_a_linear_scan(
+            rooms in proptest::collection::vec((0u64..8, 0u64..8, 0u32..2), 0..40),
+            updates in proptest::collection::vec((0usize..40, 0u64..8, 0u64..8, 0u32..2), 0..10),
+            start in 0usize..45,
+            need in (0u64..8, 0u64..8),
+        ) {
+            let room = |(cpus, mem, pods): (u64, u64, u32)| Room { free: Scalars([cpus, mem, 0, 0]), pods };
+            let mut rooms: Vec<Room> = rooms.into_iter().map(room).collect();
+            let mut tree = MaxTree::new(rooms.iter().copied());
+            for (position, cpus, mem, pods) in updates {
+                if position < rooms.len() {
+                    rooms[position] = room((cpus, mem, pods));
+                    tree.set(position, rooms[position]);
+                }
+            }
+            // Two dimensions: subtree maxima may pass where no single leaf does.
+            let accepts = |r: &Room| r.pods > 0 && r.free.0[0] >= need.0 && r.free.0[1] >= need.1;
+            let expected = rooms.iter().enumerate().skip(start).find(|(_, r)| accepts(r)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(tree.first_from(start, accepts), expected);
+        }
     }
 }

@@ -345,16 +345,23 @@ async fn apply(ctx: &Context, snapshot: &Snapshot, decisions: &Decisions<'_>) {
 
 async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason) {
     let (ns, name) = split(&offer);
+    let framework = ctx
+        .offers
+        .get(&ObjectRef::new(name).within(ns))
+        .and_then(|o| {
+            ctx.frameworks
+                .get(&ObjectRef::new(&o.spec.framework).within(ns))
+        });
     let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => {
             info!(offer, reason = reason.as_str(), "offer rescinded");
-            if let Some(object) = ctx.offers.get(&ObjectRef::new(name).within(ns)) {
+            if let Some(fw) = framework {
                 ctx.event(
-                    &*object,
+                    &*fw,
                     NORMAL,
                     "OfferRescinded",
-                    format!("offer rescinded: {reason}"),
+                    format!("offer {name} rescinded: {reason}"),
                     "Rescind",
                 )
                 .await;

@@ -52,12 +52,14 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(fw: Arc<Framework>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("framework");
     let delay = ctx.backoff(key_of(&*fw));
     warn!(framework = %fw.name_any(), error = %error, retry_in = ?delay, "framework reconcile failed");
     Action::requeue(delay)
 }
 
 async fn reconcile(fw: Arc<Framework>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile("framework");
     let span = info_span!("reconcile", kind = "Framework", namespace = %fw.namespace().unwrap_or_default(), name = %fw.name_any());
     match reconcile_framework(&fw, &ctx).instrument(span).await {
         Ok(action) => {

@@ -45,6 +45,11 @@ pub struct Settings {
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 
+    /// Manage only the Nodes matching this label selector (a dedicated node pool, e.g.
+    /// `pool=mesos`); default: every Node.
+    #[arg(long, env = "NODE_SELECTOR")]
+    pub node_selector: Option<String>,
+
     /// How often the allocator runs (Mesos `allocation_interval`); it also runs soon after
     /// tasks, pods, frameworks or offers change.
     #[arg(long, env = "ALLOCATION_INTERVAL", default_value = "1s", value_parser = parse_duration)]
@@ -53,6 +58,14 @@ pub struct Settings {
     /// How often a task that fits on no agent is retried.
     #[arg(long, env = "UNSCHEDULABLE_RETRY", default_value = "5s", value_parser = parse_duration)]
     pub unschedulable_retry: Duration,
+
+    /// Leader election (`--leader-elect` and its timings).
+    #[command(flatten)]
+    pub leader_election: crate::leader::LeaderElection,
+
+    /// The `/metrics`, `/healthz` and `/readyz` server (`--metrics-addr`).
+    #[command(flatten)]
+    pub server: crate::metrics::ServerSettings,
 }
 
 /// Parses a Go-style duration (`300ms`, `5s`, `2m`, `1h`).
@@ -96,7 +109,10 @@ pub struct Context {
     pub placements: Mutex<Assumed>,
     /// Per-object retry counts for backoff.
     failures: Mutex<HashMap<String, u32>>,
-    reporter: Reporter,
+    /// Prometheus metrics (reconciles, allocation cycles, offers).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// One recorder for the process, so that repeated Events aggregate into a series.
+    recorder: Recorder,
 }
 
 /// Pods the operator created that the pod store has not shown yet.
@@ -155,7 +171,6 @@ impl Context {
     ) where
         K: Resource<DynamicType = ()>,
     {
-        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
         let event = Event {
             type_,
             reason: reason.into(),
@@ -163,7 +178,7 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             warn!(error = %e, reason, "could not publish event");
         }
     }
@@ -283,7 +298,11 @@ pub async fn run(settings: Settings) -> Result<()> {
             "cannot list Tasks ({e}); are the CRDs installed? `mesos-operator crds | kubectl apply --server-side -f -`"
         )))?;
 
-    let nodes = spawn_reflector(Api::<Node>::all(client.clone()), watcher::Config::default());
+    let mut node_config = watcher::Config::default();
+    if let Some(selector) = settings.node_selector.as_deref() {
+        node_config = node_config.labels(selector);
+    }
+    let nodes = spawn_reflector(Api::<Node>::all(client.clone()), node_config);
     let pods = spawn_reflector(Api::<Pod>::all(client.clone()), watcher::Config::default());
     let frameworks = spawn_reflector(
         scoped::<Framework>(&client, namespace.as_deref()),
@@ -301,6 +320,16 @@ pub async fn run(settings: Settings) -> Result<()> {
         Api::<ResourceRole>::all(client.clone()),
         watcher::Config::default(),
     );
+    let metrics = Arc::new(crate::metrics::Metrics::new(Some(
+        crate::metrics::ClusterStores {
+            nodes: nodes.clone(),
+            pods: pods.clone(),
+            frameworks: frameworks.clone(),
+            tasks: tasks.clone(),
+            offers: offers.clone(),
+        },
+    )));
+    crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
     let synced = [
         nodes.wait_until_ready().await,
         pods.wait_until_ready().await,
@@ -318,8 +347,26 @@ pub async fn run(settings: Settings) -> Result<()> {
         pods = pods.len(),
         frameworks = frameworks.len(),
         tasks = tasks.len(),
-        "caches synced; starting controllers"
+        "caches synced"
     );
+    metrics.set_synced();
+
+    // With --leader-elect, only the holder of the Lease runs the controllers; the caches
+    // above are warm on every replica, so a take-over starts reconciling at once.
+    let mut leadership = None;
+    if settings.leader_election.enabled {
+        let elector = crate::leader::Elector::new(
+            client.clone(),
+            &settings.leader_election,
+            namespace.as_deref(),
+        )?;
+        match elector.acquire(crate::leader::shutdown_signal()).await? {
+            Some(held) => leadership = Some(held),
+            None => return Ok(()),
+        }
+    }
+    metrics.set_leading(true);
+    info!("starting controllers");
 
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
@@ -327,6 +374,7 @@ pub async fn run(settings: Settings) -> Result<()> {
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok()),
     };
+    let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Context {
         client,
         nodes,
@@ -342,19 +390,39 @@ pub async fn run(settings: Settings) -> Result<()> {
         settings,
         placements: Mutex::new(Assumed::default()),
         failures: Mutex::new(HashMap::new()),
-        reporter,
+        metrics,
+        recorder,
     });
 
     let allocation = tokio::spawn(allocation::run(ctx.clone()));
-    tokio::join!(
-        task::run(ctx.clone()),
-        framework::run(ctx.clone()),
-        offer::run(ctx.clone()),
-        role::run(ctx.clone())
-    );
+    let controllers = async {
+        tokio::join!(
+            task::run(ctx.clone()),
+            framework::run(ctx.clone()),
+            offer::run(ctx.clone()),
+            role::run(ctx.clone())
+        );
+    };
+    let result = match leadership {
+        None => {
+            controllers.await;
+            Ok(())
+        }
+        Some(mut held) => {
+            let lost = tokio::select! {
+                () = controllers => false,
+                () = held.lost() => true,
+            };
+            if lost {
+                Err(Error::LeadershipLost(held.lease().to_string()))
+            } else {
+                held.release().await
+            }
+        }
+    };
     allocation.abort();
     info!("controllers stopped");
-    Ok(())
+    result
 }
 
 /// A stream that ticks every `period` (first tick after one period), for implicit

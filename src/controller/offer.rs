@@ -4,8 +4,9 @@
 //! `Declined` with `status.filterUntil`, and the allocator does not offer that agent to the
 //! framework again before then (the declined Offer object is the filter, so filters survive
 //! operator restarts; it is removed when the filter ends). Accept = create Tasks naming the
-//! offer: it becomes `Accepted`, and [`ACCEPT_WINDOW`] after the first launch the offer is
-//! removed so its remainder returns to the pool (Mesos: what an accept leaves unused is
+//! offer: it becomes `Accepted`, and [`ACCEPT_WINDOW`] (1 s, time for the framework to
+//! create the rest of its batch) after the first launch the offer is removed so its
+//! remainder returns to the pool (Mesos: what an accept leaves unused is
 //! declined). Expiry and vanished resources are the allocator's (rescind).
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::api::{Offer, OfferState, OfferStatus, Task};
 use crate::error::{Error, KubeContext, Result};
 
 /// How long an accepted offer's remainder stays with the framework for more launches.
-pub const ACCEPT_WINDOW: Duration = Duration::from_secs(5);
+pub const ACCEPT_WINDOW: Duration = Duration::from_secs(1);
 
 /// Runs the Offer controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
@@ -104,7 +105,7 @@ pub fn decide(
         ));
     } else if !next.tasks.is_empty() {
         next.state = OfferState::Accepted;
-        next.accepted_at = current.accepted_at.or_else(|| Some(Time(now)));
+        next.accepted_at = current.accepted_at.or(Some(Time(now)));
     }
     next
 }

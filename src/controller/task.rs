@@ -70,7 +70,10 @@ pub async fn run(ctx: Arc<Context>) {
         // A node going NotReady, coming back or being deleted concerns the tasks on it.
         .watches(
             Api::<k8s_openapi::api::core::v1::Node>::all(client),
-            watcher::Config::default(),
+            match ctx.settings.node_selector.as_deref() {
+                Some(selector) => watcher::Config::default().labels(selector),
+                None => watcher::Config::default(),
+            },
             move |node| {
                 let name = node.name_any();
                 by_node
@@ -99,12 +102,14 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(task: Arc<Task>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("task");
     let delay = ctx.backoff(key_of(&*task));
     warn!(task = %task.name_any(), namespace = ?task.namespace(), error = %error, retry_in = ?delay, "task reconcile failed");
     Action::requeue(delay)
 }
 
 async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile("task");
     let span = info_span!("reconcile", kind = "Task", namespace = %task.namespace().unwrap_or_default(), name = %task.name_any());
     match reconcile_task(&task, &ctx).instrument(span).await {
         Ok(action) => {

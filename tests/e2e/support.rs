@@ -69,12 +69,21 @@ pub struct TestEnv {
     operator: Option<Child>,
     pub log: PathBuf,
     starts: u32,
+    extra_args: Vec<String>,
+    nodes: Vec<String>,
 }
 
 impl TestEnv {
     /// Creates a fresh namespace `e2e-<name>-<suffix>` and starts an operator watching it.
     pub async fn new(name: &str) -> Self {
+        Self::with_args(name, &[]).await
+    }
+
+    /// Like [`TestEnv::new`], with extra `mesos-operator run` arguments; `{ns}` in an
+    /// argument is replaced by the namespace.
+    pub async fn with_args(name: &str, args: &[&str]) -> Self {
         let mut env = Self::without_operator(name).await;
+        env.extra_args = args.iter().map(|a| a.replace("{ns}", &env.ns)).collect();
         env.start_operator();
         env
     }
@@ -108,6 +117,8 @@ impl TestEnv {
             operator: None,
             log,
             starts: 0,
+            extra_args: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -131,7 +142,10 @@ impl TestEnv {
                 "30s",
                 "--unschedulable-retry",
                 "1s",
+                "--metrics-addr",
+                "127.0.0.1:0",
             ])
+            .args(&self.extra_args)
             .env("KUBECONFIG", kubeconfig())
             .env("RUST_LOG", "info,mesos_operator=debug")
             .stdout(log)
@@ -291,9 +305,56 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Creates a kwok node owned by this test (deleted on drop), labelled
+    /// `e2e-pool=<namespace>`, with `cpu` CPUs and `memory` (a quantity) allocatable.
+    pub async fn add_node(
+        &mut self,
+        suffix: &str,
+        cpu: &str,
+        memory: &str,
+        extra: serde_json::Value,
+    ) -> String {
+        use k8s_openapi::api::core::v1::Node;
+        let name = format!("{}-{suffix}", self.ns);
+        let mut value = serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"type": "kwok", "e2e-pool": self.ns, "kubernetes.io/hostname": name, "topology.kubernetes.io/zone": "zone-e2e"}
+            },
+            "status": {
+                "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+                "capacity": {"cpu": cpu, "memory": memory, "pods": "110"}
+            }
+        });
+        if let (Some(obj), Some(more)) = (value.as_object_mut(), extra.as_object()) {
+            for (k, v) in more {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        let node: Node = serde_json::from_value(value).unwrap_or_else(|e| panic!("bad node: {e}"));
+        let api: Api<Node> = Api::all(self.client.clone());
+        api.create(&PostParams::default(), &node)
+            .await
+            .unwrap_or_else(|e| panic!("creating node {name}: {e}"));
+        self.nodes.push(name.clone());
+        name
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.kill_operator();
+        for node in &self.nodes {
+            let _ = Command::new(kubectl())
+                .args(["delete", "node", node, "--wait=false", "--ignore-not-found"])
+                .env("KUBECONFIG", kubeconfig())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         if std::env::var("E2E_KEEP_NAMESPACES").is_ok() {
             return;
         }

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use mesos_operator::api::condition::Conditions;
 use mesos_operator::api::{Framework, Task, TaskReason, TaskState};
 
@@ -306,7 +305,7 @@ async fn unknown_framework_and_bad_offer_are_task_errors() {
 
 #[tokio::test]
 async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
-    let env = TestEnv::new("capacity").await;
+    let mut env = TestEnv::new("capacity").await;
     env.apply::<Framework>(&framework("big", &[], "Builtin"))
         .await;
     registered(&env, "big").await;
@@ -340,22 +339,8 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
     assert!(env.pods_of("huge").await.is_empty());
 
     // Capacity appears: a big node, tainted so that only this test's task goes there.
-    let nodes: Api<Node> = Api::all(env.client.clone());
-    let node_name = format!("{}-big", env.ns);
-    let node: Node = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": node_name, "annotations": {"kwok.x-k8s.io/node": "fake"}, "labels": {"type": "kwok"}},
-        "spec": {"taints": [{"key": taint_key, "value": "x", "effect": "NoSchedule"}]},
-        "status": {
-            "allocatable": {"cpu": "128", "memory": "256Gi", "pods": "110"},
-            "capacity": {"cpu": "128", "memory": "256Gi", "pods": "110"}
-        }
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
-    nodes
-        .create(&PostParams::default(), &node)
-        .await
-        .unwrap_or_else(|e| panic!("creating node: {e}"));
+    let taint = serde_json::json!({"spec": {"taints": [{"key": taint_key, "value": "x", "effect": "NoSchedule"}]}});
+    let node_name = env.add_node("big", "128", "256Gi", taint).await;
     let running = env.wait_state("huge", TaskState::Running, T).await;
     assert_eq!(
         running.status.as_ref().and_then(|s| s.agent.clone()),
@@ -369,7 +354,6 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
         2,
         "a task group runs all its containers"
     );
-    let _ = nodes.delete(&node_name, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
