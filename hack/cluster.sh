@@ -4,13 +4,18 @@
 # plus kube-scheduler on demand. No containers, no downloads: the binaries come from
 # hack/tools.sh.
 #
-#   hack/cluster.sh up                  start (or reuse) the cluster, create $NODES fake nodes
-#   hack/cluster.sh down [--purge]      stop every process; --purge also deletes $CLUSTER_DIR
+#   hack/cluster.sh up                  start (or reuse) the cluster; make sure fake nodes
+#                                       kwok-node-0..$NODES-1 exist (never deletes nodes)
+#   hack/cluster.sh down [--purge]      stop every process (SIGTERM, SIGKILL after
+#                                       $STOP_TIMEOUT s); --purge also deletes $CLUSTER_DIR
 #   hack/cluster.sh status              show processes, health and nodes (exit 1 if not healthy)
-#   hack/cluster.sh env                 print `export KUBECONFIG=...` lines (eval "$(... env)")
-#   hack/cluster.sh restart-apiserver   stop kube-apiserver and start it again, same flags
-#   hack/cluster.sh nodes N             (re)create exactly N fake nodes kwok-node-0..N-1
-#   hack/cluster.sh scheduler [stop]    start (or restart with new settings) / stop kube-scheduler
+#   hack/cluster.sh env                 print export lines: eval "$(hack/cluster.sh env)" sets
+#                                       KUBECONFIG, CLUSTER_DIR and PATH (cached kubectl first)
+#   hack/cluster.sh restart-apiserver   stop kube-apiserver and start it again, same argv
+#   hack/cluster.sh nodes N             exactly N fake nodes kwok-node-0..N-1 (creates the
+#                                       missing ones, deletes other kwok nodes), waits Ready
+#   hack/cluster.sh scheduler [stop]    start kube-scheduler (restarted if SCHEDULER_QPS/BURST
+#                                       changed) / stop it; `up` does not start it
 #
 # Environment (defaults in brackets). Ports are remembered per CLUSTER_DIR in
 # $CLUSTER_DIR/cluster.env, so later commands on the same directory need only CLUSTER_DIR.
@@ -33,13 +38,16 @@
 #
 # Files under $CLUSTER_DIR: kubeconfig (admin, client certificate), logs/<component>.log,
 # run/<component>.pid and .args (argv, NUL-separated), pki/, etcd/ (data), cluster.env.
-# Fake nodes: annotation kwok.x-k8s.io/node=fake, label type=kwok, zone-<i%3>, no taints.
-# Pod behaviour (run-for, exit-code, reason annotations): see hack/kwok/stages.yaml.
+# Fake nodes: annotation kwok.x-k8s.io/node=fake; labels type=kwok, kubernetes.io/hostname,
+# kubernetes.io/os=linux, kubernetes.io/arch=amd64, topology.kubernetes.io/zone=zone-<i%3>;
+# no taints; capacity = allocatable from NODE_*. kwok keeps them Ready (node leases).
+# Pod and node behaviour (annotations kwok.mesos.operator.dev/run-for, exit-code, reason,
+# message on pods; not-ready on nodes; simulating unreachable nodes): hack/kwok/stages.yaml.
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${MESOS_OPERATOR_CACHE:-$HOME/.cache/mesos-operator}"
-CLUSTER_DIR="${CLUSTER_DIR:-$CACHE/cluster/default}"
+CLUSTER_DIR="$(realpath -m "${CLUSTER_DIR:-$CACHE/cluster/default}")"
 STAGES_FILE="$HACK_DIR/kwok/stages.yaml"
 
 NODES="${NODES:-4}"
@@ -78,7 +86,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- configuration ---------------------------------------------------------------------
 
-# Ports: explicit environment > $CLUSTER_DIR/cluster.env > defaults. Sets SAVED_<VAR> too.
+# Ports: explicit environment > $CLUSTER_DIR/cluster.env > defaults. SAVED holds the file's.
 load_config() {
   local var key value
   declare -gA SAVED=()
@@ -138,6 +146,10 @@ pid_of() { # prints the pid when the component is running for this CLUSTER_DIR
   printf '%s' "$pid"
 }
 
+alive() { # alive PID: running and not a zombie
+  kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 any_running() {
   local c
   for c in "${COMPONENTS[@]}"; do pid_of "$c" >/dev/null && return 0; done
@@ -186,7 +198,7 @@ wait_healthy() {
   pid="$(cat "$RUN/$name.pid")"
   while :; do
     # Not pid_of: right after launch the child may not have exec'd the component yet.
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       log "$name exited during start-up"
       log_tail "$name"
       exit 1
@@ -202,7 +214,7 @@ wait_healthy() {
 }
 
 stop() { # stop NAME...: SIGTERM all, wait STOP_TIMEOUT, SIGKILL the rest
-  local name pid pids=() names=() deadline alive
+  local name pid pids=() names=() deadline running
   for name in "$@"; do
     if pid="$(pid_of "$name")"; then
       kill -TERM "$pid" 2>/dev/null || true
@@ -215,12 +227,12 @@ stop() { # stop NAME...: SIGTERM all, wait STOP_TIMEOUT, SIGKILL the rest
   [ "${#pids[@]}" -eq 0 ] && return 0
   deadline=$(($(date +%s) + STOP_TIMEOUT))
   while :; do
-    alive=()
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-    [ "${#alive[@]}" -eq 0 ] && break
+    running=()
+    for pid in "${pids[@]}"; do alive "$pid" && running+=("$pid"); done
+    [ "${#running[@]}" -eq 0 ] && break
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      log "sending SIGKILL to ${alive[*]} after ${STOP_TIMEOUT}s"
-      kill -KILL "${alive[@]}" 2>/dev/null || true
+      log "sending SIGKILL to ${running[*]} after ${STOP_TIMEOUT}s"
+      kill -KILL "${running[@]}" 2>/dev/null || true
       sleep 0.2
       break
     fi
@@ -470,6 +482,17 @@ kwok_current() {
   [ "$(cat "$RUN/kwok.fingerprint" 2>/dev/null)" = "$KWOK_FINGERPRINT" ]
 }
 
+# kwok picks a new random holder identity at every start and will not take over a node
+# Lease still held by its previous incarnation until the lease expires (40 s): meanwhile
+# it ignores those nodes and their pods, and the nodes risk going Unknown. All Leases in
+# kube-node-lease belong to kwok nodes here, so drop them (one DELETE collection call);
+# the new kwok re-creates them at once.
+release_node_leases() {
+  curl -sS --max-time 10 -o /dev/null -X DELETE --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" \
+    --key "$PKI/admin.key" "https://127.0.0.1:$APISERVER_PORT/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" ||
+    log "could not delete the node leases; kwok may need up to 40 s to take its nodes over"
+}
+
 launch_kwok() {
   [ -f "$STAGES_FILE" ] || die "missing $STAGES_FILE"
   if pid_of kwok >/dev/null && kwok_healthy; then
@@ -477,6 +500,7 @@ launch_kwok() {
     log "kwok settings or $STAGES_FILE changed: restarting kwok"
   fi
   stop kwok
+  release_node_leases
   kwok_spec
   mkdir -p "$CLUSTER_DIR/kwok"
   printf '%s\n' "$KWOK_CONF" > "$CLUSTER_DIR/kwok/kwok-configuration.yaml"
