@@ -75,9 +75,7 @@ enum Blocked {
 /// An agent during the cycle.
 struct AgentSlot<'a> {
     source: &'a Agent,
-    /// False for duplicates of an earlier agent of the same name.
-    exists: bool,
-    /// Available (and not a duplicate): offered, counted in the cluster total.
+    /// Available: offered, counted in the cluster total.
     offerable: bool,
     /// Free scalars: unrequested minus kept offers minus this cycle's allocations.
     free: Scalars,
@@ -243,8 +241,12 @@ enum Holding {
 struct Cycle<'a> {
     /// Agents in visiting (shuffled) order.
     agents: Vec<AgentSlot<'a>>,
-    /// Agent name → position.
+    /// Agent name → position, for the names the snapshot refers to (offers,
+    /// filters, tolerated agents); `usize::MAX` for names of no agent.
     agent_positions: NameMap<'a>,
+    /// No position before this one has room (free resources and a pod slot) on
+    /// an offerable agent; it only moves forward.
+    front: usize,
     tree: MaxTree,
     /// Frameworks in snapshot order, duplicates dropped.
     frameworks: Vec<FrameworkSlot<'a>>,
@@ -265,6 +267,7 @@ impl<'a> Cycle<'a> {
         let mut cycle = Cycle {
             agents,
             agent_positions,
+            front: 0,
             tree: MaxTree::new(std::iter::empty()),
             frameworks: Vec::with_capacity(snapshot.frameworks.len()),
             roles,
@@ -292,7 +295,37 @@ impl<'a> Cycle<'a> {
             cycle.available_headroom = cycle.available_headroom.saturating_add(&agent.free);
         }
         cycle.tree = MaxTree::new(cycle.agents.iter().map(AgentSlot::room));
+        cycle.advance_front();
+        cycle.decisions.offers.reserve(cycle.agents.len());
         cycle
+    }
+
+    /// The position of the agent named `name`, if there is one.
+    fn agent_position(&self, name: &str) -> Option<usize> {
+        self.agent_positions
+            .get(name)
+            .copied()
+            .filter(|&position| position != usize::MAX)
+    }
+
+    /// Moves `front` past agents without room.
+    fn advance_front(&mut self) {
+        while self.agents.get(self.front).is_some_and(|agent| {
+            let room = agent.room();
+            room.pods == 0 || room.free.is_zero()
+        }) {
+            self.front += 1;
+        }
+    }
+
+    /// Records the new room of the agent at `position`.
+    fn update_room(&mut self, position: usize) {
+        if let Some(agent) = self.agents.get(position) {
+            self.tree.set(position, agent.room());
+            if position == self.front {
+                self.advance_front();
+            }
+        }
     }
 
     /// Adds the snapshot's frameworks (the first of each id) and returns id → index.
@@ -308,7 +341,7 @@ impl<'a> Cycle<'a> {
                 .iter()
                 .filter(|filter| snapshot.now < filter.until)
                 .filter_map(|filter| {
-                    let position = *self.agent_positions.get(filter.agent.as_str())?;
+                    let position = self.agent_position(&filter.agent)?;
                     Some(FilterSlot {
                         position,
                         refused: Scalars::of(&filter.refused),
@@ -358,7 +391,7 @@ impl<'a> Cycle<'a> {
         let mut candidates: Vec<(usize, usize, usize)> = Vec::new();
         for (index, offer) in offers.iter().enumerate() {
             let framework = framework_index.get(offer.framework.as_str()).copied();
-            let position = self.agent_positions.get(offer.agent.as_str()).copied();
+            let position = self.agent_position(&offer.agent);
             let reason = match (framework, position) {
                 (None, _) => Some(RescindReason::FrameworkGone),
                 (_, None) => Some(RescindReason::AgentUnavailable),
@@ -521,7 +554,7 @@ impl<'a> Cycle<'a> {
             let slot = &self.frameworks[framework];
             let rule = &slot.min_rule;
             // Every condition is monotone in the room, as the tree requires.
-            let found = self.tree.first_from(slot.cursor, |room| {
+            let found = self.tree.first_from(slot.cursor.max(self.front), |room| {
                 let amount = room.free.min_each(&cap);
                 room.pods > 0
                     && rule.allows(&amount)
@@ -557,7 +590,7 @@ impl<'a> Cycle<'a> {
                 role: self.roles[role].name,
                 resources: amount.with_ports(ports.into_owned()),
             });
-            self.tree.set(position, agent.room());
+            self.update_room(position);
             return Step::Progress;
         }
     }
@@ -586,12 +619,12 @@ impl<'a> Cycle<'a> {
                     if !task.resources.ports.is_empty() {
                         agent.ports = Cow::Owned(agent.ports.difference(&task.resources.ports));
                     }
-                    self.tree.set(position, agent.room());
                     self.decisions.placements.push(Placement {
                         task: task.id.as_str(),
                         framework: source.id.as_str(),
                         agent: agent.source.name.as_str(),
                     });
+                    self.update_room(position);
                     return Step::Progress;
                 }
                 Err(blocked) => match stage {
@@ -650,8 +683,7 @@ impl<'a> Cycle<'a> {
     fn fits(&self, framework: usize, task: &PendingTask, need: &Scalars, position: usize) -> bool {
         let agent = &self.agents[position];
         let ports = &task.resources.ports;
-        agent.exists
-            && agent.pods > 0
+        agent.pods > 0
             && agent.free.contains(need)
             && agent.ports.contains(ports)
             && !self.frameworks[framework].is_filtered(position, need, ports)
@@ -693,7 +725,7 @@ impl<'a> Cycle<'a> {
     ) -> Option<usize> {
         let mut found = best;
         for name in &task.tolerated_agents {
-            if let Some(&position) = self.agent_positions.get(name.as_str())
+            if let Some(position) = self.agent_position(name)
                 && !self.agents[position].offerable
                 && found.is_none_or(|best| position < best)
                 && self.fits(framework, task, need, position)
@@ -800,34 +832,51 @@ impl<'a> Cycle<'a> {
     }
 }
 
-/// Agents in the seeded shuffled order, and name → position (the first agent of
-/// each name; later duplicates keep a dead slot).
+/// Agents in the seeded shuffled order, and name → position for the agent names
+/// the snapshot refers to (the first agent of a name, should names repeat).
 fn visiting_order(snapshot: &Snapshot) -> (Vec<AgentSlot<'_>>, NameMap<'_>) {
     let count = snapshot.agents.len();
     let mut order: Vec<usize> = (0..count).collect();
     SplitMix64::new(snapshot.seed).shuffle(&mut order);
-    let mut position_of = vec![0; count];
-    for (position, &index) in order.iter().enumerate() {
-        position_of[index] = position;
+
+    // Hashing only the names something refers to, not every agent's, keeps this
+    // cheap at 10,000 agents.
+    let mut positions = name_map(0);
+    let referenced = snapshot
+        .offers
+        .iter()
+        .map(|offer| offer.agent.as_str())
+        .chain(snapshot.frameworks.iter().flat_map(|framework| {
+            framework
+                .filters
+                .iter()
+                .map(|filter| filter.agent.as_str())
+                .chain(
+                    framework
+                        .pending_tasks
+                        .iter()
+                        .flat_map(|task| task.tolerated_agents.iter().map(String::as_str)),
+                )
+        }));
+    for name in referenced {
+        positions.insert(name, usize::MAX);
     }
-    let mut positions = name_map(count);
-    let mut exists = vec![false; count];
-    for (index, agent) in snapshot.agents.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(entry) =
-            positions.entry(agent.name.as_str())
-        {
-            entry.insert(position_of[index]);
-            exists[index] = true;
+    if !positions.is_empty() {
+        for (position, &index) in order.iter().enumerate() {
+            if let Some(slot) = positions.get_mut(snapshot.agents[index].name.as_str()) {
+                // In visiting order: with repeated names, resolve deterministically.
+                *slot = (*slot).min(position);
+            }
         }
     }
+
     let agents = order
         .iter()
         .map(|&index| {
             let agent = &snapshot.agents[index];
             AgentSlot {
                 source: agent,
-                exists: exists[index],
-                offerable: exists[index] && agent.available,
+                offerable: agent.available,
                 free: Scalars::of(&agent.unrequested),
                 ports: Cow::Borrowed(&agent.unrequested.ports),
                 pods: agent.pod_room.unwrap_or(u32::MAX),

@@ -11,10 +11,12 @@ pub type Timestamp = k8s_openapi::jiff::Timestamp;
 
 /// Everything one allocation cycle needs, read from the API server's caches.
 ///
-/// Names are keys: agent names, framework ids, role names and offer ids must each
-/// be unique (a later duplicate is ignored). References by name to something the
-/// snapshot does not hold are tolerated (an offer of an unknown framework is
-/// rescinded, a filter or tolerated agent that is unknown is ignored).
+/// Names are keys and should be unique: agent names (Kubernetes guarantees it;
+/// should two agents share a name anyway, references to it resolve to one of
+/// them), framework ids and role names (a later duplicate is ignored), offer ids.
+/// References by name to something the snapshot does not hold are tolerated (an
+/// offer of an unknown framework is rescinded, a filter or tolerated agent that is
+/// unknown is ignored).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     /// Every agent (Kubernetes Node), available or not.

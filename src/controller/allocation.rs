@@ -104,6 +104,20 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
 
     let tasks = ctx.tasks.state();
     let offers = ctx.offers.state();
+    let mut allocated_by_framework: std::collections::HashMap<String, crate::api::Resources> =
+        std::collections::HashMap::new();
+    for pod in pods.iter().filter(|p| placement::holds_resources(p)) {
+        let (Some(ns), Some(fw)) = (
+            pod.namespace(),
+            pod.labels().get(crate::api::LABEL_FRAMEWORK),
+        ) else {
+            continue;
+        };
+        let slot = allocated_by_framework.entry(key(&ns, fw)).or_default();
+        *slot = slot
+            .checked_add(&placement::pod_requests(pod))
+            .unwrap_or_else(|| slot.clone());
+    }
     let mut frameworks = Vec::new();
     for fw in ctx.frameworks.state() {
         let Some(ns) = fw.namespace() else { continue };
@@ -116,7 +130,11 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
             .map(|t| &**t)
             .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str()))
             .collect();
-        let (_, allocated) = super::framework::tally(mine.iter().copied());
+        // What the framework holds is what its pods hold (task statuses lag behind).
+        let allocated = allocated_by_framework
+            .get(&key(&ns, &name))
+            .cloned()
+            .unwrap_or_default();
         let mut pending_tasks = Vec::new();
         if fw.spec.scheduler == SchedulerKind::Builtin {
             let mut waiting: Vec<&Task> = mine
@@ -206,13 +224,17 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         })
         .collect();
 
+    // An accepted offer's remainder returns to the pool at once (Mesos: what an accept
+    // leaves unused is declined). The Offer object lingers for the accept window so the
+    // framework can finish its batch; launches on it are still checked against the agent's
+    // free resources, so a remainder offered again elsewhere never overcommits.
     let outstanding = offers
         .iter()
         .filter(|o| o.metadata.deletion_timestamp.is_none())
         .filter(|o| {
             o.status
                 .as_ref()
-                .is_none_or(|s| matches!(s.state, OfferState::Outstanding | OfferState::Accepted))
+                .is_none_or(|s| s.state == OfferState::Outstanding)
         })
         .filter_map(|o| {
             let ns = o.namespace()?;

@@ -2,6 +2,10 @@
 //! kube-controller-manager, kwok). Each test has its own namespace and its own operator.
 //! `make test` starts the cluster and runs them.
 
+mod chart;
+mod leader;
+mod observability;
+mod process;
 mod support;
 mod tasks;
 mod validation;

@@ -1,0 +1,609 @@
+//! The Helm chart against the real cluster: lint, templates validated by the API server,
+//! install/upgrade/uninstall, and the RBAC proof — the operator runs a representative
+//! scenario under the chart's ServiceAccount (impersonated) and is denied what it does not
+//! need.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, Config};
+use mesos_operator::api::{Framework, Offer, Task, TaskState};
+
+use crate::observability::{framework, registered, task};
+use crate::process::{Operator, impersonating_kubeconfig, must, repo, run_tool};
+use crate::support::TestEnv;
+
+const T: Duration = Duration::from_secs(90);
+
+fn chart() -> String {
+    repo().join("charts/mesos-operator").display().to_string()
+}
+
+/// A release name unique to the test's namespace (it names cluster-scoped objects too).
+fn release(env: &TestEnv, prefix: &str) -> String {
+    let suffix = env.ns.rsplit('-').next().unwrap_or("x");
+    format!("{prefix}-{suffix}")
+}
+
+/// Uninstalls a release when the test ends, passed or not (its ClusterRole and binding are
+/// cluster-scoped and would outlive the namespace).
+struct Release {
+    name: String,
+    ns: String,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = run_tool(
+            "helm",
+            &["uninstall", &self.name, "--namespace", &self.ns],
+            None,
+        );
+    }
+}
+
+fn docs(yaml: &str) -> Vec<serde_json::Value> {
+    yaml.split("\n---")
+        .filter_map(|d| serde_yaml::from_str::<serde_json::Value>(d).ok())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [serde_json::Value], kind: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} rendered"))
+}
+
+/// The ClusterRole's rules as `group/resource verb` lines.
+fn rule_lines(role: &serde_json::Value) -> BTreeSet<String> {
+    let mut lines = BTreeSet::new();
+    for rule in role["rules"].as_array().into_iter().flatten() {
+        for group in rule["apiGroups"].as_array().into_iter().flatten() {
+            for resource in rule["resources"].as_array().into_iter().flatten() {
+                for verb in rule["verbs"].as_array().into_iter().flatten() {
+                    lines.insert(format!(
+                        "{}/{} {}",
+                        group.as_str().unwrap_or(""),
+                        resource.as_str().unwrap_or(""),
+                        verb.as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// Exactly the permissions the code needs (see templates/clusterrole.yaml for the code
+/// behind each). A new verb must be added here, with its reason in the template.
+const CLUSTER_RULES: &[&str] = &[
+    "/nodes list",
+    "/nodes watch",
+    "/pods create",
+    "/pods delete",
+    "/pods get",
+    "/pods list",
+    "/pods patch",
+    "/pods watch",
+    "events.k8s.io/events create",
+    "events.k8s.io/events patch",
+    "mesos.operator.dev/frameworks get",
+    "mesos.operator.dev/frameworks list",
+    "mesos.operator.dev/frameworks watch",
+    "mesos.operator.dev/frameworks/status patch",
+    "mesos.operator.dev/offers create",
+    "mesos.operator.dev/offers delete",
+    "mesos.operator.dev/offers get",
+    "mesos.operator.dev/offers list",
+    "mesos.operator.dev/offers watch",
+    "mesos.operator.dev/offers/status patch",
+    "mesos.operator.dev/resourceroles list",
+    "mesos.operator.dev/resourceroles watch",
+    "mesos.operator.dev/resourceroles/status patch",
+    "mesos.operator.dev/tasks list",
+    "mesos.operator.dev/tasks watch",
+    "mesos.operator.dev/tasks/status patch",
+];
+
+#[tokio::test]
+async fn chart_lints_and_its_templates_pass_server_side_validation() {
+    let env = TestEnv::without_operator("chart-tpl").await;
+    let chart = chart();
+    must("helm", &["lint", "--strict", &chart], None);
+    let variants: [&[&str]; 3] = [
+        &[],
+        &[
+            "--set",
+            "watchNamespace=team-a",
+            "--set",
+            "podDisruptionBudget.minAvailable=1",
+            "--set",
+            "commonLabels.team=mesos",
+            "--set",
+            "commonAnnotations.owner=platform",
+            "--set",
+            "logFormat=text",
+        ],
+        &[
+            "--set",
+            "replicaCount=1",
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "metrics.service.enabled=false",
+            "--set",
+            "podDisruptionBudget.enabled=false",
+            "--set",
+            "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ],
+    ];
+    let name = release(&env, "tpl");
+    for values in variants {
+        let mut args = vec!["lint", "--strict", chart.as_str()];
+        args.extend_from_slice(values);
+        must("helm", &args, None);
+        let mut args = vec![
+            "template",
+            name.as_str(),
+            chart.as_str(),
+            "--namespace",
+            env.ns.as_str(),
+            "--include-crds",
+        ];
+        args.extend_from_slice(values);
+        let rendered = must("helm", &args, None);
+        // The API server validates every object (schemas, CRDs, RBAC) without storing it.
+        let (ok, out, err) = run_tool(
+            "kubectl",
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--force-conflicts",
+                "--field-manager=chart-test",
+                "-f",
+                "-",
+            ],
+            Some(&rendered),
+        );
+        assert!(ok, "server-side dry run refused {values:?}:\n{out}\n{err}");
+    }
+
+    // The defaults: what a production install gets.
+    let rendered = must(
+        "helm",
+        &["template", &name, &chart, "--namespace", &env.ns],
+        None,
+    );
+    let docs = docs(&rendered);
+    let deployment = find(&docs, "Deployment");
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"], 2);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    let sc = &container["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    assert!(container["resources"]["limits"]["memory"].is_string());
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(args.contains(&"--leader-elect"), "{args:?}");
+    assert!(args.contains(&"--metrics-addr=0.0.0.0:8080"), "{args:?}");
+    assert_eq!(
+        rule_lines(find(&docs, "ClusterRole")),
+        CLUSTER_RULES.iter().map(|s| s.to_string()).collect(),
+        "the ClusterRole changed: update CLUSTER_RULES with the code that needs it"
+    );
+    let role = find(&docs, "Role");
+    assert_eq!(
+        rule_lines(role),
+        [
+            "coordination.k8s.io/leases create",
+            "coordination.k8s.io/leases get",
+            "coordination.k8s.io/leases list",
+            "coordination.k8s.io/leases patch",
+            "coordination.k8s.io/leases watch",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    );
+    for kind in [
+        "ServiceAccount",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        "Service",
+        "PodDisruptionBudget",
+    ] {
+        find(&docs, kind);
+    }
+    assert!(!rendered.contains("kind: ServiceMonitor"), "off by default");
+    let with_monitor = must(
+        "helm",
+        &[
+            "template",
+            &name,
+            &chart,
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+        ],
+        None,
+    );
+    assert!(with_monitor.contains("kind: ServiceMonitor"));
+}
+
+/// Acts as the scheduler for the Deployment's pods (the test cluster runs none): binds
+/// every unbound pod of `release` to a kwok node.
+async fn bind_pods(client: &Client, ns: &str, release: &str) -> usize {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes
+        .list(&ListParams::default().labels("type=kwok"))
+        .await
+        .ok()
+        .and_then(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|n| n.metadata.name)
+                .find(|n| n.starts_with("kwok-node-"))
+        })
+        .unwrap_or_else(|| "kwok-node-0".into());
+    let mut bound = 0;
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={release}")))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    for pod in list {
+        if pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some()
+        {
+            bound += 1;
+            continue;
+        }
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let binding = serde_json::json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        if pods
+            .create_subresource::<_, serde_json::Value>(
+                "binding",
+                &name,
+                &PostParams::default(),
+                &binding,
+            )
+            .await
+            .is_ok()
+        {
+            bound += 1;
+        }
+    }
+    bound
+}
+
+#[tokio::test]
+async fn chart_installs_upgrades_and_uninstalls() {
+    let env = TestEnv::without_operator("chart-life").await;
+    let chart = chart();
+    let name = release(&env, "life");
+    let full = format!("{name}-mesos-operator");
+    must(
+        "helm",
+        &["install", &name, &chart, "--namespace", &env.ns],
+        None,
+    );
+    let _release = Release {
+        name: name.clone(),
+        ns: env.ns.clone(),
+    };
+    let deployments: Api<Deployment> = env.api();
+    let deployment = deployments
+        .get(&full)
+        .await
+        .unwrap_or_else(|e| panic!("deployment {full}: {e}"));
+    assert_eq!(deployment.spec.replicas, Some(2));
+    let roles: Api<ClusterRole> = Api::all(env.client.clone());
+    roles
+        .get(&full)
+        .await
+        .unwrap_or_else(|e| panic!("clusterrole {full}: {e}"));
+
+    // kwok plays the kubelet: bound pods become Running and Ready.
+    let start = Instant::now();
+    loop {
+        bind_pods(&env.client, &env.ns, &name).await;
+        let ready = deployments
+            .get(&full)
+            .await
+            .ok()
+            .and_then(|d| d.status)
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or_default();
+        if ready == 2 {
+            break;
+        }
+        assert!(start.elapsed() < T, "deployment never had 2 ready replicas");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    must(
+        "helm",
+        &[
+            "upgrade",
+            &name,
+            &chart,
+            "--namespace",
+            &env.ns,
+            "--reuse-values",
+            "--set",
+            "replicaCount=3",
+            "--set",
+            "logLevel=debug",
+        ],
+        None,
+    );
+    let upgraded = deployments
+        .get(&full)
+        .await
+        .unwrap_or_else(|e| panic!("deployment {full}: {e}"));
+    let spec = upgraded.spec;
+    assert_eq!(spec.replicas, Some(3));
+    let args = spec
+        .template
+        .spec
+        .map(|p| p.containers[0].args.clone().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(args.contains(&"--log-level=debug".to_string()), "{args:?}");
+    let history = must(
+        "helm",
+        &["history", &name, "--namespace", &env.ns, "-o", "json"],
+        None,
+    );
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap_or_default();
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+
+    must(
+        "helm",
+        &["uninstall", &name, "--namespace", &env.ns, "--wait"],
+        None,
+    );
+    assert!(deployments.get_opt(&full).await.ok().flatten().is_none());
+    assert!(roles.get_opt(&full).await.ok().flatten().is_none());
+    // CRDs are never deleted by an uninstall (they hold the users' objects).
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(env.client.clone());
+    assert!(
+        crds.get_opt("tasks.mesos.operator.dev")
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    );
+}
+
+async fn wait_offer(env: &TestEnv, framework: &str, log: &dyn Fn() -> String) -> String {
+    let api: Api<Offer> = env.api();
+    let start = Instant::now();
+    loop {
+        if let Some(offer) = api
+            .list(&ListParams::default())
+            .await
+            .ok()
+            .and_then(|l| l.items.into_iter().find(|o| o.spec.framework == framework))
+        {
+            return offer.metadata.name.unwrap_or_default();
+        }
+        assert!(
+            start.elapsed() < T,
+            "no offer for {framework}; operator log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn can_i(user: &str, ns: &str, verb: &str, resource: &str) -> bool {
+    let mut args = vec!["auth", "can-i", verb];
+    let subresource;
+    match resource.split_once('/') {
+        Some((kind, sub)) => {
+            subresource = format!("--subresource={sub}");
+            args.extend([kind, subresource.as_str()]);
+        }
+        None => args.push(resource),
+    }
+    args.extend(["--namespace", ns, "--as", user]);
+    let (_, out, _) = run_tool("kubectl", &args, None);
+    out.trim() == "yes"
+}
+
+#[tokio::test]
+async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
+    let env = TestEnv::without_operator("rbac").await;
+    let ns = env.ns.clone();
+    let name = release(&env, "rbac");
+    let full = format!("{name}-mesos-operator");
+    // The chart's ServiceAccount, ClusterRole, leader-election Role and bindings (no pods).
+    must(
+        "helm",
+        &[
+            "install",
+            &name,
+            &chart(),
+            "--namespace",
+            &ns,
+            "--set",
+            "replicaCount=0",
+        ],
+        None,
+    );
+    let _release = Release {
+        name: name.clone(),
+        ns: ns.clone(),
+    };
+    let user = format!("system:serviceaccount:{ns}:{full}");
+    let kubeconfig = impersonating_kubeconfig(&user, &format!("{ns}.yaml"));
+
+    // The chart's arguments, with the namespace of this test watched.
+    let op = Operator::start(
+        &ns,
+        "as-sa",
+        &[
+            "--namespace",
+            &ns,
+            "--leader-elect",
+            "--leader-election-namespace",
+            &ns,
+            "--leader-election-id",
+            &full,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--resync-period",
+            "30s",
+            "--unschedulable-retry",
+            "1s",
+        ],
+        &kubeconfig,
+    );
+    let tail = || op.log_tail(40);
+
+    // Builtin framework: registered, a task finishes, a task is killed.
+    env.apply::<Framework>(&framework("web", "Builtin")).await;
+    registered(&env, "web", &tail).await;
+    env.apply::<Task>(&task("hello", "web", "1s", "")).await;
+    env.apply::<Task>(&task("forever", "web", "10m", "")).await;
+    env.wait_state("hello", TaskState::Finished, T).await;
+    env.wait_state("forever", TaskState::Running, T).await;
+    env.api::<Task>()
+        .patch(
+            "forever",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"kill": true}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    env.wait_state("forever", TaskState::Killed, T).await;
+
+    // External framework: the allocator creates an offer, a task launched on it finishes.
+    env.apply::<Framework>(&framework("ext", "External")).await;
+    registered(&env, "ext", &tail).await;
+    let offer = wait_offer(&env, "ext", &tail).await;
+    env.apply::<Task>(&task(
+        "on-offer",
+        "ext",
+        "1s",
+        &format!("  offer: {offer}\n"),
+    ))
+    .await;
+    env.wait_state("on-offer", TaskState::Finished, T).await;
+
+    // Events were written under the ServiceAccount.
+    env.wait_event("web", "Registered", T).await;
+    env.wait_event("hello", "Launched", T).await;
+    env.wait_event("hello", "Finished", T).await;
+    env.wait_event("forever", "Killed", T).await;
+
+    // It held its Lease (the Role allows exactly that one).
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = env.api();
+    let lease = leases
+        .get(&full)
+        .await
+        .unwrap_or_else(|e| panic!("lease {full}: {e}"));
+    assert!(lease.spec.and_then(|s| s.holder_identity).is_some());
+
+    // Nothing it did was refused.
+    let log = op.log_text().to_lowercase();
+    for word in ["forbidden", "code: 403"] {
+        assert!(!log.contains(word), "a request was denied:\n{}", tail());
+    }
+
+    // And it may do no more than it needs.
+    for (verb, resource) in [
+        ("delete", "nodes"),
+        ("patch", "nodes"),
+        ("create", "secrets"),
+        ("get", "secrets"),
+        ("update", "pods"),
+        ("deletecollection", "pods"),
+        ("delete", "tasks.mesos.operator.dev"),
+        ("patch", "tasks.mesos.operator.dev"),
+        ("patch", "frameworks.mesos.operator.dev"),
+        ("delete", "frameworks.mesos.operator.dev"),
+        ("create", "deployments.apps"),
+        ("create", "clusterroles.rbac.authorization.k8s.io"),
+        ("create", "events"),
+        ("delete", "leases.coordination.k8s.io"),
+    ] {
+        assert!(
+            !can_i(&user, &ns, verb, resource),
+            "the ServiceAccount may {verb} {resource}"
+        );
+    }
+    assert!(!can_i(
+        &user,
+        "default",
+        "patch",
+        "leases.coordination.k8s.io"
+    ));
+    for (verb, resource) in [
+        ("patch", "pods"),
+        ("delete", "pods"),
+        ("create", "events.events.k8s.io"),
+        ("patch", "tasks.mesos.operator.dev/status"),
+        ("create", "offers.mesos.operator.dev"),
+    ] {
+        assert!(
+            can_i(&user, &ns, verb, resource),
+            "cannot {verb} {resource}"
+        );
+    }
+    // Real requests, refused with 403 (dry run: nothing would change even if allowed).
+    let config = Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap_or_else(|e| panic!("{e}")),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let client = Client::try_from(config).unwrap_or_else(|e| panic!("{e}"));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    match secrets.list(&ListParams::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("listing secrets was not refused: {other:?}"),
+    }
+    let nodes: Api<Node> = Api::all(client);
+    let dry_run = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    match nodes.delete("kwok-node-0", &dry_run).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("deleting a node was not refused: {other:?}"),
+    }
+
+    drop(op);
+}
