@@ -396,3 +396,66 @@ async fn operator_restarted_mid_run_makes_no_duplicate_pod() {
     assert_eq!(env.operator_starts(), 3);
     println!("restart: {n} tasks finished, {pods} pods, operator started 3 times");
 }
+
+#[tokio::test]
+async fn node_not_ready_and_node_deleted_follow_partition_awareness() {
+    let mut env = TestEnv::with_args("partition", &["--node-selector", "e2e-pool={ns}"]).await;
+    let node = env.add_node("n0", "8", "32Gi", serde_json::json!({})).await;
+    env.apply::<Framework>(&framework("aware", &["PartitionAware"], "Builtin"))
+        .await;
+    env.apply::<Framework>(&framework("plain", &[], "Builtin"))
+        .await;
+    registered(&env, "aware").await;
+    registered(&env, "plain").await;
+    env.apply::<Task>(&task("pa", "aware", &[], "")).await;
+    env.apply::<Task>(&task("np", "plain", &[], "")).await;
+    env.wait_state("pa", TaskState::Running, T).await;
+    env.wait_state("np", TaskState::Running, T).await;
+
+    // The node goes NotReady (kwok stops reporting it Ready).
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(env.client.clone());
+    let mark = |value: serde_json::Value| serde_json::json!({"metadata": {"annotations": {"kwok.mesos.operator.dev/not-ready": value}}});
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(mark(serde_json::json!("true"))),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let unreachable = env.wait_state("pa", TaskState::Unreachable, T).await;
+    let st = unreachable.status.unwrap_or_default();
+    assert_eq!(st.reason, Some(TaskReason::ReasonAgentDisconnected));
+    assert!(st.unreachable_time.is_some());
+    env.wait_state("np", TaskState::Lost, T).await;
+
+    // It comes back: both tasks return to their true state.
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(mark(serde_json::Value::Null)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back = env.wait_state("pa", TaskState::Running, T).await;
+    assert!(back.status.and_then(|s| s.unreachable_time).is_none());
+    env.wait_state("np", TaskState::Running, T).await;
+
+    // The node is deleted: TASK_GONE for the partition-aware framework, TASK_LOST otherwise.
+    nodes
+        .delete(&node, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gone = env.wait_state("pa", TaskState::Gone, T).await;
+    assert_eq!(
+        gone.status.and_then(|s| s.reason),
+        Some(TaskReason::ReasonAgentRemoved)
+    );
+    let lost = env.wait_state("np", TaskState::Lost, T).await;
+    assert_eq!(
+        lost.status.and_then(|s| s.reason),
+        Some(TaskReason::ReasonAgentRemoved)
+    );
+    println!("partition: NotReady → UNREACHABLE/LOST, Ready → RUNNING, deleted → GONE/LOST");
+}
