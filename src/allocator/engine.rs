@@ -1,6 +1,5 @@
 //! One allocation cycle: rescind, serve quota guarantees, then share by weighted DRF.
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -37,12 +36,41 @@ use super::snapshot::{Agent, Framework, MinRule, OutstandingOffer, PendingTask, 
 /// Every allocation stays within the role's quota limit, and beyond the role's own
 /// unmet guarantee it takes only the surplus over what other roles' unmet
 /// guarantees need (headroom).
+///
+/// This convenience allocates its working memory afresh; a control loop should
+/// keep an [`Allocator`] and call [`Allocator::allocate`] instead.
 pub fn allocate(snapshot: &Snapshot) -> Decisions<'_> {
-    let mut cycle = Cycle::new(snapshot);
-    cycle.run_stage(Stage::Guarantees);
-    cycle.run_stage(Stage::FairShare);
-    cycle.finish()
+    Allocator::new().allocate(snapshot)
 }
+
+/// The allocator with its working memory, reused from one cycle to the next.
+///
+/// At 10,000 agents one cycle works on a few MiB of per-agent state; keeping it
+/// between cycles spares the control loop from faulting in fresh pages every
+/// cycle (which costs more than the allocation itself). Holding it changes no
+/// decision: [`Allocator::allocate`] is as pure as [`allocate`].
+#[derive(Debug, Default)]
+pub struct Allocator {
+    agents: AgentTable,
+}
+
+impl Allocator {
+    /// An allocator with no working memory yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs one allocation cycle over `snapshot`; see [`allocate`].
+    pub fn allocate<'a>(&mut self, snapshot: &'a Snapshot) -> Decisions<'a> {
+        let mut cycle = Cycle::new(snapshot, &mut self.agents);
+        cycle.run_stage(Stage::Guarantees);
+        cycle.run_stage(Stage::FairShare);
+        cycle.finish()
+    }
+}
+
+/// How many unplaceable needs a cycle remembers (see `Cycle::no_fit`).
+const NO_FIT_MEMORY: usize = 16;
 
 /// The two stages of Mesos' hierarchical allocator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,33 +94,62 @@ enum Step {
 /// Why a task could not be placed in a stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Blocked {
+    /// Stage 1 only: the task needs nothing its role's unmet guarantee covers.
     NotTowardGuarantee,
+    /// It would take its role over the quota limit.
     QuotaLimit,
+    /// It fits somewhere, but only by eating into other roles' guarantee headroom.
     HeldForGuarantees,
+    /// No agent it may use has room for it.
     NoAgentFits,
 }
 
-/// An agent during the cycle.
-struct AgentSlot<'a> {
-    source: &'a Agent,
+/// Per-agent state of a cycle, indexed by visiting position (structure of arrays,
+/// kept by [`Allocator`] between cycles).
+#[derive(Debug, Default)]
+struct AgentTable {
+    /// Snapshot index of the agent at each position.
+    order: Vec<usize>,
     /// Available: offered, counted in the cluster total.
-    offerable: bool,
+    offerable: Vec<bool>,
     /// Free scalars: unrequested minus kept offers minus this cycle's allocations.
-    free: Scalars,
-    /// Free ports, borrowed until something takes some.
-    ports: Cow<'a, PortRanges>,
+    free: Vec<Scalars>,
     /// Pod slots left (`u32::MAX`: unbounded).
-    pods: u32,
+    pods: Vec<u32>,
+    /// Free ports once something took some (`None`: the snapshot's unrequested ports).
+    ports: Vec<Option<PortRanges>>,
+    /// Search tree over the rooms of offerable agents.
+    tree: MaxTree,
 }
 
-impl AgentSlot<'_> {
-    /// What the shared search tree sees: nothing for agents that are not offerable
-    /// (tasks that tolerate them look them up by name).
-    fn room(&self) -> Room {
-        if self.offerable {
+impl AgentTable {
+    /// Loads the snapshot's agents in the seeded shuffled order.
+    fn load(&mut self, snapshot: &Snapshot) {
+        let count = snapshot.agents.len();
+        self.order.clear();
+        self.order.extend(0..count);
+        SplitMix64::new(snapshot.seed).shuffle(&mut self.order);
+        let agents = self.order.iter().map(|&index| &snapshot.agents[index]);
+        self.offerable.clear();
+        self.offerable
+            .extend(agents.clone().map(|agent| agent.available));
+        self.free.clear();
+        self.free
+            .extend(agents.clone().map(|agent| Scalars::of(&agent.unrequested)));
+        self.pods.clear();
+        self.pods
+            .extend(agents.map(|agent| agent.pod_room.unwrap_or(u32::MAX)));
+        self.ports.clear();
+        self.ports.resize_with(count, || None);
+    }
+
+    /// What the search tree holds for the agent at `position`: nothing for agents
+    /// that are not offerable (tasks that tolerate them look them up by name).
+    fn room(&self, position: usize) -> Room {
+        if self.offerable[position] {
             Room {
-                free: self.free,
-                pods: self.pods,
+                free: self.free[position],
+                pods: self.pods[position],
             }
         } else {
             Room::default()
@@ -238,16 +295,21 @@ enum Holding {
 }
 
 /// The state of one allocation cycle.
-struct Cycle<'a> {
+struct Cycle<'a, 'w> {
+    snapshot: &'a Snapshot,
     /// Agents in visiting (shuffled) order.
-    agents: Vec<AgentSlot<'a>>,
+    agents: &'w mut AgentTable,
     /// Agent name → position, for the names the snapshot refers to (offers,
     /// filters, tolerated agents); `usize::MAX` for names of no agent.
     agent_positions: NameMap<'a>,
     /// No position before this one has room (free resources and a pod slot) on
     /// an offerable agent; it only moves forward.
     front: usize,
-    tree: MaxTree,
+    /// Scalar needs that fit on no offerable agent any more (minimal ones, a few
+    /// at most). Agents only lose room within a cycle, so a task needing at least
+    /// one of these fails at once instead of searching again: a flood of
+    /// identical tasks that do not fit costs one search, not one each.
+    no_fit: Vec<Scalars>,
     /// Frameworks in snapshot order, duplicates dropped.
     frameworks: Vec<FrameworkSlot<'a>>,
     roles: Vec<RoleSlot<'a>>,
@@ -260,15 +322,17 @@ struct Cycle<'a> {
     decisions: Decisions<'a>,
 }
 
-impl<'a> Cycle<'a> {
-    fn new(snapshot: &'a Snapshot) -> Cycle<'a> {
-        let (agents, agent_positions) = visiting_order(snapshot);
+impl<'a, 'w> Cycle<'a, 'w> {
+    fn new(snapshot: &'a Snapshot, agents: &'w mut AgentTable) -> Cycle<'a, 'w> {
+        agents.load(snapshot);
+        let agent_positions = referenced_agents(snapshot, &agents.order);
         let (roles, role_index) = roles_of(snapshot);
         let mut cycle = Cycle {
+            snapshot,
             agents,
             agent_positions,
             front: 0,
-            tree: MaxTree::new(std::iter::empty()),
+            no_fit: Vec::new(),
             frameworks: Vec::with_capacity(snapshot.frameworks.len()),
             roles,
             total: Scalars::ZERO,
@@ -288,16 +352,46 @@ impl<'a> Cycle<'a> {
             role.unmet = role.guarantee.saturating_sub(&role.consumed());
             cycle.required_headroom = cycle.required_headroom.saturating_add(&role.unmet);
         }
-        for agent in cycle.agents.iter().filter(|agent| agent.offerable) {
-            cycle.total = cycle
-                .total
-                .saturating_add(&Scalars::of(&agent.source.allocatable));
-            cycle.available_headroom = cycle.available_headroom.saturating_add(&agent.free);
+        let table = &mut *cycle.agents;
+        for (position, &index) in table.order.iter().enumerate() {
+            if table.offerable[position] {
+                let allocatable = Scalars::of(&snapshot.agents[index].allocatable);
+                cycle.total = cycle.total.saturating_add(&allocatable);
+                cycle.available_headroom = cycle
+                    .available_headroom
+                    .saturating_add(&table.free[position]);
+            }
         }
-        cycle.tree = MaxTree::new(cycle.agents.iter().map(AgentSlot::room));
+        let mut tree = std::mem::take(&mut table.tree);
+        tree.rebuild((0..table.order.len()).map(|position| table.room(position)));
+        table.tree = tree;
         cycle.advance_front();
-        cycle.decisions.offers.reserve(cycle.agents.len());
         cycle
+            .decisions
+            .offers
+            .reserve(cycle.agents.order.len() + snapshot.frameworks.len());
+        cycle
+    }
+
+    /// The agent at `position`.
+    fn agent(&self, position: usize) -> &'a Agent {
+        &self.snapshot.agents[self.agents.order[position]]
+    }
+
+    /// The free ports of the agent at `position`.
+    fn free_ports(&self, position: usize) -> &PortRanges {
+        match &self.agents.ports[position] {
+            Some(ports) => ports,
+            None => &self.agent(position).unrequested.ports,
+        }
+    }
+
+    /// Removes `taken` from the free ports of the agent at `position`.
+    fn take_ports(&mut self, position: usize, taken: &PortRanges) {
+        if !taken.is_empty() {
+            let left = self.free_ports(position).difference(taken);
+            self.agents.ports[position] = Some(left);
+        }
     }
 
     /// The position of the agent named `name`, if there is one.
@@ -310,21 +404,21 @@ impl<'a> Cycle<'a> {
 
     /// Moves `front` past agents without room.
     fn advance_front(&mut self) {
-        while self.agents.get(self.front).is_some_and(|agent| {
-            let room = agent.room();
-            room.pods == 0 || room.free.is_zero()
-        }) {
+        while self.front < self.agents.order.len() {
+            let room = self.agents.room(self.front);
+            if room.pods > 0 && !room.free.is_zero() {
+                break;
+            }
             self.front += 1;
         }
     }
 
     /// Records the new room of the agent at `position`.
     fn update_room(&mut self, position: usize) {
-        if let Some(agent) = self.agents.get(position) {
-            self.tree.set(position, agent.room());
-            if position == self.front {
-                self.advance_front();
-            }
+        let room = self.agents.room(position);
+        self.agents.tree.set(position, room);
+        if position == self.front {
+            self.advance_front();
         }
     }
 
@@ -395,7 +489,7 @@ impl<'a> Cycle<'a> {
             let reason = match (framework, position) {
                 (None, _) => Some(RescindReason::FrameworkGone),
                 (_, None) => Some(RescindReason::AgentUnavailable),
-                (Some(_), Some(position)) if !self.agents[position].offerable => {
+                (Some(_), Some(position)) if !self.agents.offerable[position] => {
                     Some(RescindReason::AgentUnavailable)
                 }
                 (Some(framework), _) if self.frameworks[framework].source.suppressed => {
@@ -427,15 +521,14 @@ impl<'a> Cycle<'a> {
             for &(position, index, framework) in group.iter() {
                 let offer = &offers[index];
                 let amount = Scalars::of(&offer.resources);
-                let agent = &mut self.agents[position];
-                if !agent.free.contains(&amount) || !agent.ports.contains(&offer.resources.ports) {
+                if !self.agents.free[position].contains(&amount)
+                    || !self.free_ports(position).contains(&offer.resources.ports)
+                {
                     reasons[index] = Some(RescindReason::ResourcesGone);
                     continue;
                 }
-                agent.free = agent.free.saturating_sub(&amount);
-                if !offer.resources.ports.is_empty() {
-                    agent.ports = Cow::Owned(agent.ports.difference(&offer.resources.ports));
-                }
+                self.agents.free[position] = self.agents.free[position].saturating_sub(&amount);
+                self.take_ports(position, &offer.resources.ports);
                 let framework = &mut self.frameworks[framework];
                 framework.offered = framework.offered.saturating_add(&amount);
                 framework.held_agents.push(position);
@@ -554,12 +647,15 @@ impl<'a> Cycle<'a> {
             let slot = &self.frameworks[framework];
             let rule = &slot.min_rule;
             // Every condition is monotone in the room, as the tree requires.
-            let found = self.tree.first_from(slot.cursor.max(self.front), |room| {
-                let amount = room.free.min_each(&cap);
-                room.pods > 0
-                    && rule.allows(&amount)
-                    && (stage == Stage::FairShare || amount.overlaps(&unmet))
-            });
+            let found = self
+                .agents
+                .tree
+                .first_from(slot.cursor.max(self.front), |room| {
+                    let amount = room.free.min_each(&cap);
+                    room.pods > 0
+                        && rule.allows(&amount)
+                        && (stage == Stage::FairShare || amount.overlaps(&unmet))
+                });
             let Some(position) = found else {
                 return Step::Exhausted;
             };
@@ -570,9 +666,8 @@ impl<'a> Cycle<'a> {
             if slot.holds_offer_on(position) {
                 continue;
             }
-            let agent = &self.agents[position];
-            let amount = agent.free.min_each(&cap);
-            if slot.is_filtered(position, &amount, &agent.ports) {
+            let amount = self.agents.free[position].min_each(&cap);
+            if slot.is_filtered(position, &amount, self.free_ports(position)) {
                 continue;
             }
 
@@ -582,13 +677,15 @@ impl<'a> Cycle<'a> {
                     .offered_in_stage_one
                     .push(position);
             }
-            let agent = &mut self.agents[position];
-            let ports = std::mem::replace(&mut agent.ports, Cow::Owned(PortRanges::empty()));
+            let ports = match self.agents.ports[position].replace(PortRanges::empty()) {
+                Some(ports) => ports,
+                None => self.agent(position).unrequested.ports.clone(),
+            };
             self.decisions.offers.push(NewOffer {
                 framework: self.frameworks[framework].source.id.as_str(),
-                agent: agent.source.name.as_str(),
+                agent: self.agent(position).name.as_str(),
                 role: self.roles[role].name,
-                resources: amount.with_ports(ports.into_owned()),
+                resources: amount.with_ports(ports),
             });
             self.update_room(position);
             return Step::Progress;
@@ -612,17 +709,15 @@ impl<'a> Cycle<'a> {
             match self.find_place(stage, framework, role, task, &need) {
                 Ok(position) => {
                     self.take(role, framework, position, need, Holding::Task);
-                    let agent = &mut self.agents[position];
-                    if agent.pods != u32::MAX {
-                        agent.pods = agent.pods.saturating_sub(1);
+                    let pods = &mut self.agents.pods[position];
+                    if *pods != u32::MAX {
+                        *pods = pods.saturating_sub(1);
                     }
-                    if !task.resources.ports.is_empty() {
-                        agent.ports = Cow::Owned(agent.ports.difference(&task.resources.ports));
-                    }
+                    self.take_ports(position, &task.resources.ports);
                     self.decisions.placements.push(Placement {
                         task: task.id.as_str(),
                         framework: source.id.as_str(),
-                        agent: agent.source.name.as_str(),
+                        agent: self.agent(position).name.as_str(),
                     });
                     self.update_room(position);
                     return Step::Progress;
@@ -644,7 +739,7 @@ impl<'a> Cycle<'a> {
 
     /// Where `task` goes, or why it cannot go anywhere in this stage.
     fn find_place(
-        &self,
+        &mut self,
         stage: Stage,
         framework: usize,
         role: usize,
@@ -681,18 +776,17 @@ impl<'a> Cycle<'a> {
 
     /// Whether `task` fits on the agent at `position` now.
     fn fits(&self, framework: usize, task: &PendingTask, need: &Scalars, position: usize) -> bool {
-        let agent = &self.agents[position];
         let ports = &task.resources.ports;
-        agent.pods > 0
-            && agent.free.contains(need)
-            && agent.ports.contains(ports)
+        self.agents.pods[position] > 0
+            && self.agents.free[position].contains(need)
+            && self.free_ports(position).contains(ports)
             && !self.frameworks[framework].is_filtered(position, need, ports)
     }
 
     /// The first offerable agent in visiting order where `task` fits (none unless
     /// `allowed`).
     fn first_fit_offerable(
-        &self,
+        &mut self,
         framework: usize,
         task: &PendingTask,
         need: &Scalars,
@@ -701,8 +795,16 @@ impl<'a> Cycle<'a> {
         if !allowed {
             return None;
         }
+        if self.no_fit.iter().any(|failed| need.contains(failed)) {
+            return None;
+        }
+        // Only the scalars and pod room decide for a task without ports whose
+        // framework has no filters: its failure can be remembered.
+        let plain =
+            task.resources.ports.is_empty() && self.frameworks[framework].filters.is_empty();
         let mut start = 0;
         while let Some(position) = self
+            .agents
             .tree
             .first_from(start, |room| room.pods > 0 && room.free.contains(need))
         {
@@ -710,6 +812,10 @@ impl<'a> Cycle<'a> {
                 return Some(position);
             }
             start = position + 1;
+        }
+        if plain && self.no_fit.len() < NO_FIT_MEMORY {
+            self.no_fit.retain(|failed| !failed.contains(need));
+            self.no_fit.push(*need);
         }
         None
     }
@@ -726,7 +832,7 @@ impl<'a> Cycle<'a> {
         let mut found = best;
         for name in &task.tolerated_agents {
             if let Some(position) = self.agent_position(name)
-                && !self.agents[position].offerable
+                && !self.agents.offerable[position]
                 && found.is_none_or(|best| position < best)
                 && self.fits(framework, task, need, position)
             {
@@ -749,13 +855,13 @@ impl<'a> Cycle<'a> {
         let toward_guarantee = amount.min_each(&role.unmet);
         role.unmet = role.unmet.saturating_sub(&toward_guarantee);
         self.required_headroom = self.required_headroom.saturating_sub(&toward_guarantee);
-        let agent = &mut self.agents[position];
-        agent.free = agent.free.saturating_sub(&amount);
+        let free = &mut self.agents.free[position];
+        *free = free.saturating_sub(&amount);
         // (A task placed on an unavailable agent it tolerates lowers the required
         // headroom without using available headroom, so the surplus can grow: an
         // External framework's cursor may then have passed an agent it could now
         // get. It gets it next cycle; nothing is ever overcommitted.)
-        if agent.offerable {
+        if self.agents.offerable[position] {
             self.available_headroom = self.available_headroom.saturating_sub(&amount);
         }
         let framework = &mut self.frameworks[framework];
@@ -786,7 +892,7 @@ impl<'a> Cycle<'a> {
             }
             Blocked::NoAgentFits => UnplacedReason::NoAgentFits {
                 needed: task.resources.clone(),
-                most_free: self.tree.most().free.to_resources(),
+                most_free: self.agents.tree.most().free.to_resources(),
             },
         }
     }
@@ -832,15 +938,11 @@ impl<'a> Cycle<'a> {
     }
 }
 
-/// Agents in the seeded shuffled order, and name → position for the agent names
-/// the snapshot refers to (the first agent of a name, should names repeat).
-fn visiting_order(snapshot: &Snapshot) -> (Vec<AgentSlot<'_>>, NameMap<'_>) {
-    let count = snapshot.agents.len();
-    let mut order: Vec<usize> = (0..count).collect();
-    SplitMix64::new(snapshot.seed).shuffle(&mut order);
-
-    // Hashing only the names something refers to, not every agent's, keeps this
-    // cheap at 10,000 agents.
+/// Name → position (in `order`) of the agents the snapshot refers to by name
+/// (offers, filters, tolerated agents), `usize::MAX` for names of no agent.
+/// Hashing only referenced names, not every agent's, keeps this cheap at 10,000
+/// agents.
+fn referenced_agents<'a>(snapshot: &'a Snapshot, order: &[usize]) -> NameMap<'a> {
     let mut positions = name_map(0);
     let referenced = snapshot
         .offers
@@ -864,26 +966,12 @@ fn visiting_order(snapshot: &Snapshot) -> (Vec<AgentSlot<'_>>, NameMap<'_>) {
     if !positions.is_empty() {
         for (position, &index) in order.iter().enumerate() {
             if let Some(slot) = positions.get_mut(snapshot.agents[index].name.as_str()) {
-                // In visiting order: with repeated names, resolve deterministically.
+                // Should names repeat, the first in visiting order wins.
                 *slot = (*slot).min(position);
             }
         }
     }
-
-    let agents = order
-        .iter()
-        .map(|&index| {
-            let agent = &snapshot.agents[index];
-            AgentSlot {
-                source: agent,
-                offerable: agent.available,
-                free: Scalars::of(&agent.unrequested),
-                ports: Cow::Borrowed(&agent.unrequested.ports),
-                pods: agent.pod_room.unwrap_or(u32::MAX),
-            }
-        })
-        .collect();
-    (agents, positions)
+    positions
 }
 
 /// The snapshot's roles (first of each name) plus default roles named by

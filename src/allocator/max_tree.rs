@@ -27,30 +27,42 @@ impl Room {
 }
 
 /// Max-segment tree over agent positions.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct MaxTree {
     /// Number of real positions.
     len: usize,
-    /// Number of leaves: a power of two, at least 1 (padding leaves hold no room).
+    /// Number of leaves: a power of two (padding leaves hold no room).
     width: usize,
     /// 1-based heap layout: node `n` has children `2n` and `2n + 1`; leaf `i` is
-    /// node `width + i`. Node 0 is unused.
+    /// node `width + i`. Node 0 is unused. Empty while `len` is zero.
     nodes: Vec<Room>,
 }
 
 impl MaxTree {
     /// A tree over `rooms`, position `i` holding `rooms[i]`.
+    #[cfg(test)]
     pub(crate) fn new(rooms: impl ExactSizeIterator<Item = Room>) -> MaxTree {
-        let len = rooms.len();
-        let width = len.next_power_of_two().max(1);
-        let mut nodes = vec![Room::default(); 2 * width];
-        for (slot, room) in nodes[width..].iter_mut().zip(rooms) {
+        let mut tree = MaxTree::default();
+        tree.rebuild(rooms);
+        tree
+    }
+
+    /// Makes this the tree over `rooms`, reusing its memory.
+    pub(crate) fn rebuild(&mut self, rooms: impl ExactSizeIterator<Item = Room>) {
+        self.len = rooms.len();
+        self.nodes.clear();
+        if self.len == 0 {
+            self.width = 0;
+            return;
+        }
+        self.width = self.len.next_power_of_two();
+        self.nodes.resize(2 * self.width, Room::default());
+        for (slot, room) in self.nodes[self.width..].iter_mut().zip(rooms) {
             *slot = room;
         }
-        for node in (1..width).rev() {
-            nodes[node] = nodes[2 * node].max_each(&nodes[2 * node + 1]);
+        for node in (1..self.width).rev() {
+            self.nodes[node] = self.nodes[2 * node].max_each(&self.nodes[2 * node + 1]);
         }
-        MaxTree { len, width, nodes }
     }
 
     /// The per-dimension maximum over all positions.

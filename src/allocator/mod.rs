@@ -3,16 +3,26 @@
 //! suppression and offer expiry — Mesos' hierarchical allocator
 //! (`src/master/allocator/mesos/hierarchical.cpp`) as a function.
 //!
-//! A [`Snapshot`] of the cluster goes in, [`Decisions`] come out of [`allocate`]:
-//! offers to create for External frameworks, offers to rescind, and agents for the
-//! pending tasks of Builtin frameworks (placed directly, with no Offer objects and
-//! so no offer churn). No I/O, no clock reads; the seeded agent shuffle makes it
-//! deterministic.
+//! A [`Snapshot`] of the cluster goes in, [`Decisions`] come out of [`allocate`]
+//! (or of [`Allocator::allocate`], which keeps its working memory from one cycle to
+//! the next): offers to create for External frameworks, offers to rescind, and
+//! agents for the pending tasks of Builtin frameworks (placed directly, with no
+//! Offer objects and so no offer churn). No I/O, no clock reads; the seeded agent
+//! shuffle makes it deterministic.
+//!
+//! Cost: `O((agents + allocations) · log agents + allocations · log frameworks)`
+//! per cycle. Agents sit in a max-segment tree in visiting order, so first fit and
+//! each External framework's forward-only cursor skip full agents in `O(log
+//! agents)`; roles and frameworks sit in share-keyed heaps, and only the one that
+//! received an allocation is re-keyed.
 //!
 //! Semantics, and where they differ from Mesos:
 //!
 //! - Shares and quota consumption count tasks **and** outstanding offers, as Mesos'
 //!   sorters do; the cluster total is the allocatable resources of available agents.
+//! - [`Agent::unrequested`] does not subtract outstanding offers: the allocator
+//!   subtracts the offers it keeps (oldest first) and rescinds those that no longer
+//!   fit.
 //! - Quota guarantees and limits are scalar only. A limit dimension left at zero is
 //!   unlimited. Unmet guarantees hold headroom back even for roles with no
 //!   frameworks, as in Mesos. Unlike Mesos' stage 2, an allocation that helps a role
@@ -23,7 +33,10 @@
 //!   an agent where it still holds an outstanding offer.
 //! - A Builtin task that cannot be placed does not block the framework's later
 //!   tasks. Tasks are placed first-fit in the shuffled agent order (the same order
-//!   for every task of a cycle), so they pack onto fewer agents.
+//!   for every task of a cycle), so they pack onto fewer agents. A suppressed
+//!   Builtin framework places nothing.
+//! - Mesos' default `min_allocatable_resources` (`cpus:0.01|mem:32`, any of) is the
+//!   default [`MinAllocatable`]; it applies to offers, not to Builtin tasks.
 
 mod decisions;
 mod engine;
@@ -40,7 +53,7 @@ pub use decisions::{
     Decisions, FrameworkUsage, NewOffer, Placement, Rescind, RescindReason, RoleUsage, Unplaced,
     UnplacedReason,
 };
-pub use engine::allocate;
+pub use engine::{Allocator, allocate};
 pub use snapshot::{
     Agent, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask, Role, Snapshot,
     Timestamp,

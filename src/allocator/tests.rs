@@ -611,6 +611,34 @@ fn builtin_tasks_are_placed_first_fit_respecting_ports_and_pod_room() {
 }
 
 #[test]
+fn a_flood_of_tasks_that_fit_nowhere_is_reported_cheaply() {
+    // Agents fragmented so that subtree maxima always pass but no agent fits:
+    // without the memory of failed needs each task would visit every agent.
+    let mut all = Vec::new();
+    for i in 0..2000 {
+        let (cpus, mem) = if i % 2 == 0 { (8000, 16) } else { (10, 8192) };
+        all.push(agent(&format!("agent-{i:04}"), cpus, mem));
+    }
+    let big = res(4000, 4096);
+    let mut pending = tasks("big", 3000, &big);
+    pending.push(task("small", res(1000, 8)));
+    let s = snapshot(all, vec![builtin("b", "r", pending)]);
+    let started = std::time::Instant::now();
+    let d = allocate(&s);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(d.unplaced.len(), 3000);
+    assert!(
+        d.unplaced
+            .iter()
+            .all(|u| matches!(u.reason, UnplacedReason::NoAgentFits { .. }))
+    );
+    assert_eq!(
+        d.placements.iter().map(|p| p.task).collect::<Vec<_>>(),
+        vec!["small"]
+    );
+}
+
+#[test]
 fn a_task_that_does_not_fit_does_not_block_later_tasks() {
     let s = snapshot(
         agents(1, 2000, 2048),
@@ -1120,9 +1148,14 @@ proptest! {
     }
 
     #[test]
-    fn decisions_are_deterministic(s in arb_snapshot()) {
+    fn decisions_are_deterministic(s in arb_snapshot(), other in arb_snapshot()) {
         let first = allocate(&s);
         let copy = s.clone();
-        prop_assert_eq!(first, allocate(&copy));
+        prop_assert_eq!(&first, &allocate(&copy));
+        // A reused allocator decides exactly as a fresh one, whatever it ran before.
+        let mut allocator = Allocator::new();
+        let _ = allocator.allocate(&other);
+        prop_assert_eq!(&first, &allocator.allocate(&s));
+        prop_assert_eq!(allocate(&other), allocator.allocate(&other));
     }
 }
