@@ -37,6 +37,8 @@ fn split(key: &str) -> (&str, &str) {
 
 /// Runs the allocation loop until the process stops.
 pub async fn run(ctx: Arc<Context>) {
+    // One allocator for the life of the loop: it keeps its per-agent buffers between cycles.
+    let mut engine = allocator::Allocator::new();
     let mut ticker = tokio::time::interval(ctx.settings.allocation_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -49,7 +51,7 @@ pub async fn run(ctx: Arc<Context>) {
         }
         let started = std::time::Instant::now();
         let snapshot = snapshot(&ctx);
-        let decisions = allocator::allocate(&snapshot);
+        let decisions = engine.allocate(&snapshot);
         let decided = started.elapsed();
         apply(&ctx, &snapshot, &decisions).await;
         if !decisions.offers.is_empty()
@@ -102,6 +104,10 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         ledger.keys()
     };
 
+    let tainted: Vec<&placement::Agent> = agents
+        .iter()
+        .filter(|a| !a.taints.is_empty() && a.unavailable.is_none())
+        .collect();
     let tasks = ctx.tasks.state();
     let offers = ctx.offers.state();
     let mut allocated_by_framework: std::collections::HashMap<String, crate::api::Resources> =
@@ -157,13 +163,15 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
                     .as_ref()
                     .and_then(|s| s.tolerations.clone())
                     .unwrap_or_default();
-                let tolerated_agents = agents
-                    .iter()
-                    .filter(|a| {
-                        !a.taints.is_empty() && a.unavailable.is_none() && a.tolerates(&tolerations)
-                    })
-                    .map(|a| a.name.clone())
-                    .collect();
+                let tolerated_agents = if tolerations.is_empty() {
+                    Vec::new()
+                } else {
+                    tainted
+                        .iter()
+                        .filter(|a| a.tolerates(&tolerations))
+                        .map(|a| a.name.clone())
+                        .collect()
+                };
                 frameworks_push_task(
                     &mut pending_tasks,
                     key(&ns, &t.name_any()),
