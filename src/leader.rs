@@ -213,7 +213,10 @@ impl Elector {
                 () = released.notified() => {
                     // The holder let go: look again now rather than when it would expire.
                     debug!(lease = %self.lease(), "lease released; trying to take it");
-                    manager = self.manager().await?;
+                    match self.manager().await {
+                        Ok(fresh) => manager = fresh,
+                        Err(e) => warn!(error = %e, "cannot re-read the lease; retrying on expiry"),
+                    }
                 }
                 changed = manager.changed() => match changed {
                     Ok(true) => break,

@@ -10,6 +10,7 @@ pub mod controller;
 pub mod crds;
 pub mod error;
 pub mod leader;
+pub mod lifecycle;
 pub mod metrics;
 pub mod placement;
 pub mod pod;

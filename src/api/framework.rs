@@ -202,6 +202,11 @@ pub struct FrameworkStatus {
     #[serde(default)]
     pub dominant_share_percent: f64,
 
+    /// When the scheduler's Lease expires unless renewed (External frameworks that use
+    /// one); kept so a deleted Lease still counts from its last expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<Time>,
+
     /// Whether offers were suppressed when last reconciled (a change to false revives:
     /// decline filters are cleared).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -258,6 +263,29 @@ impl Framework {
         self.spec.capabilities.contains(&cap)
     }
 
+    /// Whether the framework is torn down or being deleted: its tasks are killed.
+    pub fn is_torn_down(&self) -> bool {
+        use super::condition::Conditions;
+        self.metadata.deletion_timestamp.is_some()
+            || self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.conditions.is_true(CONDITION_TORN_DOWN))
+    }
+
+    /// Whether the framework may receive offers and launch tasks (registered, not
+    /// disconnected, not torn down).
+    pub fn is_connected(&self) -> bool {
+        use super::condition::Conditions;
+        self.is_registered()
+            && !self.is_torn_down()
+            && self
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.get_condition(CONDITION_CONNECTED))
+                .is_none_or(|c| c.status != "False")
+    }
+
     /// Whether the framework is registered (condition `Registered=True`).
     pub fn is_registered(&self) -> bool {
         use super::condition::Conditions;
@@ -270,3 +298,7 @@ impl Framework {
 
 /// Condition type: the framework is registered with the operator.
 pub const CONDITION_REGISTERED: &str = "Registered";
+/// Condition type: the framework's scheduler is connected (its Lease is renewed).
+pub const CONDITION_CONNECTED: &str = "Connected";
+/// Condition type: the framework was torn down (failover timeout passed, or deleted).
+pub const CONDITION_TORN_DOWN: &str = "TornDown";

@@ -127,7 +127,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
     let mut frameworks = Vec::new();
     for fw in ctx.frameworks.state() {
         let Some(ns) = fw.namespace() else { continue };
-        if fw.metadata.deletion_timestamp.is_some() || !fw.is_registered() {
+        if !fw.is_connected() {
             continue;
         }
         let name = fw.name_any();

@@ -11,13 +11,15 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Context, NORMAL, key_of, resync_ticks, scoped};
+use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks, scoped};
 use crate::api::condition::{ConditionStatus, Conditions};
-use crate::api::framework::CONDITION_REGISTERED;
+use crate::api::framework::{CONDITION_CONNECTED, CONDITION_REGISTERED, CONDITION_TORN_DOWN};
 use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task, TaskCounts};
 use crate::error::{Error, Result};
+use crate::lifecycle::{self, FINALIZER, Liveness};
 use crate::placement;
 use kube::api::DeleteParams;
+use kube::api::{Patch, PatchParams};
 
 /// Runs the Framework controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
@@ -118,14 +120,17 @@ async fn revive(ctx: &Context, ns: &str, name: &str) -> Result<()> {
 }
 
 async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
-    if fw.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
     let ns = fw.namespace().ok_or(Error::MissingField {
         kind: "Framework",
         field: "metadata.namespace",
     })?;
     let name = fw.name_any();
+    if fw.metadata.deletion_timestamp.is_some() {
+        return teardown_on_delete(fw, ctx, &ns, &name).await;
+    }
+    if !fw.finalizers().iter().any(|f| f == FINALIZER) {
+        set_finalizer(ctx, &ns, &name, true).await?;
+    }
     let tasks = ctx.tasks.state();
     let (counts, allocated) = tally(
         tasks
@@ -147,6 +152,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
             .or_else(|| Some(now.clone())),
         conditions: current.conditions.clone(),
         tasks: counts,
+        lease_expires_at: None,
         offers: 0,
         offered: Resources::default(),
         dominant_share_percent: 0.0,
@@ -201,11 +207,103 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         generation,
         &now,
     );
+    // Liveness (External frameworks with a scheduler Lease): Connected / failover / teardown.
+    let lease = ctx
+        .leases
+        .get(&ObjectRef::new(&lifecycle::lease_name(&name)).within(&ns));
+    let was_torn_down = current.conditions.is_true(CONDITION_TORN_DOWN);
+    let last_expiry = current.lease_expires_at.as_ref().map(|t| t.0);
+    let live = lifecycle::liveness(fw, lease.as_deref(), last_expiry, was_torn_down, now.0);
+    next.lease_expires_at = lease
+        .as_deref()
+        .and_then(lifecycle::lease_expiry)
+        .or(last_expiry)
+        .map(Time);
+    let (connected, reason, message) = match live {
+        Liveness::AlwaysConnected => (
+            ConditionStatus::True,
+            "Connected",
+            "the framework is connected".to_string(),
+        ),
+        Liveness::Connected { expires_at } => (
+            ConditionStatus::True,
+            "LeaseRenewed",
+            format!(
+                "the scheduler's Lease {} is valid until {expires_at}",
+                lifecycle::lease_name(&name)
+            ),
+        ),
+        Liveness::Disconnected { since, teardown_at } => (
+            ConditionStatus::False,
+            "LeaseExpired",
+            format!(
+                "the scheduler's Lease expired at {since}; offers rescinded, tasks keep running; torn down at {teardown_at} unless it reconnects"
+            ),
+        ),
+        Liveness::TornDown => (
+            ConditionStatus::False,
+            "TornDown",
+            "the framework was torn down".to_string(),
+        ),
+    };
+    next.conditions.set(
+        CONDITION_CONNECTED,
+        connected,
+        reason,
+        &message,
+        generation,
+        &now,
+    );
+    if live == Liveness::TornDown {
+        next.conditions.set(
+            CONDITION_TORN_DOWN,
+            ConditionStatus::True,
+            "FailoverTimeout",
+            &format!(
+                "no scheduler within failoverTimeout ({}): every task killed",
+                fw.spec.failover_timeout
+            ),
+            generation,
+            &now,
+        );
+    }
+    let requeue = live.next_change().map(|at| {
+        let wait = at.duration_since(now.0).unsigned_abs();
+        Action::requeue(wait.max(std::time::Duration::from_millis(200)))
+    });
+    let action = requeue.unwrap_or_else(Action::await_change);
+    let was_connected = current
+        .conditions
+        .get_condition(CONDITION_CONNECTED)
+        .is_none_or(|c| c.status != "False");
     if next == current {
-        return Ok(Action::await_change());
+        return Ok(action);
+    }
+    ctx.apply_status(fw, &next).await?;
+    match live {
+        Liveness::TornDown if !was_torn_down => {
+            warn!(framework = %name, "failover timeout passed: framework torn down");
+            ctx.event(fw, WARNING, "TornDown", format!("no scheduler within failoverTimeout {}: framework torn down, its tasks are killed", fw.spec.failover_timeout), "Teardown").await;
+            ctx.allocation_wakeup.notify_one();
+        }
+        Liveness::Disconnected { teardown_at, .. } if was_connected => {
+            ctx.event(fw, WARNING, "Disconnected", format!("scheduler Lease expired: offers rescinded; tasks keep running until {teardown_at}"), "Disconnect").await;
+            ctx.allocation_wakeup.notify_one();
+        }
+        Liveness::Connected { .. } if !was_connected => {
+            ctx.event(
+                fw,
+                NORMAL,
+                "Reconnected",
+                "scheduler Lease renewed within failoverTimeout".to_string(),
+                "Reconnect",
+            )
+            .await;
+            ctx.allocation_wakeup.notify_one();
+        }
+        _ => {}
     }
     let newly_registered = !current.conditions.is_true(CONDITION_REGISTERED);
-    ctx.apply_status(fw, &next).await?;
     if newly_registered {
         info!(framework_id = %id, "framework registered");
         ctx.event(
@@ -217,6 +315,94 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
+    Ok(action)
+}
+
+/// Adds (or removes) the teardown finalizer with server-side apply.
+async fn set_finalizer(ctx: &Context, ns: &str, name: &str, present: bool) -> Result<()> {
+    let api: Api<Framework> = Api::namespaced(ctx.client.clone(), ns);
+    let finalizers: Vec<&str> = if present { vec![FINALIZER] } else { vec![] };
+    let patch = serde_json::json!({
+        "apiVersion": "mesos.operator.dev/v1alpha1",
+        "kind": "Framework",
+        "metadata": { "name": name, "finalizers": finalizers },
+    });
+    match api
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Kube {
+            context: format!("updating the finalizer of framework {name}"),
+            source: e,
+        }),
+    }
+}
+
+/// A deleted Framework is torn down in order: its tasks are killed (each with its grace
+/// period, by the task reconciler), its offers removed, and only then the finalizer goes.
+async fn teardown_on_delete(fw: &Framework, ctx: &Context, ns: &str, name: &str) -> Result<Action> {
+    if !fw.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let offers: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
+    for offer in ctx
+        .offers
+        .state()
+        .iter()
+        .filter(|o| o.spec.framework == name && o.namespace().as_deref() == Some(ns))
+    {
+        match offers
+            .delete(&offer.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                return Err(Error::Kube {
+                    context: format!("removing offer {} of a deleted framework", offer.name_any()),
+                    source: e,
+                });
+            }
+        }
+    }
+    let live_pods = ctx
+        .pods
+        .state()
+        .iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(ns)
+                && p.labels()
+                    .get(crate::api::LABEL_FRAMEWORK)
+                    .map(String::as_str)
+                    == Some(name)
+        })
+        .count();
+    let live_tasks = ctx
+        .tasks
+        .state()
+        .iter()
+        .filter(|t| {
+            t.namespace().as_deref() == Some(ns) && t.spec.framework == name && !t.is_terminal()
+        })
+        .count();
+    if live_pods > 0 || live_tasks > 0 {
+        debug!(
+            framework = name,
+            live_pods, live_tasks, "teardown in progress"
+        );
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
+    set_finalizer(ctx, ns, name, false).await?;
+    info!(
+        framework = name,
+        "framework deleted: every task killed, offers removed"
+    );
     Ok(Action::await_change())
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -95,6 +96,8 @@ pub struct Context {
     pub offers: Store<Offer>,
     /// Every ResourceRole.
     pub roles: Store<ResourceRole>,
+    /// Leases in the watched namespace(s): External schedulers' liveness.
+    pub leases: Store<Lease>,
     /// Why the allocator could not place each waiting Builtin task (`namespace/name`).
     pub unplaced: Mutex<HashMap<String, String>>,
     /// Pods of Builtin tasks the API server refused (`namespace/name` → message).
@@ -320,6 +323,10 @@ pub async fn run(settings: Settings) -> Result<()> {
         Api::<ResourceRole>::all(client.clone()),
         watcher::Config::default(),
     );
+    let leases = spawn_reflector(
+        scoped::<Lease>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    );
     let metrics = Arc::new(crate::metrics::Metrics::new(Some(
         crate::metrics::ClusterStores {
             nodes: nodes.clone(),
@@ -337,6 +344,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         tasks.wait_until_ready().await,
         offers.wait_until_ready().await,
         roles.wait_until_ready().await,
+        leases.wait_until_ready().await,
     ];
     for ready in synced {
         ready.map_err(|e| Error::Config(format!("watch stopped before its first list: {e}")))?;
@@ -383,6 +391,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         tasks,
         offers,
         roles,
+        leases,
         unplaced: Mutex::new(HashMap::new()),
         launch_errors: Mutex::new(HashMap::new()),
         allocation_wakeup: tokio::sync::Notify::new(),

@@ -52,6 +52,7 @@ pub async fn run(ctx: Arc<Context>) {
             frameworks,
             watcher::Config::default(),
             move |fw: Framework| {
+                let torn_down = fw.is_torn_down();
                 let ns = fw.namespace().unwrap_or_default();
                 let name = fw.name_any();
                 by_framework
@@ -60,7 +61,7 @@ pub async fn run(ctx: Arc<Context>) {
                     .filter(|t| {
                         t.spec.framework == name
                             && t.namespace().as_deref() == Some(ns.as_str())
-                            && t.status.as_ref().is_none_or(|s| s.pod.is_none())
+                            && (torn_down || t.status.as_ref().is_none_or(|s| s.pod.is_none()))
                             && !t.is_terminal()
                     })
                     .map(|t| ObjectRef::from_obj(&*t))
@@ -154,6 +155,9 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
         .get(&ObjectRef::new(&task.spec.framework).within(&ns));
     let caps = capabilities(framework.as_deref());
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    // A torn-down or deleted framework's tasks are killed (Mesos TEARDOWN).
+    let teardown = framework.as_deref().is_some_and(Framework::is_torn_down);
+    let kill_requested = task.spec.kill || teardown;
 
     // Which pod do we have?
     let name = pod_name(task);
@@ -194,17 +198,30 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
         .await;
     }
 
-    let outcome = match (&pod, &current.pod) {
+    let mut outcome = match (&pod, &current.pod) {
         (Some(p), _) => {
-            if task.spec.kill && p.metadata.deletion_timestamp.is_none() {
+            if kill_requested && p.metadata.deletion_timestamp.is_none() {
                 kill(task, &pods, &name).await?;
             }
-            observe(task, ctx, caps, PodView::Present(p), pod.clone())
+            observe(
+                task,
+                ctx,
+                caps,
+                kill_requested,
+                PodView::Present(p),
+                pod.clone(),
+            )
         }
-        (None, Some(_)) => observe(task, ctx, caps, PodView::Gone, None),
-        (None, None) if task.spec.kill => observe(task, ctx, caps, PodView::NotCreated, None),
+        (None, Some(_)) => observe(task, ctx, caps, kill_requested, PodView::Gone, None),
+        (None, None) if kill_requested => {
+            observe(task, ctx, caps, kill_requested, PodView::NotCreated, None)
+        }
         (None, None) => launch(task, ctx, framework.as_deref(), &ns).await?,
     };
+    if teardown && matches!(outcome.update.state, TaskState::Killing | TaskState::Killed) {
+        outcome.update.reason = Some(TaskReason::ReasonFrameworkRemoved);
+        outcome.update.message = Some(format!("framework {} was torn down", task.spec.framework));
+    }
     let retry = outcome.waiting;
     write(task, ctx, &current, outcome).await?;
     // Everything else is driven by watch events and the periodic resync of every task.
@@ -235,6 +252,7 @@ fn observe(
     task: &Task,
     ctx: &Context,
     caps: Capabilities,
+    kill_requested: bool,
     view: PodView<'_>,
     pod: Option<Pod>,
 ) -> Outcome {
@@ -252,7 +270,7 @@ fn observe(
     };
     let update = task_state::derive(&Observation {
         capabilities: caps,
-        kill_requested: task.spec.kill,
+        kill_requested,
         has_health_check: task.spec.health_check.is_some(),
         pod: view,
         node: node_view,
@@ -514,6 +532,7 @@ async fn launch(
         task,
         ctx,
         caps_view,
+        false,
         PodView::Present(&created),
         Some(created.clone()),
     );

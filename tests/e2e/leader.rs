@@ -11,7 +11,7 @@ use kube::api::{Api, ListParams};
 use mesos_operator::api::{Framework, Task, TaskState};
 
 use crate::observability::{framework, registered, task};
-use crate::process::{Operator, http_get, metric};
+use crate::process::{Operator, http_get, metric, wait_ready};
 use crate::support::{TestEnv, kubeconfig};
 
 const T: Duration = Duration::from_secs(90);
@@ -104,22 +104,21 @@ async fn standby_takes_over_after_sigkill_and_sigterm_hands_over_promptly() {
     }
     assert_eq!(elected(leader), Some(1.0), "{}", leader.log_tail(20));
     assert_eq!(elected(standby), Some(0.0), "{}", standby.log_tail(20));
-    let standby_addr = standby.metrics_addr(T);
-    assert_eq!(
-        http_get(&standby_addr, "/readyz").map(|(c, _)| c),
-        Some(200)
-    );
+    // A standby is ready (warm caches) although it does not lead.
+    wait_ready(&standby.metrics_addr(T), T).await;
 
     // A run in progress: tasks running for a while when the leader dies.
     env.apply::<Framework>(&framework("batch", "Builtin")).await;
     registered(&env, "batch", &|| leader.log_tail(30)).await;
     for i in 0..4 {
-        env.apply::<Task>(&task(&format!("t{i}"), "batch", "8s", ""))
+        env.apply::<Task>(&task(&format!("t{i}"), "batch", "15s", ""))
             .await;
     }
     for i in 0..4 {
-        env.wait_state(&format!("t{i}"), TaskState::Running, T)
-            .await;
+        env.wait_task(&format!("t{i}"), T, "launched", |t| {
+            t.status.as_ref().is_some_and(|s| s.pod.is_some())
+        })
+        .await;
     }
 
     let killed_at = Instant::now();
@@ -174,13 +173,7 @@ async fn standby_takes_over_after_sigkill_and_sigterm_hands_over_promptly() {
     // SIGTERM hand-over: a new standby takes the lease as soon as the leader releases it,
     // long before the released lease would have expired.
     let mut c = start(&env, "replica-c");
-    let c_addr = c.metrics_addr(T);
-    for _ in 0..300 {
-        if http_get(&c_addr, "/readyz").is_some_and(|(code, _)| code == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(&c.metrics_addr(T), T).await;
     let before = lease(&env).await.and_then(|l| l.spec).unwrap_or_default();
     let transitions = before.lease_transitions.unwrap_or_default();
     let terminated_at = Instant::now();

@@ -4,6 +4,7 @@
 
 mod chart;
 mod leader;
+mod lifecycle;
 mod observability;
 mod process;
 mod support;

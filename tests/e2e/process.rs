@@ -168,6 +168,22 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     Some((code, body.to_string()))
 }
 
+/// Waits until `/readyz` answers 200 (caches synced).
+pub async fn wait_ready(addr: &str, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let answer = http_get(addr, "/readyz");
+        if answer.as_ref().is_some_and(|(code, _)| *code == 200) {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{addr}/readyz never answered 200: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The value of the series `series` (name with labels, exactly as exposed) in a scrape.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| {
