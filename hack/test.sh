@@ -9,6 +9,16 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cluster tools (cached by version under \${MESOS_OPERATOR_CACHE:-~/.cache/mesos-operator})"
 bash hack/tools.sh >/dev/null
 
+step "system packages"
+# buildah builds the container image without a daemon (tests/image.rs).
+if ! command -v buildah >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah >/dev/null
+  else
+    echo "buildah is missing: install it (apt-get install buildah) for the image test" >&2
+  fi
+fi
+
 step "formatting and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

@@ -53,6 +53,7 @@ pub async fn run(ctx: Arc<Context>) {
         let snapshot = snapshot(&ctx);
         let decisions = engine.allocate(&snapshot);
         let decided = started.elapsed();
+        ctx.metrics.allocation_run(decided);
         apply(&ctx, &snapshot, &decisions).await;
         if !decisions.offers.is_empty()
             || !decisions.placements.is_empty()
@@ -387,6 +388,8 @@ async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason)
         Ok(_) => {
             info!(offer, reason = reason.as_str(), "offer rescinded");
             if let Some(fw) = framework {
+                ctx.metrics
+                    .offer(ns, &fw.name_any(), crate::metrics::OfferOutcome::Rescinded);
                 ctx.event(
                     &*fw,
                     NORMAL,
@@ -490,6 +493,8 @@ async fn create_offer(
         ..Default::default()
     };
     ctx.apply_status(&created, &status).await?;
+    ctx.metrics
+        .offer(ns, fw_name, crate::metrics::OfferOutcome::Sent);
     debug!(offer = %created.name_any(), framework = fw_name, agent, "offer made");
     Ok(())
 }

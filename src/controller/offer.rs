@@ -51,12 +51,14 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(offer: Arc<Offer>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("offer");
     let delay = ctx.backoff(key_of(&*offer));
     warn!(offer = %offer.name_any(), error = %error, retry_in = ?delay, "offer reconcile failed");
     Action::requeue(delay)
 }
 
 async fn reconcile(offer: Arc<Offer>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile("offer");
     let span = info_span!("reconcile", kind = "Offer", namespace = %offer.namespace().unwrap_or_default(), name = %offer.name_any());
     match reconcile_offer(&offer, &ctx).instrument(span).await {
         Ok(action) => {
@@ -130,7 +132,19 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
     let next = decide(offer, &ctx.tasks.state(), refuse, now);
     if next != current {
         ctx.apply_status(offer, &next).await?;
+        if next.state == OfferState::Accepted && current.state != OfferState::Accepted {
+            ctx.metrics.offer(
+                &ns,
+                &offer.spec.framework,
+                crate::metrics::OfferOutcome::Accepted,
+            );
+        }
         if next.state == OfferState::Declined && current.state != OfferState::Declined {
+            ctx.metrics.offer(
+                &ns,
+                &offer.spec.framework,
+                crate::metrics::OfferOutcome::Declined,
+            );
             let until = next
                 .filter_until
                 .as_ref()

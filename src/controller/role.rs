@@ -42,12 +42,14 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(role: Arc<ResourceRole>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("role");
     let delay = ctx.backoff(key_of(&*role));
     warn!(role = %role.name_any(), error = %error, retry_in = ?delay, "role reconcile failed");
     Action::requeue(delay)
 }
 
 async fn reconcile(role: Arc<ResourceRole>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile("role");
     let span = info_span!("reconcile", kind = "ResourceRole", name = %role.name_any());
     let action = reconcile_role(&role, &ctx).instrument(span).await?;
     ctx.reset_backoff(&key_of(&*role));
