@@ -11,7 +11,7 @@ use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{debug, info, warn};
@@ -383,9 +383,8 @@ async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason)
             ctx.frameworks
                 .get(&ObjectRef::new(&o.spec.framework).within(ns))
         });
-    let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => {
+    match ctx.delete_offer(ns, name, "rescinding").await {
+        Ok(true) => {
             info!(offer, reason = reason.as_str(), "offer rescinded");
             if let Some(fw) = framework {
                 ctx.metrics
@@ -400,20 +399,22 @@ async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason)
                 .await;
             }
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => warn!(offer, error = %e, "could not rescind offer"),
+        Ok(false) => {}
+        Err(e) => warn!(error = %e, "could not rescind offer"),
     }
 }
 
 async fn remove_declined(ctx: &Context, offer: Arc<Offer>) {
-    let api: Api<Offer> =
-        Api::namespaced(ctx.client.clone(), &offer.namespace().unwrap_or_default());
-    if let Err(e) = api
-        .delete(&offer.name_any(), &DeleteParams::default())
+    let ns = offer.namespace().unwrap_or_default();
+    if let Err(e) = ctx
+        .delete_offer(
+            &ns,
+            &offer.name_any(),
+            "removing a declined offer whose filter ended",
+        )
         .await
-        && !matches!(&e, kube::Error::Api(s) if s.code == 404)
     {
-        warn!(offer = %offer.name_any(), error = %e, "could not remove a declined offer");
+        warn!(error = %e, "could not remove a declined offer");
     }
 }
 

@@ -18,7 +18,6 @@ use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task,
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, FINALIZER, Liveness};
 use crate::placement;
-use kube::api::DeleteParams;
 use kube::api::{Patch, PatchParams};
 
 /// Runs the Framework controller until shutdown.
@@ -92,7 +91,6 @@ pub fn tally<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> (TaskCounts, Reso
 
 /// Clears a framework's decline filters (the Declined offers that carry them).
 async fn revive(ctx: &Context, ns: &str, name: &str) -> Result<()> {
-    let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
     for offer in ctx.offers.state().iter().filter(|o| {
         o.spec.framework == name
             && o.namespace().as_deref() == Some(ns)
@@ -100,19 +98,8 @@ async fn revive(ctx: &Context, ns: &str, name: &str) -> Result<()> {
                 .as_ref()
                 .is_some_and(|s| s.state == OfferState::Declined)
     }) {
-        match api
-            .delete(&offer.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                return Err(Error::Kube {
-                    context: format!("clearing the filter of offer {}", offer.name_any()),
-                    source: e,
-                });
-            }
-        }
+        ctx.delete_offer(ns, &offer.name_any(), "clearing a decline filter on revive")
+            .await?;
     }
     info!(framework = name, "revived: decline filters cleared");
     ctx.allocation_wakeup.notify_one();
@@ -350,26 +337,18 @@ async fn teardown_on_delete(fw: &Framework, ctx: &Context, ns: &str, name: &str)
     if !fw.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    let offers: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
     for offer in ctx
         .offers
         .state()
         .iter()
         .filter(|o| o.spec.framework == name && o.namespace().as_deref() == Some(ns))
     {
-        match offers
-            .delete(&offer.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                return Err(Error::Kube {
-                    context: format!("removing offer {} of a deleted framework", offer.name_any()),
-                    source: e,
-                });
-            }
-        }
+        ctx.delete_offer(
+            ns,
+            &offer.name_any(),
+            "removing the offers of a deleted framework",
+        )
+        .await?;
     }
     let live_pods = ctx
         .pods

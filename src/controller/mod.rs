@@ -186,6 +186,20 @@ impl Context {
         }
     }
 
+    /// Deletes an Offer; one already gone counts as deleted. Returns whether this call
+    /// deleted it. `why` says what the operator was doing, for the error.
+    pub async fn delete_offer(&self, namespace: &str, name: &str, why: &str) -> Result<bool> {
+        let api: Api<Offer> = Api::namespaced(self.client.clone(), namespace);
+        match api.delete(name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(Error::Kube {
+                context: format!("{why} (offer {name})"),
+                source: e,
+            }),
+        }
+    }
+
     /// A fresh seed for each allocation cycle's agent shuffle.
     pub fn allocation_seed(&self) -> u64 {
         self.cycles

@@ -15,7 +15,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::DeleteParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -24,7 +23,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::{Context, NORMAL, key_of, resync_ticks, scoped};
 use crate::api::{Offer, OfferState, OfferStatus, Task};
-use crate::error::{Error, KubeContext, Result};
+use crate::error::{Error, Result};
 
 /// How long an accepted offer's remainder stays with the framework for more launches.
 pub const ACCEPT_WINDOW: Duration = Duration::from_secs(1);
@@ -171,15 +170,12 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
             at.0.checked_add(SignedDuration::try_from(ACCEPT_WINDOW).unwrap_or_default())
                 .unwrap_or(at.0);
         if release <= now {
-            let api: Api<Offer> = Api::namespaced(ctx.client.clone(), &ns);
-            api.delete(&offer.name_any(), &DeleteParams::default())
-                .await
-                .context(|| {
-                    format!(
-                        "releasing the remainder of accepted offer {}",
-                        offer.name_any()
-                    )
-                })?;
+            ctx.delete_offer(
+                &ns,
+                &offer.name_any(),
+                "releasing the remainder of an accepted offer",
+            )
+            .await?;
             ctx.allocation_wakeup.notify_one();
             return Ok(Action::await_change());
         }

@@ -84,6 +84,26 @@ async fn decline(env: &TestEnv, offer: &Offer, refuse_seconds: u32) {
     }
 }
 
+/// A test environment whose operator manages only a pool of `nodes` new kwok nodes of
+/// 8 cpus / `memory` each, allocating every 200 ms.
+async fn pool(name: &str, nodes: usize, memory: &str) -> TestEnv {
+    let mut env = TestEnv::with_args(
+        name,
+        &[
+            "--node-selector",
+            "e2e-pool={ns}",
+            "--allocation-interval",
+            "200ms",
+        ],
+    )
+    .await;
+    for i in 0..nodes {
+        env.add_node(&format!("n{i}"), "8", memory, serde_json::json!({}))
+            .await;
+    }
+    env
+}
+
 async fn role(env: &TestEnv, name: &str, spec: serde_json::Value) {
     let roles: Api<ResourceRole> = Api::all(env.client.clone());
     let manifest = serde_json::json!({"apiVersion": "mesos.operator.dev/v1alpha1", "kind": "ResourceRole", "metadata": {"name": name, "labels": {"e2e-namespace": env.ns}}, "spec": spec});
@@ -250,20 +270,7 @@ fn summarize(samples: BTreeMap<String, Vec<f64>>, max_node_cpus: f64, launched: 
 #[tokio::test]
 async fn weighted_drf_shares_converge_to_role_weights() {
     let _turn = SERIAL.lock().await;
-    let mut env = TestEnv::with_args(
-        "drf",
-        &[
-            "--node-selector",
-            "e2e-pool={ns}",
-            "--allocation-interval",
-            "200ms",
-        ],
-    )
-    .await;
-    for i in 0..2 {
-        env.add_node(&format!("n{i}"), "8", "64Gi", serde_json::json!({}))
-            .await;
-    }
+    let env = pool("drf", 2, "64Gi").await;
     let light = format!("{}-light", env.ns);
     let heavy = format!("{}-heavy", env.ns);
     role(&env, &light, serde_json::json!({"weight": 1})).await;
@@ -310,20 +317,7 @@ async fn weighted_drf_shares_converge_to_role_weights() {
 #[tokio::test]
 async fn quota_limit_caps_a_role_and_a_guarantee_holds_under_contention() {
     let _turn = SERIAL.lock().await;
-    let mut env = TestEnv::with_args(
-        "quota",
-        &[
-            "--node-selector",
-            "e2e-pool={ns}",
-            "--allocation-interval",
-            "200ms",
-        ],
-    )
-    .await;
-    for i in 0..2 {
-        env.add_node(&format!("n{i}"), "8", "64Gi", serde_json::json!({}))
-            .await;
-    }
+    let env = pool("quota", 2, "64Gi").await;
     let capped = format!("{}-capped", env.ns);
     let guaranteed = format!("{}-guaranteed", env.ns);
     let greedy = format!("{}-greedy", env.ns);
@@ -394,20 +388,7 @@ async fn quota_limit_caps_a_role_and_a_guarantee_holds_under_contention() {
 #[tokio::test]
 async fn builtin_frameworks_with_equal_weights_share_evenly() {
     let _turn = SERIAL.lock().await;
-    let mut env = TestEnv::with_args(
-        "builtin",
-        &[
-            "--node-selector",
-            "e2e-pool={ns}",
-            "--allocation-interval",
-            "200ms",
-        ],
-    )
-    .await;
-    for i in 0..2 {
-        env.add_node(&format!("n{i}"), "8", "64Gi", serde_json::json!({}))
-            .await;
-    }
+    let env = pool("builtin", 2, "64Gi").await;
     for fw in ["left", "right"] {
         let manifest = format!(
             "apiVersion: mesos.operator.dev/v1alpha1\nkind: Framework\nmetadata:\n  name: {fw}\nspec:\n  scheduler: Builtin\n"
