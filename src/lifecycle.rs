@@ -19,7 +19,14 @@
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::api::{Framework, SchedulerKind};
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::framework::{ReconcileRequest, ReconciledTask, ReconciliationAnswer};
+use crate::api::{
+    Framework, FrameworkCapability, SchedulerKind, Task, TaskReason, TaskSource, TaskState,
+};
 
 /// Finalizer that makes deleting a Framework tear it down in order.
 pub const FINALIZER: &str = "mesos.operator.dev/teardown";
@@ -108,6 +115,63 @@ pub fn liveness(
     }
 }
 
+/// Answers a reconciliation request (Mesos RECONCILE) from the tasks the operator knows:
+/// each named task's latest state; a name it never knew is TASK_UNKNOWN for
+/// partition-aware frameworks and TASK_LOST for the others. No names: every task of the
+/// framework (implicit reconciliation). Entries carry REASON_RECONCILIATION and
+/// SOURCE_MASTER, in the order asked (by name when implicit).
+pub fn answer_reconciliation<'a>(
+    framework: &Framework,
+    request: &ReconcileRequest,
+    tasks: impl IntoIterator<Item = &'a Task>,
+    now: Timestamp,
+) -> ReconciliationAnswer {
+    let name = framework.metadata.name.as_deref().unwrap_or_default();
+    let ns = framework.metadata.namespace.as_deref();
+    let mine: BTreeMap<&str, &Task> = tasks
+        .into_iter()
+        .filter(|t| t.spec.framework == name && t.metadata.namespace.as_deref() == ns)
+        .filter_map(|t| Some((t.metadata.name.as_deref()?, t)))
+        .collect();
+    let entry = |task_name: &str| -> ReconciledTask {
+        match mine.get(task_name) {
+            Some(t) => {
+                let status = t.status.clone().unwrap_or_default();
+                ReconciledTask {
+                    name: task_name.to_string(),
+                    state: status.state.unwrap_or(TaskState::Staging),
+                    reason: TaskReason::ReasonReconciliation,
+                    source: TaskSource::Master,
+                    agent: status.agent,
+                    message: status.message,
+                }
+            }
+            None => ReconciledTask {
+                name: task_name.to_string(),
+                state: if framework.has_capability(FrameworkCapability::PartitionAware) {
+                    TaskState::Unknown
+                } else {
+                    TaskState::Lost
+                },
+                reason: TaskReason::ReasonReconciliation,
+                source: TaskSource::Master,
+                agent: None,
+                message: Some("the operator does not know this task".to_string()),
+            },
+        }
+    };
+    let tasks = if request.tasks.is_empty() {
+        mine.keys().map(|n| entry(n)).collect()
+    } else {
+        request.tasks.iter().map(|n| entry(n)).collect()
+    };
+    ReconciliationAnswer {
+        id: request.id.clone(),
+        answered_at: Some(Time(now)),
+        tasks,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +200,60 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn reconciliation_answers_known_and_unknown_tasks() {
+        let mut fw = framework(SchedulerKind::Builtin, "10s");
+        fw.metadata.namespace = Some("ns".into());
+        let mut known = crate::api::Task::new(
+            "known",
+            serde_json::from_value(serde_json::json!({
+                "framework": "fw", "resources": {"cpus": 1, "mem": 1}, "command": {"shell": "x"}
+            }))
+            .unwrap_or_else(|e| panic!("{e}")),
+        );
+        known.metadata.namespace = Some("ns".into());
+        known.status = Some(crate::api::TaskStatus {
+            state: Some(TaskState::Running),
+            agent: Some("n1".into()),
+            ..Default::default()
+        });
+        let mut other_ns = known.clone();
+        other_ns.metadata.namespace = Some("elsewhere".into());
+        let request = ReconcileRequest {
+            id: "1".into(),
+            tasks: vec!["known".into(), "ghost".into()],
+        };
+        let answer = answer_reconciliation(&fw, &request, [&known, &other_ns], at(5));
+        let states: Vec<(String, TaskState)> = answer
+            .tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                ("known".to_string(), TaskState::Running),
+                ("ghost".to_string(), TaskState::Lost)
+            ]
+        );
+        assert!(answer.tasks.iter().all(
+            |t| t.reason == TaskReason::ReasonReconciliation && t.source == TaskSource::Master
+        ));
+        assert_eq!(answer.tasks[0].agent.as_deref(), Some("n1"));
+        fw.spec
+            .capabilities
+            .push(FrameworkCapability::PartitionAware);
+        let answer = answer_reconciliation(&fw, &request, [&known], at(5));
+        assert_eq!(answer.tasks[1].state, TaskState::Unknown);
+        let implicit = ReconcileRequest {
+            id: "2".into(),
+            tasks: vec![],
+        };
+        let answer = answer_reconciliation(&fw, &implicit, [&known, &other_ns], at(6));
+        assert_eq!(answer.tasks.len(), 1);
+        assert_eq!(answer.id, "2");
     }
 
     #[test]

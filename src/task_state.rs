@@ -370,8 +370,12 @@ fn pod_ready(pod: &Pod) -> bool {
 }
 
 /// Folds an update into a status. Terminal states are final: once the current state is
-/// terminal the status is returned unchanged. A new state appends a history entry
-/// (bounded to [`HISTORY_LIMIT`]); conditions follow the state.
+/// terminal the status is returned unchanged. The launch only goes forwards: a late
+/// observation (an older pod status, e.g. `Pending` after `Running`) never moves a task
+/// from TASK_RUNNING back to TASK_STARTING or TASK_STAGING, nor from TASK_STARTING back to
+/// TASK_STAGING (Mesos delivers a task's updates in order); the status is then returned
+/// unchanged. A new state appends a history entry (bounded to [`HISTORY_LIMIT`]);
+/// conditions follow the state.
 pub fn apply(
     current: &TaskStatus,
     update: &Update,
@@ -379,6 +383,13 @@ pub fn apply(
     now: &Time,
 ) -> TaskStatus {
     if current.state.is_some_and(TaskState::is_terminal) {
+        return current.clone();
+    }
+    if let (Some(from), Some(to)) = (
+        current.state.and_then(launch_step),
+        launch_step(update.state),
+    ) && to < from
+    {
         return current.clone();
     }
     let mut next = current.clone();
@@ -425,6 +436,16 @@ pub fn apply(
     next.observed_generation = generation;
     set_state_conditions(&mut next, update, generation, now);
     next
+}
+
+/// Order of the launch states, which only go forwards.
+fn launch_step(state: TaskState) -> Option<u8> {
+    match state {
+        TaskState::Staging => Some(0),
+        TaskState::Starting => Some(1),
+        TaskState::Running => Some(2),
+        _ => None,
+    }
 }
 
 fn set_state_conditions(
@@ -791,6 +812,45 @@ mod tests {
             &now(9),
         );
         assert_eq!(again, status);
+    }
+
+    #[test]
+    fn apply_never_walks_the_launch_backwards() {
+        let mut status = TaskStatus::default();
+        for (i, state) in [TaskState::Staging, TaskState::Starting, TaskState::Running]
+            .into_iter()
+            .enumerate()
+        {
+            status = apply(
+                &status,
+                &Update::new(state, TaskSource::Executor),
+                Some(1),
+                &now(i as i64),
+            );
+        }
+        for late in [TaskState::Starting, TaskState::Staging] {
+            let again = apply(
+                &status,
+                &Update::new(late, TaskSource::Agent),
+                Some(1),
+                &now(9),
+            );
+            assert_eq!(again, status, "{late} after TASK_RUNNING");
+        }
+        // States that may come back are not ordered: LOST, then RUNNING again.
+        let lost = apply(
+            &status,
+            &Update::new(TaskState::Lost, TaskSource::Master),
+            Some(1),
+            &now(10),
+        );
+        let back = apply(
+            &lost,
+            &Update::new(TaskState::Running, TaskSource::Executor),
+            Some(1),
+            &now(11),
+        );
+        assert_eq!(back.state, Some(TaskState::Running));
     }
 
     #[test]

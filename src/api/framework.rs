@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::resources::Resources;
-use super::task::TaskState;
+use super::task::{TaskReason, TaskSource, TaskState};
 
 /// A Mesos framework: a scheduler with a role, capabilities and offer settings. Tasks name
 /// their framework in `spec.framework`.
@@ -82,6 +82,60 @@ pub struct FrameworkSpec {
     /// Offer settings (External frameworks).
     #[serde(default)]
     pub offers: OfferSettings,
+
+    /// Explicit reconciliation (Mesos RECONCILE): set a new `id` to ask for the current
+    /// state of the named tasks (all of the framework's tasks when `tasks` is empty —
+    /// implicit reconciliation). The answer is `status.reconciliation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<ReconcileRequest>,
+}
+
+/// A reconciliation request.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileRequest {
+    /// Any new value asks again.
+    #[schemars(length(min = 1, max = 128))]
+    pub id: String,
+    /// Task names; empty asks for every task of the framework.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
+    pub tasks: Vec<String>,
+}
+
+/// The answer to a reconciliation request: one fresh status per named task, with
+/// `REASON_RECONCILIATION` and `SOURCE_MASTER`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationAnswer {
+    /// The request's `id`.
+    pub id: String,
+    /// When it was answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Time>,
+    /// One entry per task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<ReconciledTask>,
+}
+
+/// One task's state in a reconciliation answer.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciledTask {
+    /// The task's name.
+    pub name: String,
+    /// Its latest state (TASK_UNKNOWN or TASK_LOST for a task the operator never knew).
+    pub state: TaskState,
+    /// Always `REASON_RECONCILIATION`.
+    pub reason: TaskReason,
+    /// Always `SOURCE_MASTER`.
+    pub source: TaskSource,
+    /// The agent, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Why the task is in its state, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 fn default_role() -> String {
@@ -206,6 +260,10 @@ pub struct FrameworkStatus {
     /// one); kept so a deleted Lease still counts from its last expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<Time>,
+
+    /// The answer to the last reconciliation request (`spec.reconcile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<ReconciliationAnswer>,
 
     /// Whether offers were suppressed when last reconciled (a change to false revives:
     /// decline filters are cleared).

@@ -140,6 +140,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         conditions: current.conditions.clone(),
         tasks: counts,
         lease_expires_at: None,
+        reconciliation: current.reconciliation.clone(),
         offers: 0,
         offered: Resources::default(),
         dominant_share_percent: 0.0,
@@ -194,6 +195,21 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         generation,
         &now,
     );
+    // Explicit (named tasks) or implicit (none named) reconciliation, answered once per id.
+    if let Some(request) = &fw.spec.reconcile
+        && current
+            .reconciliation
+            .as_ref()
+            .is_none_or(|a| a.id != request.id)
+    {
+        next.reconciliation = Some(lifecycle::answer_reconciliation(
+            fw,
+            request,
+            tasks.iter().map(|t| &**t),
+            now.0,
+        ));
+    }
+
     // Liveness (External frameworks with a scheduler Lease): Connected / failover / teardown.
     let lease = ctx
         .leases

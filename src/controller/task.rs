@@ -203,6 +203,7 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
             if kill_requested && p.metadata.deletion_timestamp.is_none() {
                 kill(task, &pods, &name).await?;
             }
+            repair_labels(task, p, &pods).await?;
             observe(
                 task,
                 ctx,
@@ -281,6 +282,31 @@ fn observe(
         unschedulable: None,
         waiting: false,
     }
+}
+
+/// Implicit reconciliation repairs drift: a pod whose task/framework labels were changed
+/// gets them back (a merge patch: the pod's other fields stay as they are).
+async fn repair_labels(task: &Task, pod: &Pod, pods: &Api<Pod>) -> Result<()> {
+    let want = crate::pod::pod_labels(task);
+    let have = pod.labels();
+    if want.iter().all(|(k, v)| have.get(k) == Some(v)) || pod.metadata.deletion_timestamp.is_some()
+    {
+        return Ok(());
+    }
+    let name = pod.name_any();
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    pods.patch(
+        &name,
+        &params,
+        &Patch::Merge(serde_json::json!({"metadata": {"labels": want}})),
+    )
+    .await
+    .context(|| format!("restoring the labels of pod {name}"))?;
+    info!(pod = %name, "restored the pod's task labels");
+    Ok(())
 }
 
 async fn kill(task: &Task, pods: &Api<Pod>, name: &str) -> Result<()> {

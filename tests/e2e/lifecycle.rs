@@ -240,3 +240,146 @@ async fn deleting_a_framework_kills_its_tasks_then_removes_it() {
         "fwdelete: 5 running tasks KILLED (REASON_FRAMEWORK_REMOVED), pods gone, framework removed"
     );
 }
+
+#[tokio::test]
+async fn explicit_reconciliation_and_drift_repair() {
+    let env = TestEnv::new("reconcile").await;
+    env.apply::<Framework>("apiVersion: mesos.operator.dev/v1alpha1\nkind: Framework\nmetadata:\n  name: plain\nspec: {}\n").await;
+    env.apply::<Framework>("apiVersion: mesos.operator.dev/v1alpha1\nkind: Framework\nmetadata:\n  name: aware\nspec:\n  capabilities: [PartitionAware]\n").await;
+    for (task, fw, run_for) in [
+        ("done", "plain", Some("1s")),
+        ("live", "plain", None),
+        ("pa-live", "aware", None),
+    ] {
+        let annotations = run_for
+            .map(|d| format!("\n  annotations:\n    kwok.mesos.operator.dev/run-for: {d}"))
+            .unwrap_or_default();
+        env.apply::<Task>(&format!("apiVersion: mesos.operator.dev/v1alpha1\nkind: Task\nmetadata:\n  name: {task}{annotations}\nspec:\n  framework: {fw}\n  resources: {{cpus: 0.1, mem: 32}}\n  command: {{shell: x}}\n")).await;
+    }
+    env.wait_state("done", TaskState::Finished, T).await;
+    env.wait_state("live", TaskState::Running, T).await;
+    env.wait_state("pa-live", TaskState::Running, T).await;
+
+    let api: Api<Framework> = env.api();
+    let ask = |id: &str, tasks: &[&str]| serde_json::json!({"spec": {"reconcile": {"id": id, "tasks": tasks}}});
+    let answer = |fw: Framework| fw.status.and_then(|s| s.reconciliation);
+    api.patch(
+        "plain",
+        &PatchParams::default(),
+        &Patch::Merge(ask("r1", &["done", "live", "never-was"])),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    api.patch(
+        "aware",
+        &PatchParams::default(),
+        &Patch::Merge(ask("r1", &["pa-live", "never-was"])),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    let (plain, aware) = loop {
+        let p = api
+            .get("plain")
+            .await
+            .ok()
+            .and_then(answer)
+            .filter(|a| a.id == "r1");
+        let a = api
+            .get("aware")
+            .await
+            .ok()
+            .and_then(answer)
+            .filter(|a| a.id == "r1");
+        if let (Some(p), Some(a)) = (p, a) {
+            break (p, a);
+        }
+        assert!(
+            start.elapsed() < T,
+            "reconciliation r1 never answered; log:\n{}",
+            env.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let states = |a: &mesos_operator::api::framework::ReconciliationAnswer| {
+        a.tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states(&plain),
+        vec![
+            ("done".into(), TaskState::Finished),
+            ("live".into(), TaskState::Running),
+            ("never-was".into(), TaskState::Lost)
+        ]
+    );
+    assert_eq!(
+        states(&aware),
+        vec![
+            ("pa-live".into(), TaskState::Running),
+            ("never-was".into(), TaskState::Unknown)
+        ]
+    );
+    assert!(
+        plain
+            .tasks
+            .iter()
+            .chain(aware.tasks.iter())
+            .all(|t| t.reason == TaskReason::ReasonReconciliation)
+    );
+    // Implicit: no names → every task of the framework.
+    api.patch(
+        "plain",
+        &PatchParams::default(),
+        &Patch::Merge(ask("r2", &[])),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    let implicit = loop {
+        if let Some(a) = api
+            .get("plain")
+            .await
+            .ok()
+            .and_then(answer)
+            .filter(|a| a.id == "r2")
+        {
+            break a;
+        }
+        assert!(start.elapsed() < T, "reconciliation r2 never answered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        states(&implicit),
+        vec![
+            ("done".into(), TaskState::Finished),
+            ("live".into(), TaskState::Running)
+        ]
+    );
+
+    // Drift: the pod's task label is tampered with; the resync puts it back.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = env.api();
+    pods.patch("live", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"labels": {"mesos.operator.dev/task": "someone-else"}}}))).await.unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    loop {
+        let label = pods
+            .get("live")
+            .await
+            .ok()
+            .and_then(|p| p.metadata.labels)
+            .and_then(|l| l.get("mesos.operator.dev/task").cloned());
+        if label.as_deref() == Some("live") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the tampered pod label was never repaired (resync every 30 s in tests)"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "reconcile: explicit answers FINISHED/RUNNING/LOST and RUNNING/UNKNOWN, implicit lists every task, tampered label repaired"
+    );
+}
