@@ -30,6 +30,6 @@ export KUBECONFIG
 bash hack/install-crds.sh
 
 step "tests (unit, property, CRD drift, end-to-end)"
-cargo test --all-targets -- --test-threads "${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
+cargo test --all-targets --no-fail-fast -- --test-threads "${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
 echo
 echo "test time: $((SECONDS - start)) s"

@@ -31,6 +31,7 @@ impl Operator {
         let child = Command::new(env!("CARGO_BIN_EXE_mesos-operator"))
             .arg("run")
             .args(args)
+            .args(crate::support::pool_guard(args))
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,mesos_operator=debug")
             .env("NO_COLOR", "1")

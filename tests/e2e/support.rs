@@ -62,6 +62,17 @@ pub fn kubectl_run(args: &[&str], stdin: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Node pools made by [`TestEnv::add_node`] belong to one test: an operator that was not
+/// given a node selector of its own stays off every pool (`--node-selector !e2e-pool`),
+/// so it never places pods on a node another test will delete.
+pub fn pool_guard(args: &[impl AsRef<str>]) -> Vec<&'static str> {
+    if args.iter().any(|a| a.as_ref() == "--node-selector") {
+        Vec::new()
+    } else {
+        vec!["--node-selector", "!e2e-pool"]
+    }
+}
+
 /// One test's namespace and operator.
 pub struct TestEnv {
     pub client: Client,
@@ -146,6 +157,7 @@ impl TestEnv {
                 "127.0.0.1:0",
             ])
             .args(&self.extra_args)
+            .args(pool_guard(&self.extra_args))
             .env("KUBECONFIG", kubeconfig())
             .env("RUST_LOG", "info,mesos_operator=debug")
             .stdout(log)

@@ -305,7 +305,10 @@ async fn unknown_framework_and_bad_offer_are_task_errors() {
 
 #[tokio::test]
 async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
-    let mut env = TestEnv::new("capacity").await;
+    // A pool of its own: one 8-cpu node now, a 128-cpu node later.
+    let mut env = TestEnv::with_args("capacity", &["--node-selector", "e2e-pool={ns}"]).await;
+    env.add_node("small", "8", "32Gi", serde_json::json!({}))
+        .await;
     env.apply::<Framework>(&framework("big", &[], "Builtin"))
         .await;
     registered(&env, "big").await;
