@@ -29,9 +29,20 @@ use super::task::{TaskReason, TaskSource, TaskState};
         json_path = ".status.conditions[?(@.type==\"Registered\")].status"
     ),
     printcolumn(
+        name = "Connected",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Connected\")].status"
+    ),
+    printcolumn(
         name = "Running",
         type_ = "integer",
         json_path = ".status.tasks.running"
+    ),
+    printcolumn(name = "Offers", type_ = "integer", json_path = ".status.offers"),
+    printcolumn(
+        name = "Share",
+        type_ = "number",
+        json_path = ".status.dominantSharePercent"
     ),
     printcolumn(
         name = "Finished",
