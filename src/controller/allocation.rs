@@ -247,11 +247,24 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         })
         .filter_map(|o| {
             let ns = o.namespace()?;
+            // A task launched on the offer holds its pod's resources on the agent from the
+            // moment its pod exists (or is in the placement ledger), before its status
+            // says so: count it against the offer from then on too, or the offer looks
+            // bigger than what is left on its agent and is rescinded in the middle of the
+            // framework's batch (whose later tasks are then dropped).
+            let has_pod = |t: &Task| {
+                t.status.as_ref().is_some_and(|s| s.pod.is_some())
+                    || launched.contains(&key(&ns, &pod_name(t)))
+                    || ctx
+                        .pods
+                        .get(&ObjectRef::new(&pod_name(t)).within(&ns))
+                        .is_some()
+            };
             Some(allocator::OutstandingOffer {
                 id: key(&ns, &o.name_any()),
                 framework: key(&ns, &o.spec.framework),
                 agent: o.spec.agent.clone(),
-                resources: offer_remaining(o, &tasks),
+                resources: offer_remaining_with(o, &tasks, has_pod),
                 expires_at: o.spec.expires_at.as_ref().map(|t| t.0),
             })
         })
@@ -294,12 +307,23 @@ fn frameworks_push_task(
 /// What is left of an offer after the tasks launched on it (their pods now count on the
 /// agent itself, so they must not be counted twice).
 pub fn offer_remaining(offer: &Offer, tasks: &[Arc<Task>]) -> crate::api::Resources {
+    offer_remaining_with(offer, tasks, |t| {
+        t.status.as_ref().is_some_and(|s| s.pod.is_some())
+    })
+}
+
+/// [`offer_remaining`], with `launched` saying which of the offer's tasks have a pod.
+fn offer_remaining_with(
+    offer: &Offer,
+    tasks: &[Arc<Task>],
+    launched: impl Fn(&Task) -> bool,
+) -> crate::api::Resources {
     let ns = offer.namespace();
     let name = offer.name_any();
     tasks
         .iter()
         .filter(|t| t.namespace() == ns && t.spec.offer.as_deref() == Some(name.as_str()))
-        .filter(|t| t.status.as_ref().is_some_and(|s| s.pod.is_some()))
+        .filter(|t| launched(t))
         .fold(offer.spec.resources.clone(), |left, t| {
             left.saturating_sub(&t.spec.resources)
         })

@@ -5,9 +5,10 @@
 //! framework again before then (the declined Offer object is the filter, so filters survive
 //! operator restarts; it is removed when the filter ends). Accept = create Tasks naming the
 //! offer: it becomes `Accepted`, and [`ACCEPT_WINDOW`] (1 s, time for the framework to
-//! create the rest of its batch) after the first launch the offer is removed so its
-//! remainder returns to the pool (Mesos: what an accept leaves unused is
-//! declined). Expiry and vanished resources are the allocator's (rescind).
+//! create the rest of its batch) after the first launch, once the tasks created within
+//! that window are launched, the offer is removed (its remainder returned to the pool at
+//! the first launch: Mesos declines what an accept leaves unused). Expiry and vanished
+//! resources are the allocator's (rescind).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,10 @@ use crate::error::{Error, Result};
 
 /// How long an accepted offer's remainder stays with the framework for more launches.
 pub const ACCEPT_WINDOW: Duration = Duration::from_secs(1);
+
+/// How long past [`ACCEPT_WINDOW`] an accepted offer waits for the tasks created on it
+/// within the window that the operator has not launched yet.
+pub const ACCEPT_HOLD: Duration = Duration::from_secs(30);
 
 /// Runs the Offer controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
@@ -169,6 +174,27 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
         let release =
             at.0.checked_add(SignedDuration::try_from(ACCEPT_WINDOW).unwrap_or_default())
                 .unwrap_or(at.0);
+        // Tasks the framework created on the offer within the window are launched on it
+        // even when the operator reaches them later (a batch of a hundred, a busy
+        // operator): the offer stays until each of them has a pod or a verdict, for at
+        // most ACCEPT_HOLD past the window.
+        let undecided = ctx.tasks.state().iter().any(|t| {
+            t.namespace().as_deref() == Some(ns.as_str())
+                && t.spec.offer.as_deref() == Some(offer.name_any().as_str())
+                && t.status
+                    .as_ref()
+                    .is_none_or(|s| s.pod.is_none() && !s.state.is_some_and(|st| st.is_terminal()))
+                && t.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .is_none_or(|c| c.0 <= release)
+        });
+        let hold_until = release
+            .checked_add(SignedDuration::try_from(ACCEPT_HOLD).unwrap_or_default())
+            .unwrap_or(release);
+        if release <= now && undecided && now < hold_until {
+            return Ok(Action::requeue(Duration::from_millis(200)));
+        }
         if release <= now {
             ctx.delete_offer(
                 &ns,
