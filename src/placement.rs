@@ -85,8 +85,13 @@ pub fn holds_resources(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.node_name.as_deref())
         .is_some_and(|n| !n.is_empty());
+    bound && !pod_has_ended(pod)
+}
+
+/// Whether a pod's phase is Succeeded or Failed: it runs nothing any more.
+pub fn pod_has_ended(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    bound && !matches!(phase, Some("Succeeded" | "Failed"))
+    matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 /// The resources a pod requests, computed as the scheduler does: the sum over containers,

@@ -27,6 +27,7 @@ pub async fn run(ctx: Arc<Context>) {
     let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
     let offers: Api<Offer> = scoped(&ctx.client, ns.as_deref());
     Controller::new(frameworks, watcher::Config::default())
+        .trigger_backoff(super::TriggerBackoff::default())
         // Counts change in bursts; coalesce them into one status write.
         .with_config(
             Config::default()
@@ -366,6 +367,8 @@ async fn teardown_on_delete(fw: &Framework, ctx: &Context, ns: &str, name: &str)
         )
         .await?;
     }
+    // Pods that ended (Succeeded/Failed) run nothing and hold nothing: they stay as the
+    // record of finished tasks and do not hold the teardown up.
     let live_pods = ctx
         .pods
         .state()
@@ -376,6 +379,7 @@ async fn teardown_on_delete(fw: &Framework, ctx: &Context, ns: &str, name: &str)
                     .get(crate::api::LABEL_FRAMEWORK)
                     .map(String::as_str)
                     == Some(name)
+                && !crate::placement::pod_has_ended(p)
         })
         .count();
     let live_tasks = ctx

@@ -448,6 +448,50 @@ pub async fn run(settings: Settings) -> Result<()> {
     result
 }
 
+/// Backoff of a controller's trigger watches (its own object and everything it `owns` or
+/// `watches`) after a watch error: 100 ms doubling to 5 s, back to 100 ms as soon as any
+/// watch delivers an object again.
+///
+/// kube's default keeps growing to 30 s and only forgets after 120 s without errors, and
+/// the `410 Gone` every watch gets after a kube-apiserver restart counts as an error: the
+/// controllers then slept up to half a minute after the API server was already back,
+/// leaving new objects unreconciled until the periodic resync. The watches inside a
+/// controller have no backoff of their own, so this still paces their retries while the
+/// API server is down: nothing hot-loops.
+#[derive(Debug, Clone)]
+pub struct TriggerBackoff {
+    next: Duration,
+}
+
+impl TriggerBackoff {
+    /// The first delay after a healthy stream breaks.
+    pub const MIN: Duration = Duration::from_millis(100);
+    /// The longest delay between retries while the API server stays unreachable.
+    pub const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for TriggerBackoff {
+    fn default() -> Self {
+        Self { next: Self::MIN }
+    }
+}
+
+impl Iterator for TriggerBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = (current * 2).min(Self::MAX);
+        Some(current)
+    }
+}
+
+impl kube::runtime::utils::Backoff for TriggerBackoff {
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
 /// A stream that ticks every `period` (first tick after one period), for implicit
 /// reconciliation of every object.
 pub fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send + 'static {
@@ -471,3 +515,20 @@ pub fn pod_apply_body(pod: &Pod) -> serde_json::Value {
 pub const WARNING: EventType = EventType::Warning;
 /// Events' type for normal transitions.
 pub const NORMAL: EventType = EventType::Normal;
+
+#[cfg(test)]
+mod tests {
+    use super::TriggerBackoff;
+    use kube::runtime::utils::Backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn trigger_backoff_doubles_to_its_cap_and_resets_at_once() {
+        let mut backoff = TriggerBackoff::default();
+        let delays: Vec<Duration> = backoff.by_ref().take(8).collect();
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        backoff.reset();
+        assert_eq!(backoff.next(), Some(TriggerBackoff::MIN));
+    }
+}

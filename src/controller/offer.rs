@@ -39,6 +39,7 @@ pub async fn run(ctx: Arc<Context>) {
     let offers: Api<Offer> = scoped(&ctx.client, ns.as_deref());
     let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
     Controller::new(offers, watcher::Config::default())
+        .trigger_backoff(super::TriggerBackoff::default())
         .watches(tasks, watcher::Config::default(), |task: Task| {
             let ns = task.namespace()?;
             Some(ObjectRef::<Offer>::new(task.spec.offer.as_deref()?).within(&ns))

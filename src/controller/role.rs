@@ -23,6 +23,7 @@ pub async fn run(ctx: Arc<Context>) {
     let roles: Api<ResourceRole> = Api::all(ctx.client.clone());
     let frameworks: Api<Framework> = scoped(&ctx.client, ctx.settings.namespace.as_deref());
     Controller::new(roles, watcher::Config::default())
+        .trigger_backoff(super::TriggerBackoff::default())
         .with_config(
             kube::runtime::controller::Config::default()
                 .debounce(std::time::Duration::from_millis(500)),

@@ -40,6 +40,7 @@ pub async fn run(ctx: Arc<Context>) {
     let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"));
 
     let controller = Controller::new(tasks, watcher::Config::default())
+        .trigger_backoff(super::TriggerBackoff::default())
         .with_config(Config::default().concurrency(ctx.settings.concurrency));
     let task_store = controller.store();
     let by_framework = task_store.clone();

@@ -400,6 +400,35 @@ async fn operator_restarted_mid_run_makes_no_duplicate_pod() {
     println!("restart: {n} tasks finished, {pods} pods, operator started 3 times");
 }
 
+/// Polls until node `name`'s Ready condition is `ready` (or, for `None`, the node is
+/// gone) as the API server shows it, and returns when that became visible.
+async fn node_visible(env: &TestEnv, name: &str, ready: Option<&str>) -> std::time::Instant {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(env.client.clone());
+    let start = std::time::Instant::now();
+    loop {
+        let node = nodes
+            .get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading node {name}: {e}"));
+        let status = node.as_ref().map(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                .map(|c| c.status.clone())
+                .unwrap_or_default()
+        });
+        if status.as_deref() == ready {
+            return std::time::Instant::now();
+        }
+        assert!(
+            start.elapsed() < T,
+            "node {name}: Ready never became {ready:?} (now {status:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn node_not_ready_and_node_deleted_follow_partition_awareness() {
     let mut env = TestEnv::with_args("partition", &["--node-selector", "e2e-pool={ns}"]).await;
@@ -426,11 +455,13 @@ async fn node_not_ready_and_node_deleted_follow_partition_awareness() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let visible = node_visible(&env, &node, Some("False")).await;
     let unreachable = env.wait_state("pa", TaskState::Unreachable, T).await;
     let st = unreachable.status.unwrap_or_default();
     assert_eq!(st.reason, Some(TaskReason::ReasonAgentDisconnected));
     assert!(st.unreachable_time.is_some());
     env.wait_state("np", TaskState::Lost, T).await;
+    let to_unreachable = visible.elapsed();
 
     // It comes back: both tasks return to their true state.
     nodes
@@ -441,15 +472,18 @@ async fn node_not_ready_and_node_deleted_follow_partition_awareness() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let visible = node_visible(&env, &node, Some("True")).await;
     let back = env.wait_state("pa", TaskState::Running, T).await;
     assert!(back.status.and_then(|s| s.unreachable_time).is_none());
     env.wait_state("np", TaskState::Running, T).await;
+    let to_running = visible.elapsed();
 
     // The node is deleted: TASK_GONE for the partition-aware framework, TASK_LOST otherwise.
     nodes
         .delete(&node, &Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let visible = node_visible(&env, &node, None).await;
     let gone = env.wait_state("pa", TaskState::Gone, T).await;
     assert_eq!(
         gone.status.and_then(|s| s.reason),
@@ -460,5 +494,13 @@ async fn node_not_ready_and_node_deleted_follow_partition_awareness() {
         lost.status.and_then(|s| s.reason),
         Some(TaskReason::ReasonAgentRemoved)
     );
-    println!("partition: NotReady → UNREACHABLE/LOST, Ready → RUNNING, deleted → GONE/LOST");
+    let to_gone = visible.elapsed();
+    // Reported, not asserted (tests never assert on speed): from the node change being
+    // visible in the API server to both tasks showing the new state.
+    println!(
+        "partition: NotReady → UNREACHABLE/LOST in {:.2} s, Ready → RUNNING in {:.2} s, deleted → GONE/LOST in {:.2} s (from the node change being visible)",
+        to_unreachable.as_secs_f64(),
+        to_running.as_secs_f64(),
+        to_gone.as_secs_f64()
+    );
 }
