@@ -7,11 +7,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks, scoped};
+use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::framework::{CONDITION_CONNECTED, CONDITION_REGISTERED, CONDITION_TORN_DOWN};
 use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task, TaskCounts};
@@ -22,23 +21,18 @@ use kube::api::{Patch, PatchParams};
 
 /// Runs the Framework controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    let ns = ctx.settings.namespace.clone();
-    let frameworks: Api<Framework> = scoped(&ctx.client, ns.as_deref());
-    let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
-    let offers: Api<Offer> = scoped(&ctx.client, ns.as_deref());
-    Controller::new(frameworks, watcher::Config::default())
-        .trigger_backoff(super::TriggerBackoff::default())
+    Controller::for_shared_stream(ctx.frameworks.subscribe(), ctx.frameworks.store())
         // Counts change in bursts; coalesce them into one status write.
         .with_config(
             Config::default()
                 .concurrency(ctx.settings.concurrency)
                 .debounce(std::time::Duration::from_millis(500)),
         )
-        .watches(tasks, watcher::Config::default(), |task: Task| {
+        .watches_shared_stream(ctx.tasks.subscribe(), |task: Arc<Task>| {
             let ns = task.namespace()?;
             Some(ObjectRef::<Framework>::new(&task.spec.framework).within(&ns))
         })
-        .watches(offers, watcher::Config::default(), |offer: Offer| {
+        .watches_shared_stream(ctx.offers.subscribe(), |offer: Arc<Offer>| {
             let ns = offer.namespace()?;
             Some(ObjectRef::<Framework>::new(&offer.spec.framework).within(&ns))
         })

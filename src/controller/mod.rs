@@ -3,6 +3,7 @@
 //! with server-side apply.
 
 pub mod allocation;
+pub mod cache;
 pub mod framework;
 pub mod offer;
 pub mod role;
@@ -12,20 +13,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
-use kube::runtime::{WatchStreamExt, reflector::ObjectRef};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::api::{Framework, Offer, ResourceRole, Resources, Task};
 use crate::error::{Error, KubeContext, Result};
+use cache::{Shared, trim_metadata};
 
 /// The one field manager every write of the operator uses.
 pub const FIELD_MANAGER: &str = "mesos-operator";
@@ -60,6 +61,13 @@ pub struct Settings {
     #[arg(long, env = "UNSCHEDULABLE_RETRY", default_value = "5s", value_parser = parse_duration)]
     pub unschedulable_retry: Duration,
 
+    /// Status coalescing: a task's progress into TASK_STAGING or TASK_STARTING, with
+    /// nothing else to report, is written only once it has lasted this long (counted from
+    /// the task's, then the pod's, creation). A task that starts running sooner gets one
+    /// status write for all of it. `0s` writes every transition at once.
+    #[arg(long, env = "STATUS_COALESCE", default_value = "2s", value_parser = parse_duration)]
+    pub status_coalesce: Duration,
+
     /// Leader election (`--leader-elect` and its timings).
     #[command(flatten)]
     pub leader_election: crate::leader::LeaderElection,
@@ -85,19 +93,19 @@ pub struct Context {
     /// The API client.
     pub client: Client,
     /// Every Node.
-    pub nodes: Store<Node>,
+    pub nodes: Shared<Node>,
     /// Every Pod in the cluster (other workloads count against node capacity).
-    pub pods: Store<Pod>,
+    pub pods: Shared<Pod>,
     /// Frameworks in the watched namespace(s).
-    pub frameworks: Store<Framework>,
+    pub frameworks: Shared<Framework>,
     /// Tasks in the watched namespace(s), shared by the controllers.
-    pub tasks: Store<Task>,
+    pub tasks: Shared<Task>,
     /// Offers in the watched namespace(s).
-    pub offers: Store<Offer>,
+    pub offers: Shared<Offer>,
     /// Every ResourceRole.
-    pub roles: Store<ResourceRole>,
+    pub roles: Shared<ResourceRole>,
     /// Leases in the watched namespace(s): External schedulers' liveness.
-    pub leases: Store<Lease>,
+    pub leases: Shared<Lease>,
     /// Why the allocator could not place each waiting Builtin task (`namespace/name`).
     pub unplaced: Mutex<HashMap<String, String>>,
     /// Pods of Builtin tasks the API server refused (`namespace/name` → message).
@@ -274,32 +282,6 @@ where
     }
 }
 
-/// Starts a reflector for `api` and returns its store; the reflector runs until the
-/// process ends, reconnecting with backoff.
-fn spawn_reflector<K>(api: Api<K>, config: watcher::Config) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                warn!(kind = K::kind(&()).as_ref(), error = %e, "watch error; retrying with backoff");
-            }
-        }
-    });
-    reader
-}
-
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(settings: Settings) -> Result<()> {
     let client = Client::try_default()
@@ -319,35 +301,44 @@ pub async fn run(settings: Settings) -> Result<()> {
     if let Some(selector) = settings.node_selector.as_deref() {
         node_config = node_config.labels(selector);
     }
-    let nodes = spawn_reflector(Api::<Node>::all(client.clone()), node_config);
-    let pods = spawn_reflector(Api::<Pod>::all(client.clone()), watcher::Config::default());
-    let frameworks = spawn_reflector(
+    let nodes = cache::spawn(Api::<Node>::all(client.clone()), node_config, trim_metadata);
+    let pods = cache::spawn(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+        cache::trim_pod,
+    );
+    let frameworks = cache::spawn(
         scoped::<Framework>(&client, namespace.as_deref()),
         watcher::Config::default(),
+        trim_metadata,
     );
-    let tasks = spawn_reflector(
+    let tasks = cache::spawn(
         scoped::<Task>(&client, namespace.as_deref()),
         watcher::Config::default(),
+        trim_metadata,
     );
-    let offers = spawn_reflector(
+    let offers = cache::spawn(
         scoped::<Offer>(&client, namespace.as_deref()),
         watcher::Config::default(),
+        trim_metadata,
     );
-    let roles = spawn_reflector(
+    let roles = cache::spawn(
         Api::<ResourceRole>::all(client.clone()),
         watcher::Config::default(),
+        trim_metadata,
     );
-    let leases = spawn_reflector(
+    let leases = cache::spawn(
         scoped::<Lease>(&client, namespace.as_deref()),
         watcher::Config::default(),
+        trim_metadata,
     );
     let metrics = Arc::new(crate::metrics::Metrics::new(Some(
         crate::metrics::ClusterStores {
-            nodes: nodes.clone(),
-            pods: pods.clone(),
-            frameworks: frameworks.clone(),
-            tasks: tasks.clone(),
-            offers: offers.clone(),
+            nodes: nodes.store(),
+            pods: pods.store(),
+            frameworks: frameworks.store(),
+            tasks: tasks.store(),
+            offers: offers.store(),
         },
     )));
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
@@ -448,50 +439,6 @@ pub async fn run(settings: Settings) -> Result<()> {
     result
 }
 
-/// Backoff of a controller's trigger watches (its own object and everything it `owns` or
-/// `watches`) after a watch error: 100 ms doubling to 5 s, back to 100 ms as soon as any
-/// watch delivers an object again.
-///
-/// kube's default keeps growing to 30 s and only forgets after 120 s without errors, and
-/// the `410 Gone` every watch gets after a kube-apiserver restart counts as an error: the
-/// controllers then slept up to half a minute after the API server was already back,
-/// leaving new objects unreconciled until the periodic resync. The watches inside a
-/// controller have no backoff of their own, so this still paces their retries while the
-/// API server is down: nothing hot-loops.
-#[derive(Debug, Clone)]
-pub struct TriggerBackoff {
-    next: Duration,
-}
-
-impl TriggerBackoff {
-    /// The first delay after a healthy stream breaks.
-    pub const MIN: Duration = Duration::from_millis(100);
-    /// The longest delay between retries while the API server stays unreachable.
-    pub const MAX: Duration = Duration::from_secs(5);
-}
-
-impl Default for TriggerBackoff {
-    fn default() -> Self {
-        Self { next: Self::MIN }
-    }
-}
-
-impl Iterator for TriggerBackoff {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let current = self.next;
-        self.next = (current * 2).min(Self::MAX);
-        Some(current)
-    }
-}
-
-impl kube::runtime::utils::Backoff for TriggerBackoff {
-    fn reset(&mut self) {
-        self.next = Self::MIN;
-    }
-}
-
 /// A stream that ticks every `period` (first tick after one period), for implicit
 /// reconciliation of every object.
 pub fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send + 'static {
@@ -515,20 +462,3 @@ pub fn pod_apply_body(pod: &Pod) -> serde_json::Value {
 pub const WARNING: EventType = EventType::Warning;
 /// Events' type for normal transitions.
 pub const NORMAL: EventType = EventType::Normal;
-
-#[cfg(test)]
-mod tests {
-    use super::TriggerBackoff;
-    use kube::runtime::utils::Backoff;
-    use std::time::Duration;
-
-    #[test]
-    fn trigger_backoff_doubles_to_its_cap_and_resets_at_once() {
-        let mut backoff = TriggerBackoff::default();
-        let delays: Vec<Duration> = backoff.by_ref().take(8).collect();
-        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
-        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        backoff.reset();
-        assert_eq!(backoff.next(), Some(TriggerBackoff::MIN));
-    }
-}

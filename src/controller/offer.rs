@@ -16,13 +16,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
-use super::{Context, NORMAL, key_of, resync_ticks, scoped};
+use super::{Context, NORMAL, key_of, resync_ticks};
 use crate::api::{Offer, OfferState, OfferStatus, Task};
 use crate::error::{Error, Result};
 
@@ -35,12 +34,8 @@ pub const ACCEPT_HOLD: Duration = Duration::from_secs(30);
 
 /// Runs the Offer controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    let ns = ctx.settings.namespace.clone();
-    let offers: Api<Offer> = scoped(&ctx.client, ns.as_deref());
-    let tasks: Api<Task> = scoped(&ctx.client, ns.as_deref());
-    Controller::new(offers, watcher::Config::default())
-        .trigger_backoff(super::TriggerBackoff::default())
-        .watches(tasks, watcher::Config::default(), |task: Task| {
+    Controller::for_shared_stream(ctx.offers.subscribe(), ctx.offers.store())
+        .watches_shared_stream(ctx.tasks.subscribe(), |task: Arc<Task>| {
             let ns = task.namespace()?;
             Some(ObjectRef::<Offer>::new(task.spec.offer.as_deref()?).within(&ns))
         })

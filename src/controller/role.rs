@@ -6,11 +6,10 @@ use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
-use super::{Context, FIELD_MANAGER, key_of, resync_ticks, scoped};
+use super::{Context, FIELD_MANAGER, key_of, resync_ticks};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::{Framework, ResourceRole, ResourceRoleStatus, Resources};
 use crate::error::{Error, KubeContext, Result};
@@ -20,15 +19,12 @@ pub const CONDITION_GUARANTEE_MET: &str = "GuaranteeMet";
 
 /// Runs the ResourceRole controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    let roles: Api<ResourceRole> = Api::all(ctx.client.clone());
-    let frameworks: Api<Framework> = scoped(&ctx.client, ctx.settings.namespace.as_deref());
-    Controller::new(roles, watcher::Config::default())
-        .trigger_backoff(super::TriggerBackoff::default())
+    Controller::for_shared_stream(ctx.roles.subscribe(), ctx.roles.store())
         .with_config(
             kube::runtime::controller::Config::default()
                 .debounce(std::time::Duration::from_millis(500)),
         )
-        .watches(frameworks, watcher::Config::default(), |fw: Framework| {
+        .watches_shared_stream(ctx.frameworks.subscribe(), |fw: Arc<Framework>| {
             Some(ObjectRef::<ResourceRole>::new(&fw.spec.role))
         })
         .reconcile_all_on(resync_ticks(ctx.settings.resync_period))

@@ -14,11 +14,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks, scoped};
+use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::task::CONDITION_SCHEDULED;
 use crate::api::{
@@ -32,66 +31,50 @@ use crate::task_state::{self, Capabilities, NodeView, Observation, PodView, Upda
 
 /// Runs the Task controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    let client = ctx.client.clone();
-    let ns = ctx.settings.namespace.clone();
-    let tasks: Api<Task> = scoped(&client, ns.as_deref());
-    let pods: Api<Pod> = scoped(&client, ns.as_deref());
-    let frameworks: Api<Framework> = scoped(&client, ns.as_deref());
-    let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"));
-
-    let controller = Controller::new(tasks, watcher::Config::default())
-        .trigger_backoff(super::TriggerBackoff::default())
-        .with_config(Config::default().concurrency(ctx.settings.concurrency));
-    let task_store = controller.store();
-    let by_framework = task_store.clone();
-    let by_node = ctx.clone();
-    controller
-        .owns(pods, managed)
+    // One shared watch per kind (see `cache`): the Task cache is the one the allocator
+    // reads, pod events include deletions.
+    let by_framework = ctx.tasks.store();
+    let by_node = ctx.pods.store();
+    Controller::for_shared_stream(ctx.tasks.subscribe(), ctx.tasks.store())
+        .with_config(Config::default().concurrency(ctx.settings.concurrency))
+        .owns_shared_stream(ctx.pods.subscribe().filter(|pod| {
+            futures::future::ready(
+                pod.labels().get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER),
+            )
+        }))
         // A framework (re)registering or being deleted concerns its not-yet-launched tasks
         // (launched ones are not woken by every change of the framework's counters).
-        .watches(
-            frameworks,
-            watcher::Config::default(),
-            move |fw: Framework| {
-                let torn_down = fw.is_torn_down();
-                let ns = fw.namespace().unwrap_or_default();
-                let name = fw.name_any();
-                by_framework
-                    .state()
-                    .into_iter()
-                    .filter(|t| {
-                        t.spec.framework == name
-                            && t.namespace().as_deref() == Some(ns.as_str())
-                            && (torn_down || t.status.as_ref().is_none_or(|s| s.pod.is_none()))
-                            && !t.is_terminal()
-                    })
-                    .map(|t| ObjectRef::from_obj(&*t))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_shared_stream(ctx.frameworks.subscribe(), move |fw: Arc<Framework>| {
+            let torn_down = fw.is_torn_down();
+            let ns = fw.namespace().unwrap_or_default();
+            let name = fw.name_any();
+            by_framework
+                .state()
+                .into_iter()
+                .filter(|t| {
+                    t.spec.framework == name
+                        && t.namespace().as_deref() == Some(ns.as_str())
+                        && (torn_down || t.status.as_ref().is_none_or(|s| s.pod.is_none()))
+                        && !t.is_terminal()
+                })
+                .map(|t| ObjectRef::from_obj(&*t))
+                .collect::<Vec<_>>()
+        })
         // A node going NotReady, coming back or being deleted concerns the tasks on it.
-        .watches(
-            Api::<k8s_openapi::api::core::v1::Node>::all(client),
-            match ctx.settings.node_selector.as_deref() {
-                Some(selector) => watcher::Config::default().labels(selector),
-                None => watcher::Config::default(),
-            },
-            move |node| {
-                let name = node.name_any();
-                by_node
-                    .pods
-                    .state()
-                    .into_iter()
-                    .filter(|p| {
-                        p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
-                    })
-                    .filter_map(|p| {
-                        let task = p.labels().get(LABEL_TASK)?.clone();
-                        Some(ObjectRef::<Task>::new(&task).within(&p.namespace()?))
-                    })
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_shared_stream(ctx.nodes.subscribe(), move |node| {
+            let name = node.name_any();
+            by_node
+                .state()
+                .into_iter()
+                .filter(|p| {
+                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                })
+                .filter_map(|p| {
+                    let task = p.labels().get(LABEL_TASK)?.clone();
+                    Some(ObjectRef::<Task>::new(&task).within(&p.namespace()?))
+                })
+                .collect::<Vec<_>>()
+        })
         .reconcile_all_on(resync_ticks(ctx.settings.resync_period))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -225,12 +208,12 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
         outcome.update.message = Some(format!("framework {} was torn down", task.spec.framework));
     }
     let retry = outcome.waiting;
-    write(task, ctx, &current, outcome).await?;
+    let action = write(task, ctx, &current, outcome).await?;
     // Everything else is driven by watch events and the periodic resync of every task.
     Ok(if retry {
         Action::requeue(ctx.settings.unschedulable_retry)
     } else {
-        Action::await_change()
+        action
     })
 }
 
@@ -638,6 +621,35 @@ fn staging() -> Update {
     })
 }
 
+/// How long to hold a status write back that only reports progress (into TASK_STAGING or
+/// TASK_STARTING, no message, no condition beyond the state's own) so that it can be
+/// folded into the next one: the rest of `window` since the task's creation (no pod yet)
+/// or its pod's. `None`: write now.
+fn hold_progress(
+    task: &Task,
+    current: &TaskStatus,
+    next: &TaskStatus,
+    outcome: &Outcome,
+    window: Duration,
+) -> Option<Duration> {
+    let progress = matches!(next.state, Some(TaskState::Staging | TaskState::Starting))
+        && matches!(current.state, None | Some(TaskState::Staging))
+        && outcome.unschedulable.is_none()
+        && outcome.update.message.is_none()
+        && current.message == next.message;
+    if !progress || window.is_zero() {
+        return None;
+    }
+    let since = outcome
+        .pod
+        .as_ref()
+        .and_then(|p| p.metadata.creation_timestamp.as_ref())
+        .or(task.metadata.creation_timestamp.as_ref())?;
+    let age = Timestamp::now().duration_since(since.0);
+    let age = Duration::try_from(age).unwrap_or_default();
+    window.checked_sub(age).filter(|rest| !rest.is_zero())
+}
+
 /// Folds the outcome into the status and writes it if anything changed; publishes the
 /// Events that matter.
 async fn write(
@@ -685,6 +697,10 @@ async fn write(
     if &next == current {
         return Ok(Action::await_change());
     }
+    if let Some(wait) = hold_progress(task, current, &next, &outcome, ctx.settings.status_coalesce)
+    {
+        return Ok(Action::requeue(wait));
+    }
     ctx.apply_status(task, &next).await?;
 
     let was_unschedulable = current
@@ -728,4 +744,133 @@ async fn write(
         }
     }
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn task_created(seconds_ago: i64) -> Task {
+        let mut task: Task = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mesos.operator.dev/v1alpha1",
+            "kind": "Task",
+            "metadata": {"name": "t", "namespace": "n"},
+            "spec": {"framework": "f", "resources": {"cpus": 0.1, "mem": 32}, "command": {"shell": "true"}},
+        }))
+        .expect("a valid task");
+        let created = Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(seconds_ago);
+        task.metadata.creation_timestamp = Some(Time(created));
+        task
+    }
+
+    fn outcome(state: TaskState) -> Outcome {
+        Outcome {
+            update: Update { state, ..staging() },
+            pod: None,
+            unschedulable: None,
+            waiting: false,
+        }
+    }
+
+    fn status(state: Option<TaskState>) -> TaskStatus {
+        TaskStatus {
+            state,
+            ..TaskStatus::default()
+        }
+    }
+
+    #[test]
+    fn progress_alone_is_held_for_the_rest_of_the_window() {
+        let window = Duration::from_secs(2);
+        let held = hold_progress(
+            &task_created(0),
+            &status(None),
+            &status(Some(TaskState::Staging)),
+            &outcome(TaskState::Staging),
+            window,
+        );
+        assert!(
+            held.is_some_and(|d| d <= window && d > Duration::from_secs(1)),
+            "{held:?}"
+        );
+        let starting = hold_progress(
+            &task_created(1),
+            &status(Some(TaskState::Staging)),
+            &status(Some(TaskState::Starting)),
+            &outcome(TaskState::Starting),
+            window,
+        );
+        assert!(
+            starting.is_some_and(|d| d <= Duration::from_secs(1)),
+            "{starting:?}"
+        );
+    }
+
+    #[test]
+    fn anything_but_fresh_progress_is_written_at_once() {
+        let window = Duration::from_secs(2);
+        let fresh = task_created(0);
+        // Old enough: written.
+        assert_eq!(
+            hold_progress(
+                &task_created(5),
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &outcome(TaskState::Staging),
+                window
+            ),
+            None
+        );
+        // Running, terminal: written.
+        for state in [TaskState::Running, TaskState::Finished, TaskState::Failed] {
+            assert_eq!(
+                hold_progress(
+                    &fresh,
+                    &status(Some(TaskState::Staging)),
+                    &status(Some(state)),
+                    &outcome(state),
+                    window
+                ),
+                None,
+                "{state}"
+            );
+        }
+        // Something to say (waiting for a framework, unschedulable): written.
+        let mut waiting = outcome(TaskState::Staging);
+        waiting.update.message = Some("waiting for framework f to register".into());
+        assert_eq!(
+            hold_progress(
+                &fresh,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &waiting,
+                window
+            ),
+            None
+        );
+        let mut unschedulable = outcome(TaskState::Staging);
+        unschedulable.unschedulable = Some("no node has 100 cpus free".into());
+        assert_eq!(
+            hold_progress(
+                &fresh,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &unschedulable,
+                window
+            ),
+            None
+        );
+        // Coalescing off.
+        assert_eq!(
+            hold_progress(
+                &fresh,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &outcome(TaskState::Staging),
+                Duration::ZERO
+            ),
+            None
+        );
+    }
 }

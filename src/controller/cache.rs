@@ -1,0 +1,253 @@
+//! One watch per kind, shared by everything in the process: the cache the allocator and
+//! the reconcilers read, and the triggers of every controller.
+//!
+//! kube's `Controller::new`, `owns` and `watches` each open a watch of their own, and
+//! `Controller::new` keeps a second cache of its kind. With tasks read by three
+//! controllers and the allocator that meant four watches of every Task and two caches of
+//! them, and a trigger could arrive before the cache it reads had the change. Here each
+//! kind has one reflector; it updates the [`Store`] first and then hands every touched
+//! object (deleted ones included) to each subscribed controller, so a reconcile never
+//! reads a cache older than the event that triggered it.
+//!
+//! Cached objects are trimmed: `managedFields` (often the larger half of an object) and,
+//! for Pods, the parts of the spec nobody here reads. Watches retry with
+//! [`WatchBackoff`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tracing::warn;
+
+/// A kind's cache and the controllers subscribed to its changes.
+pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
+    store: Store<K>,
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Shared<K> {
+    /// The cache.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// A stream of every object of the kind as it changes (or is deleted), starting with
+    /// every cached object once: a controller subscribing late misses nothing. Ends when
+    /// the process does; the subscription is dropped with the stream.
+    pub fn subscribe(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static
+    where
+        K: Send + Sync,
+    {
+        let (tx, rx) = mpsc::unbounded();
+        // Subscribe before the catch-up: a change in between arrives twice, never not at
+        // all (the controllers' queues deduplicate).
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx.clone());
+        for obj in self.store.state() {
+            // A send fails only when the receiver, returned below, is gone.
+            let _ = tx.unbounded_send(obj);
+        }
+        rx
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + 'static> std::ops::Deref for Shared<K> {
+    type Target = Store<K>;
+
+    fn deref(&self) -> &Store<K> {
+        &self.store
+    }
+}
+
+/// Backoff of watches after an error: 100 ms doubling to 5 s, back to 100 ms as soon as
+/// the watch delivers an event again.
+///
+/// kube's default grows to 30 s and forgets only after 120 s without errors, and the
+/// `410 Gone` every watch gets after a kube-apiserver restart counts as an error: with it
+/// the operator slept up to half a minute after the API server was already back. 5 s
+/// still keeps a dead API server from being hammered: nothing hot-loops.
+#[derive(Debug, Clone)]
+pub struct WatchBackoff {
+    next: Duration,
+}
+
+impl WatchBackoff {
+    /// The first delay after a healthy watch breaks.
+    pub const MIN: Duration = Duration::from_millis(100);
+    /// The longest delay between retries while the API server stays unreachable.
+    pub const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        Self { next: Self::MIN }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = (current * 2).min(Self::MAX);
+        Some(current)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
+/// Drops what no reader of the cache needs from any object: its `managedFields` and
+/// kubectl's copy of the last applied manifest.
+pub fn trim_metadata<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Trims a Pod to what placement (node, resource requests, overhead) and the task-state
+/// mapping (metadata, deletion, phase, conditions, container states) read.
+pub fn trim_pod(pod: &mut Pod) {
+    trim_metadata(pod);
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.volumes = None;
+        spec.tolerations = None;
+        spec.affinity = None;
+        spec.security_context = None;
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            c.env = None;
+            c.env_from = None;
+            c.volume_mounts = None;
+            c.command = None;
+            c.args = None;
+            c.liveness_probe = None;
+            c.readiness_probe = None;
+            c.startup_probe = None;
+            c.security_context = None;
+        }
+    }
+    if let Some(status) = pod.status.as_mut() {
+        status.pod_ips = None;
+        status.host_ips = None;
+    }
+}
+
+/// Starts the one watch of `api` and returns its cache and subscriptions; the watch runs
+/// until the process ends, reconnecting with [`WatchBackoff`]. `trim` shrinks each object
+/// before it is cached.
+pub fn spawn<K>(api: Api<K>, config: watcher::Config, trim: fn(&mut K)) -> Shared<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
+    let shared = Shared {
+        store: store.clone(),
+        subscribers: subscribers.clone(),
+    };
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, config)
+            .backoff(WatchBackoff::default())
+            .modify(trim),
+    )
+    .touched_objects();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            let obj = match item {
+                Ok(obj) => obj,
+                Err(e) => {
+                    warn!(kind = K::kind(&()).as_ref(), error = %e, "watch error; retrying with backoff");
+                    continue;
+                }
+            };
+            let mut subscribers = subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            if subscribers.is_empty() {
+                continue;
+            }
+            // The cached copy when there is one (no clone); a deleted object as it was.
+            let obj = store
+                .get(&ObjectRef::from_obj(&obj))
+                .unwrap_or_else(|| Arc::new(obj));
+            subscribers.retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
+        }
+    });
+    shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::utils::Backoff;
+
+    #[test]
+    fn watch_backoff_doubles_to_its_cap_and_resets_at_once() {
+        let mut backoff = WatchBackoff::default();
+        let ms: Vec<u128> = backoff.by_ref().take(8).map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        backoff.reset();
+        assert_eq!(backoff.next(), Some(WatchBackoff::MIN));
+    }
+
+    #[test]
+    fn trimmed_pod_keeps_what_placement_and_task_states_read() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "t", "namespace": "n", "uid": "u", "labels": {"a": "b"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "1"},
+                "managedFields": [{"manager": "m", "operation": "Apply"}]
+            },
+            "spec": {
+                "nodeName": "n1",
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "containers": [{
+                    "name": "c", "image": "i", "command": ["sh"], "env": [{"name": "X", "value": "1"}],
+                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}
+                }],
+                "overhead": {"cpu": "10m"}
+            },
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}],
+                       "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": true,
+                                              "restartCount": 0, "state": {"running": {}}}]}
+        }))
+        .expect("a valid pod");
+        let before = crate::placement::pod_requests(&pod);
+        trim_pod(&mut pod);
+        assert_eq!(crate::placement::pod_requests(&pod), before);
+        assert!(pod.metadata.managed_fields.is_none());
+        let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["keep"]);
+        let spec = pod.spec.clone().unwrap_or_default();
+        assert_eq!(spec.node_name.as_deref(), Some("n1"));
+        assert!(spec.volumes.is_none());
+        assert!(spec.containers[0].env.is_none() && spec.containers[0].command.is_none());
+        let status = pod.status.clone().unwrap_or_default();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert_eq!(status.container_statuses.map(|c| c.len()), Some(1));
+        assert_eq!(pod.metadata.uid.as_deref(), Some("u"));
+    }
+}
