@@ -35,6 +35,8 @@ pub async fn run(ctx: Arc<Context>) {
     // reads, pod events include deletions.
     let by_framework = ctx.tasks.store();
     let by_node = ctx.pods.store();
+    let nodes = ctx.nodes.store();
+    let readiness = std::sync::Mutex::new(NodeReadiness::default());
     Controller::for_shared_stream(ctx.tasks.subscribe(), ctx.tasks.store())
         .with_config(Config::default().concurrency(ctx.settings.concurrency))
         .owns_shared_stream(ctx.pods.subscribe().filter(|pod| {
@@ -61,8 +63,19 @@ pub async fn run(ctx: Arc<Context>) {
                 .collect::<Vec<_>>()
         })
         // A node going NotReady, coming back or being deleted concerns the tasks on it.
+        // Heartbeats and other status updates of a node wake nothing.
         .watches_shared_stream(ctx.nodes.subscribe(), move |node| {
             let name = node.name_any();
+            let ready = nodes
+                .get(&ObjectRef::from_obj(&*node))
+                .map(|n| task_state::node_ready(&n));
+            if !readiness
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .changed(&name, ready)
+            {
+                return Vec::new();
+            }
             by_node
                 .state()
                 .into_iter()
@@ -84,6 +97,22 @@ pub async fn run(ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// The last readiness seen of each node, so that only a change (NotReady, Ready again,
+/// deleted) wakes the tasks on a node, not every heartbeat.
+#[derive(Default)]
+struct NodeReadiness(std::collections::HashMap<String, bool>);
+
+impl NodeReadiness {
+    /// Records node `name`'s readiness (`None`: deleted); whether it changed. A node seen
+    /// for the first time counts as changed.
+    fn changed(&mut self, name: &str, ready: Option<bool>) -> bool {
+        match ready {
+            None => self.0.remove(name).is_some(),
+            Some(ready) => self.0.insert(name.to_string(), ready) != Some(ready),
+        }
+    }
 }
 
 fn error_policy(task: Arc<Task>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -778,6 +807,19 @@ mod tests {
             state,
             ..TaskStatus::default()
         }
+    }
+
+    #[test]
+    fn only_a_change_of_readiness_wakes_a_nodes_tasks() {
+        let mut seen = NodeReadiness::default();
+        assert!(seen.changed("a", Some(true)), "first sight");
+        assert!(!seen.changed("a", Some(true)), "heartbeat");
+        assert!(seen.changed("a", Some(false)), "NotReady");
+        assert!(!seen.changed("a", Some(false)));
+        assert!(seen.changed("a", Some(true)), "Ready again");
+        assert!(seen.changed("a", None), "deleted");
+        assert!(!seen.changed("a", None), "deleted twice");
+        assert!(seen.changed("a", Some(true)), "recreated");
     }
 
     #[test]
