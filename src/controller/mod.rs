@@ -68,6 +68,13 @@ pub struct Settings {
     #[arg(long, env = "STATUS_COALESCE", default_value = "2s", value_parser = parse_duration)]
     pub status_coalesce: Duration,
 
+    /// Which Events the operator publishes about Tasks: `all` (Launched, Finished and
+    /// Killed too) or `warnings` (failures, losses, unschedulable). Every Event is an API
+    /// write: with `warnings` a short task that succeeds costs two writes fewer.
+    /// Frameworks and Offers always get all of theirs.
+    #[arg(long, env = "TASK_EVENTS", value_enum, default_value_t = TaskEvents::All)]
+    pub task_events: TaskEvents,
+
     /// Leader election (`--leader-elect` and its timings).
     #[command(flatten)]
     pub leader_election: crate::leader::LeaderElection,
@@ -75,6 +82,15 @@ pub struct Settings {
     /// The `/metrics`, `/healthz` and `/readyz` server (`--metrics-addr`).
     #[command(flatten)]
     pub server: crate::metrics::ServerSettings,
+}
+
+/// Which Task Events are published (`--task-events`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskEvents {
+    /// Every transition worth an Event.
+    All,
+    /// Only Warning Events.
+    Warnings,
 }
 
 /// Parses a Go-style duration (`300ms`, `5s`, `2m`, `1h`).
@@ -182,6 +198,12 @@ impl Context {
     ) where
         K: Resource<DynamicType = ()>,
     {
+        if type_ == NORMAL
+            && self.settings.task_events == TaskEvents::Warnings
+            && K::kind(&()) == "Task"
+        {
+            return;
+        }
         let event = Event {
             type_,
             reason: reason.into(),

@@ -151,7 +151,9 @@ async fn happy_path_walks_staging_running_finished() {
 
 #[tokio::test]
 async fn failing_task_reports_exit_code_and_oom_reason() {
-    let env = TestEnv::new("failing").await;
+    // With `--task-events warnings`: failures get their Warning Events, the Normal ones
+    // (Launched, Finished) are not published.
+    let env = TestEnv::with_args("failing", &["--task-events", "warnings"]).await;
     env.apply::<Framework>(&framework("batch", &[], "Builtin"))
         .await;
     registered(&env, "batch").await;
@@ -191,7 +193,22 @@ async fn failing_task_reports_exit_code_and_oom_reason() {
     let st = oom.status.unwrap_or_default();
     assert_eq!(st.reason, Some(TaskReason::ReasonContainerLimitationMemory));
     assert_eq!(st.exit_code, Some(137));
+    env.apply::<Task>(&task(
+        "fine",
+        "batch",
+        &[("kwok.mesos.operator.dev/run-for", "1s")],
+        "",
+    ))
+    .await;
+    env.wait_state("fine", TaskState::Finished, T).await;
     env.wait_event("crash", "Failed", T).await;
+    for name in ["crash", "oom", "fine"] {
+        let reasons = env.event_reasons(name).await;
+        assert!(
+            !reasons.iter().any(|r| r == "Launched" || r == "Finished"),
+            "--task-events warnings published Normal events for {name}: {reasons:?}"
+        );
+    }
 }
 
 #[tokio::test]
