@@ -382,6 +382,33 @@ impl Drop for TestEnv {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // The operator is gone: nothing will run the Frameworks' teardown finalizer, so
+        // remove it as an administrator uninstalling the operator would; otherwise the
+        // namespace stays Terminating and the namespace controller retries it for good.
+        let frameworks = Command::new(kubectl())
+            .args(["-n", &self.ns, "get", "frameworks", "-o", "name"])
+            .env("KUBECONFIG", kubeconfig())
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for framework in frameworks.lines().filter(|l| !l.is_empty()) {
+            let _ = Command::new(kubectl())
+                .args([
+                    "-n",
+                    &self.ns,
+                    "patch",
+                    framework,
+                    "--type",
+                    "merge",
+                    "-p",
+                    r#"{"metadata":{"finalizers":null}}"#,
+                ])
+                .env("KUBECONFIG", kubeconfig())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
