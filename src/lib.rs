@@ -6,6 +6,7 @@
 
 pub mod allocator;
 pub mod api;
+pub mod api_requests;
 pub mod controller;
 pub mod crds;
 pub mod error;

@@ -217,6 +217,15 @@ impl Metrics {
         }
     }
 
+    /// Exposes the client-side request counters as `mesos_operator_api_requests_total`.
+    pub fn register_api_requests(&mut self, counters: crate::api_requests::RequestCounters) {
+        self.registry.register(
+            "mesos_operator_api_requests",
+            "API server requests sent by the operator, by verb and resource (subresource after a slash)",
+            counters,
+        );
+    }
+
     /// Starts timing one reconcile of `controller`; counted and observed when the returned
     /// guard is dropped (at the end of the reconcile, whatever its outcome).
     pub fn reconcile(&self, controller: &str) -> ReconcileTimer<'_> {

@@ -306,9 +306,16 @@ where
 
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(settings: Settings) -> Result<()> {
-    let client = Client::try_default()
+    let api_requests = crate::api_requests::RequestCounters::default();
+    let config = kube::Config::infer()
         .await
         .map_err(|e| Error::Config(e.to_string()))?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_layer(&crate::api_requests::CountRequestsLayer::new(
+            api_requests.clone(),
+        ))
+        .build();
     let namespace = settings.namespace.clone();
 
     // A clear answer when the CRDs are missing, instead of endless watch errors.
@@ -354,15 +361,15 @@ pub async fn run(settings: Settings) -> Result<()> {
         watcher::Config::default(),
         trim_metadata,
     );
-    let metrics = Arc::new(crate::metrics::Metrics::new(Some(
-        crate::metrics::ClusterStores {
-            nodes: nodes.store(),
-            pods: pods.store(),
-            frameworks: frameworks.store(),
-            tasks: tasks.store(),
-            offers: offers.store(),
-        },
-    )));
+    let mut metrics = crate::metrics::Metrics::new(Some(crate::metrics::ClusterStores {
+        nodes: nodes.store(),
+        pods: pods.store(),
+        frameworks: frameworks.store(),
+        tasks: tasks.store(),
+        offers: offers.store(),
+    }));
+    metrics.register_api_requests(api_requests);
+    let metrics = Arc::new(metrics);
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
     let synced = [
         nodes.wait_until_ready().await,
