@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make dev    build what is missing, start a local cluster, run the operator, launch the examples
 #   make test   formatting, lint, unit and end-to-end tests against a local cluster
-.PHONY: dev test tools cluster down crds build lint
+.PHONY: dev test tools cluster down crds build lint bench bench-quick bench-scaling
 
 dev:
 	bash hack/dev.sh
@@ -23,7 +23,18 @@ build:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# End-to-end throughput: bare pods vs kube-scheduler vs mesos-operator on a local kwok
+# cluster of its own (bench/README.md). NODES, TASKS, FRAMEWORKS, RUN_FOR, CONCURRENCY.
+bench:
+	bash bench/run.sh
+
+bench-quick:
+	bash bench/run.sh --quick
+
+bench-scaling:
+	bash bench/run.sh --scaling
 
 # Regenerate crds/ and the chart's CRDs from the Rust types.
 crds:

@@ -21,7 +21,7 @@ fi
 
 step "formatting and lint"
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "local cluster"
 bash hack/cluster.sh up
