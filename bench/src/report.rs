@@ -162,8 +162,11 @@ impl Report {
                     String::new()
                 } else {
                     format!(
-                        "  INCOMPLETE: {} running, {} finished",
-                        f.running, f.finished
+                        "  INCOMPLETE: {} running, {} finished; 99% running at {} s, 99% finished at {} s",
+                        f.running,
+                        f.finished,
+                        fmt_secs(f.running_99pct_seconds),
+                        fmt_secs(f.finished_99pct_seconds)
                     )
                 }
             ));

@@ -50,6 +50,12 @@ pub struct Figures {
     pub all_running_seconds: Option<f64>,
     /// First create sent → last object seen terminal.
     pub all_finished_seconds: Option<f64>,
+    /// First create sent → 99% of the objects seen running (robust to a few stragglers).
+    #[serde(default)]
+    pub running_99pct_seconds: Option<f64>,
+    /// First create sent → 99% of the objects seen terminal.
+    #[serde(default)]
+    pub finished_99pct_seconds: Option<f64>,
     /// objects / all_running_seconds.
     pub running_per_second: Option<f64>,
     /// objects / all_finished_seconds.
@@ -91,6 +97,14 @@ impl Figures {
             })
             .collect();
         latencies.sort_by(f64::total_cmp);
+        let quantile_of_all = |at: &dyn Fn(&Timeline) -> Option<Instant>| {
+            let mut reached: Vec<f64> = timelines.iter().filter_map(at).map(secs).collect();
+            reached.sort_by(f64::total_cmp);
+            let k = (0.99 * objects as f64).ceil() as usize;
+            (k > 0).then(|| reached.get(k - 1).copied()).flatten()
+        };
+        let running_99 = quantile_of_all(&running_at);
+        let finished_99 = quantile_of_all(&|t: &Timeline| t.finished);
         let rate = |s: Option<f64>| s.filter(|s| *s > 0.0).map(|s| objects as f64 / s);
         Self {
             objects,
@@ -102,6 +116,8 @@ impl Figures {
             create_seconds: secs(created_until),
             all_running_seconds: all_running,
             all_finished_seconds: all_finished,
+            running_99pct_seconds: running_99,
+            finished_99pct_seconds: finished_99,
             running_per_second: rate(all_running),
             finished_per_second: rate(all_finished),
             latency_p50_seconds: percentile(&latencies, 0.50),
@@ -276,6 +292,8 @@ mod tests {
         assert_eq!(f.latency_p50_seconds, Some(1.0));
         assert_eq!(f.latency_p99_seconds, Some(2.0));
         assert_eq!(f.create_seconds, 0.6);
+        assert_eq!(f.running_99pct_seconds, Some(2.5));
+        assert_eq!(f.finished_99pct_seconds, Some(6.0));
 
         let partial = [Timeline {
             created: at(0),
