@@ -24,7 +24,7 @@ use crate::placement;
 use crate::pod::{build_pod, pod_name};
 
 /// How many API writes the loop issues at once.
-const WRITE_CONCURRENCY: usize = 32;
+pub const WRITE_CONCURRENCY: usize = 32;
 
 /// Key of a namespaced object in the snapshot (`namespace/name`).
 pub fn key(namespace: &str, name: &str) -> String {
@@ -329,7 +329,7 @@ fn offer_remaining_with(
         })
 }
 
-async fn apply(ctx: &Context, snapshot: &Snapshot, decisions: &Decisions<'_>) {
+async fn apply(ctx: &Arc<Context>, snapshot: &Snapshot, decisions: &Decisions<'_>) {
     let now = snapshot.now;
     // Unplaced Builtin tasks: the task reconciler reports why.
     {
@@ -391,11 +391,20 @@ async fn apply(ctx: &Context, snapshot: &Snapshot, decisions: &Decisions<'_>) {
         })
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect::<Vec<()>>();
-    let launches = stream::iter(placements)
-        .map(|(task, agent)| async move { launch(ctx, &task, &agent).await })
-        .buffer_unordered(WRITE_CONCURRENCY)
-        .collect::<Vec<()>>();
-    tokio::join!(rescinds, cleanup, creates, launches);
+    // Launches run in the background, WRITE_CONCURRENCY at a time across cycles: the
+    // next cycle need not wait for this one's pods (they are reserved in the ledger).
+    for (task, agent) in placements {
+        let Some(reserved) = reserve(ctx, &task, &agent) else {
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            // The semaphore is never closed; without a permit, launch anyway.
+            let _permit = ctx.launch_slots.acquire().await.ok();
+            launch(&ctx, reserved).await;
+        });
+    }
+    tokio::join!(rescinds, cleanup, creates);
 }
 
 async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason) {
@@ -524,21 +533,45 @@ async fn create_offer(
     Ok(())
 }
 
-/// Creates the pod of a Builtin task on the agent the allocator chose.
-async fn launch(ctx: &Context, task_key: &str, agent: &str) {
+/// A Builtin task's pod, built and reserved in the placement ledger, ready to be sent.
+struct Launch {
+    task: Arc<Task>,
+    task_key: String,
+    agent: String,
+    pod: Pod,
+}
+
+/// Builds the pod of a Builtin task for the agent the allocator chose and reserves its
+/// resources in the placement ledger at once, so that the next allocation cycle counts
+/// them (and skips the task) even while the pod is still being created.
+fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
     let (ns, name) = split(task_key);
-    let Some(task) = ctx.tasks.get(&ObjectRef::new(name).within(ns)) else {
-        return;
-    };
-    let pod = match build_pod(&task, agent) {
-        Ok(p) => p,
-        Err(_) => return, // the task reconciler reports TASK_ERROR
-    };
-    let pod_name = pod_name(&task);
+    let task = ctx.tasks.get(&ObjectRef::new(name).within(ns))?;
+    // A pod that cannot be built: the task reconciler reports TASK_ERROR.
+    let pod = build_pod(&task, agent).ok()?;
     ctx.placements
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(ns, &pod_name, agent, placement::pod_requests(&pod));
+        .insert(ns, &pod_name(&task), agent, placement::pod_requests(&pod));
+    Some(Launch {
+        task,
+        task_key: task_key.to_string(),
+        agent: agent.to_string(),
+        pod,
+    })
+}
+
+/// Creates a reserved pod; on failure, releases the reservation.
+async fn launch(ctx: &Context, launch: Launch) {
+    let Launch {
+        task,
+        task_key,
+        agent,
+        pod,
+    } = launch;
+    let (task_key, agent) = (task_key.as_str(), agent.as_str());
+    let (ns, _) = split(task_key);
+    let pod_name = pod_name(&task);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     match api
         .patch(

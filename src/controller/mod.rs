@@ -128,6 +128,8 @@ pub struct Context {
     pub launch_errors: Mutex<HashMap<String, String>>,
     /// Wakes the allocation loop before its next tick.
     pub allocation_wakeup: tokio::sync::Notify,
+    /// Pod creations of Builtin tasks in flight, at most this many at once.
+    pub launch_slots: tokio::sync::Semaphore,
     cycles: std::sync::atomic::AtomicU64,
     /// Settings.
     pub settings: Settings,
@@ -429,6 +431,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         unplaced: Mutex::new(HashMap::new()),
         launch_errors: Mutex::new(HashMap::new()),
         allocation_wakeup: tokio::sync::Notify::new(),
+        launch_slots: tokio::sync::Semaphore::new(allocation::WRITE_CONCURRENCY),
         cycles: std::sync::atomic::AtomicU64::new(0),
         settings,
         placements: Mutex::new(Assumed::default()),
