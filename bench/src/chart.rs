@@ -82,7 +82,7 @@ pub fn draw(runs: &[Report], out: &Path) -> Result<()> {
         .flat_map(|f| [f.running_per_second, f.finished_per_second])
         .flatten()
         .fold(1.0f64, f64::max)
-        * 1.15;
+        * 1.6;
     let mut chart = ChartBuilder::on(&left)
         .caption("throughput (objects/s)", ("sans-serif", 16))
         .margin(12)
