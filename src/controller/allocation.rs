@@ -45,8 +45,9 @@ pub async fn run(ctx: Arc<Context>) {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = ctx.allocation_wakeup.notified() => {
-                // Let a burst of changes land before the cycle.
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Let a burst of changes land before the cycle: at most 20 cycles a
+                // second however fast tasks arrive (each reads every cached pod).
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         let started = std::time::Instant::now();
