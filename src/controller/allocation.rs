@@ -11,12 +11,12 @@ use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
-use super::{Context, FIELD_MANAGER, NORMAL, pod_apply_body};
+use super::{Context, FIELD_MANAGER, NORMAL};
 use crate::allocator::{self, Decisions, MinAllocatable, Snapshot};
 use crate::api::offer::Decline;
 use crate::api::{Offer, OfferSpec, OfferState, OfferStatus, SchedulerKind, Task, TaskState};
@@ -401,8 +401,14 @@ async fn apply(ctx: &Arc<Context>, snapshot: &Snapshot, decisions: &Decisions<'_
         let ctx = ctx.clone();
         tokio::spawn(async move {
             // The semaphore is never closed; without a permit, launch anyway.
-            let _permit = ctx.launch_slots.acquire().await.ok();
-            launch(&ctx, reserved).await;
+            let permit = ctx.launch_slots.acquire().await.ok();
+            let launched = launch(&ctx, &reserved).await;
+            // The Event is not part of the launch: it does not hold a slot.
+            drop(permit);
+            if let Some(note) = launched {
+                ctx.event(&*reserved.task, NORMAL, "Launched", note, "Launch")
+                    .await;
+            }
         });
     }
     tokio::join!(rescinds, cleanup, creates);
@@ -562,40 +568,34 @@ fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
     })
 }
 
-/// Creates a reserved pod; on failure, releases the reservation.
-async fn launch(ctx: &Context, launch: Launch) {
+/// Creates a reserved pod (a plain create: cheaper for the API server than an apply,
+/// and the pod is new); on failure, releases the reservation. Returns the Launched
+/// Event's note when this call created the pod.
+async fn launch(ctx: &Context, launch: &Launch) -> Option<String> {
     let Launch {
         task,
         task_key,
         agent,
         pod,
     } = launch;
-    let (task_key, agent) = (task_key.as_str(), agent.as_str());
     let (ns, _) = split(task_key);
-    let pod_name = pod_name(&task);
+    let pod_name = pod_name(task);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    match api
-        .patch(
-            &pod_name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&pod_apply_body(&pod)),
-        )
-        .await
-    {
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    match api.create(&params, pod).await {
         Ok(_) => {
             info!(task = task_key, agent, "launched");
-            ctx.event(
-                &*task,
-                NORMAL,
-                "Launched",
-                format!(
-                    "pod {pod_name} launched on agent {agent} with {}",
-                    task.spec.resources
-                ),
-                "Launch",
-            )
-            .await;
+            Some(format!(
+                "pod {pod_name} launched on agent {agent} with {}",
+                task.spec.resources
+            ))
         }
+        // An earlier attempt (or an earlier process) created it: the task reconciler
+        // adopts it if it is the task's own, and reports TASK_ERROR if not.
+        Err(kube::Error::Api(s)) if s.code == 409 => None,
         Err(e) => {
             ctx.placements
                 .lock()
@@ -611,6 +611,7 @@ async fn launch(ctx: &Context, launch: Launch) {
                     .insert(task_key.to_string(), s.message.clone());
             }
             warn!(task = task_key, agent, error = %e, "launch failed");
+            None
         }
     }
 }
