@@ -188,8 +188,20 @@ async fn standby_takes_over_after_sigkill_and_sigterm_hands_over_promptly() {
     wait_holder(&env, &["replica-c"], T).await;
     let handover = terminated_at.elapsed();
     eprintln!("SIGTERM hand-over: {:.2} s", handover.as_secs_f64());
-    let after = lease(&env).await.and_then(|l| l.spec).unwrap_or_default();
-    assert!(after.lease_transitions.unwrap_or_default() > transitions);
+    // kube-lease-manager takes a released lease in two writes (holder, then the
+    // transition count): wait for the second.
+    let counted = Instant::now();
+    let after = loop {
+        let after = lease(&env).await.and_then(|l| l.spec).unwrap_or_default();
+        if after.lease_transitions.unwrap_or_default() > transitions {
+            break after;
+        }
+        assert!(
+            counted.elapsed() < T,
+            "the hand-over to replica-c was never counted in leaseTransitions: {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     // Observable promptness: replica-c acquired the lease before the old holder's last
     // renewal would have expired.
     let (Some(renewed), Some(acquired)) = (before.renew_time.clone(), after.acquire_time.clone())
