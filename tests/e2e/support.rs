@@ -133,9 +133,8 @@ impl TestEnv {
         }
     }
 
-    /// Starts (or restarts) the operator process for this namespace.
-    pub fn start_operator(&mut self) {
-        self.starts += 1;
+    /// The operator log, opened for appending twice: stdout and stderr of a process.
+    pub fn log_handles(&self) -> (std::fs::File, std::fs::File) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,6 +143,31 @@ impl TestEnv {
         let err = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
+        (log, err)
+    }
+
+    /// Waits (at most 60 s) until Framework `name` is registered.
+    pub async fn wait_registered(&self, name: &str) {
+        let api: Api<mesos_operator::api::Framework> = self.api();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Ok(fw) = api.get(name).await
+                && fw.is_registered()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "framework {name} never registered; operator log:\n{}",
+            self.log_tail(40)
+        );
+    }
+
+    /// Starts (or restarts) the operator process for this namespace.
+    pub fn start_operator(&mut self) {
+        self.starts += 1;
+        let (log, err) = self.log_handles();
         let child = Command::new(env!("CARGO_BIN_EXE_mesos-operator"))
             .args([
                 "run",

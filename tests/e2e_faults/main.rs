@@ -161,23 +161,6 @@ fn spawn_creator(
     })
 }
 
-async fn wait_registered(env: &TestEnv, name: &str) {
-    let api: Api<Framework> = env.api();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(fw) = api.get(name).await
-            && fw.is_registered()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "framework {name} never registered; operator log:\n{}",
-        env.log_tail(40)
-    );
-}
-
 /// Deletes the namespace's Frameworks while its operator still runs and waits until they
 /// are gone: their teardown finalizer needs the operator, and the harness deletes the
 /// namespace only after it killed the operator, which would leave the namespace
@@ -568,7 +551,7 @@ async fn operator_sigkilled_three_times_during_2000_tasks_loses_nothing() {
             .await;
     }
     for (name, _) in frameworks {
-        wait_registered(&env, name).await;
+        env.wait_registered(name).await;
     }
     let names: Vec<&str> = frameworks.iter().map(|(n, _)| *n).collect();
     let tasks = short_tasks(&names, KILL_TASKS_PER_FRAMEWORK, "");
@@ -670,14 +653,7 @@ struct Operator(std::process::Child);
 
 impl Operator {
     fn start(env: &TestEnv, extra: &[&str]) -> Self {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&env.log)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", env.log.display()));
-        let err = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
+        let (log, err) = env.log_handles();
         let pool = format!("e2e-pool={}", env.ns);
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_mesos-operator"))
             .args(["run", "--namespace", &env.ns, "--node-selector", &pool])
@@ -794,7 +770,7 @@ async fn apiserver_restarted_mid_run_operator_reconnects_and_run_completes() {
     env.apply::<Framework>(&framework_yaml("south", "Builtin", &[]))
         .await;
     for n in names {
-        wait_registered(&env, n).await;
+        env.wait_registered(n).await;
     }
     // Batch 1 runs across two restarts; batch 2 is created only after the second one, so
     // it can finish only if the operator's watches came back on their own.
@@ -1006,8 +982,8 @@ async fn namespace_deleted_with_running_tasks_leaks_nothing() {
         .await;
     env.apply::<Framework>(&framework_yaml("ext", "External", &["PartitionAware"]))
         .await;
-    wait_registered(&env, "web").await;
-    wait_registered(&env, "ext").await;
+    env.wait_registered("web").await;
+    env.wait_registered("ext").await;
     let api: Api<Task> = env.api();
     let mut names = Vec::new();
     for i in 0..20 {
@@ -1086,8 +1062,8 @@ async fn framework_deleted_with_100_running_tasks_is_torn_down() {
         .await;
     env.apply::<Framework>(&framework_yaml("bystander", "Builtin", &[]))
         .await;
-    wait_registered(&env, "doomed").await;
-    wait_registered(&env, "bystander").await;
+    env.wait_registered("doomed").await;
+    env.wait_registered("bystander").await;
     let api: Api<Task> = env.api();
     let mut bystanders = Vec::new();
     for i in 0..5 {
@@ -1260,7 +1236,7 @@ async fn burst_of_50_out_of_order_updates_never_regresses_a_task() {
     env.add_node("n0", "8", "32Gi", json!({})).await;
     env.apply::<Framework>(&framework_yaml("burst", "Builtin", &["PartitionAware"]))
         .await;
-    wait_registered(&env, "burst").await;
+    env.wait_registered("burst").await;
     let tasks: Api<Task> = env.api();
     let pods: Api<Pod> = env.api();
     let rounds = 4;
