@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, ListParams};
+use kube::api::ListParams;
 use mesos_operator::api::{Framework, Task, TaskState};
 
 use crate::process::{Operator, http_get, metric, strip_ansi, wait_metric};
@@ -27,19 +27,7 @@ pub fn task(name: &str, framework: &str, run_for: &str, extra: &str) -> String {
 
 /// Waits until the Framework is registered.
 pub async fn registered(env: &TestEnv, name: &str, log: &dyn Fn() -> String) {
-    let api: Api<Framework> = env.api();
-    for _ in 0..300 {
-        if let Ok(fw) = api.get(name).await
-            && fw.is_registered()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "framework {name} never registered; operator log:\n{}",
-        log()
-    );
+    env.wait_registered_with(name, log).await;
 }
 
 #[tokio::test]

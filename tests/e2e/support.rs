@@ -146,21 +146,31 @@ impl TestEnv {
         (log, err)
     }
 
-    /// Waits (at most 60 s) until Framework `name` is registered.
-    pub async fn wait_registered(&self, name: &str) {
+    /// Waits (at most 60 s) until Framework `name` is registered; on failure shows the
+    /// operator's log.
+    pub async fn wait_registered(&self, name: &str) -> mesos_operator::api::Framework {
+        self.wait_registered_with(name, &|| self.log_tail(40)).await
+    }
+
+    /// [`Self::wait_registered`] for an operator whose log `log` returns.
+    pub async fn wait_registered_with(
+        &self,
+        name: &str,
+        log: &dyn Fn() -> String,
+    ) -> mesos_operator::api::Framework {
         let api: Api<mesos_operator::api::Framework> = self.api();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
             if let Ok(fw) = api.get(name).await
                 && fw.is_registered()
             {
-                return;
+                return fw;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
             "framework {name} never registered; operator log:\n{}",
-            self.log_tail(40)
+            log()
         );
     }
 

@@ -33,19 +33,7 @@ fn task(name: &str, framework: &str, annotations: &[(&str, &str)], extra: &str) 
 }
 
 async fn registered(env: &TestEnv, name: &str) -> Framework {
-    let api: Api<Framework> = env.api();
-    for _ in 0..200 {
-        if let Ok(fw) = api.get(name).await
-            && fw.is_registered()
-        {
-            return fw;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "framework {name} never registered; operator log:\n{}",
-        env.log_tail(40)
-    );
+    env.wait_registered(name).await
 }
 
 fn states(task: &Task) -> Vec<TaskState> {
