@@ -13,7 +13,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Config};
 use mesos_operator::api::{Framework, Offer, Task, TaskState};
 
-use crate::observability::{framework, registered, task};
+use crate::observability::{framework, task};
 use crate::process::{Operator, impersonating_kubeconfig, must, repo, run_tool};
 use crate::support::TestEnv;
 
@@ -497,7 +497,7 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
 
     // Builtin framework: registered, a task finishes, a task is killed.
     env.apply::<Framework>(&framework("web", "Builtin")).await;
-    registered(&env, "web", &tail).await;
+    env.wait_registered_with("web", &tail).await;
     env.apply::<Task>(&task("hello", "web", "1s", "")).await;
     env.apply::<Task>(&task("forever", "web", "10m", "")).await;
     env.wait_state("hello", TaskState::Finished, T).await;
@@ -514,7 +514,7 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
 
     // External framework: the allocator creates an offer, a task launched on it finishes.
     env.apply::<Framework>(&framework("ext", "External")).await;
-    registered(&env, "ext", &tail).await;
+    env.wait_registered_with("ext", &tail).await;
     let offer = wait_offer(&env, "ext", &tail).await;
     env.apply::<Task>(&task(
         "on-offer",

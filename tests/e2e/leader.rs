@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use mesos_operator::api::{Framework, Task, TaskState};
 
-use crate::observability::{framework, registered, task};
+use crate::observability::{framework, task};
 use crate::process::{Operator, http_get, metric, wait_ready};
 use crate::support::{TestEnv, kubeconfig};
 
@@ -109,7 +109,8 @@ async fn standby_takes_over_after_sigkill_and_sigterm_hands_over_promptly() {
 
     // A run in progress: tasks running for a while when the leader dies.
     env.apply::<Framework>(&framework("batch", "Builtin")).await;
-    registered(&env, "batch", &|| leader.log_tail(30)).await;
+    env.wait_registered_with("batch", &|| leader.log_tail(30))
+        .await;
     for i in 0..4 {
         env.apply::<Task>(&task(&format!("t{i}"), "batch", "15s", ""))
             .await;

@@ -25,11 +25,6 @@ pub fn task(name: &str, framework: &str, run_for: &str, extra: &str) -> String {
     )
 }
 
-/// Waits until the Framework is registered.
-pub async fn registered(env: &TestEnv, name: &str, log: &dyn Fn() -> String) {
-    env.wait_registered_with(name, log).await;
-}
-
 #[tokio::test]
 async fn metrics_probes_events_logs_and_state_after_a_known_workload() {
     let env = TestEnv::without_operator("observe").await;
@@ -75,7 +70,7 @@ async fn metrics_probes_events_logs_and_state_after_a_known_workload() {
     // The known workload: 3 tasks to TASK_FINISHED, one killed, one that fits nowhere.
     env.apply::<Framework>(&framework("analytics", "Builtin"))
         .await;
-    registered(&env, "analytics", &tail).await;
+    env.wait_registered_with("analytics", &tail).await;
     for i in 0..3 {
         env.apply::<Task>(&task(&format!("job-{i}"), "analytics", "1s", ""))
             .await;

@@ -32,10 +32,6 @@ fn task(name: &str, framework: &str, annotations: &[(&str, &str)], extra: &str) 
     )
 }
 
-async fn registered(env: &TestEnv, name: &str) -> Framework {
-    env.wait_registered(name).await
-}
-
 fn states(task: &Task) -> Vec<TaskState> {
     task.status
         .as_ref()
@@ -48,7 +44,7 @@ async fn happy_path_walks_staging_running_finished() {
     let env = TestEnv::new("happy").await;
     env.apply::<Framework>(&framework("web", &["TaskKillingState"], "Builtin"))
         .await;
-    let fw = registered(&env, "web").await;
+    let fw = env.wait_registered("web").await;
     let status = fw.status.clone().unwrap_or_default();
     assert_eq!(
         status.framework_id, fw.metadata.uid,
@@ -144,7 +140,7 @@ async fn failing_task_reports_exit_code_and_oom_reason() {
     let env = TestEnv::with_args("failing", &["--task-events", "warnings"]).await;
     env.apply::<Framework>(&framework("batch", &[], "Builtin"))
         .await;
-    registered(&env, "batch").await;
+    env.wait_registered("batch").await;
     env.apply::<Task>(&task(
         "crash",
         "batch",
@@ -204,7 +200,7 @@ async fn kill_goes_through_killing_to_killed() {
     let env = TestEnv::new("kill").await;
     env.apply::<Framework>(&framework("svc", &["TaskKillingState"], "Builtin"))
         .await;
-    registered(&env, "svc").await;
+    env.wait_registered("svc").await;
     env.apply::<Task>(&task(
         "server",
         "svc",
@@ -240,8 +236,8 @@ async fn pod_deleted_out_of_band_is_lost_and_not_recreated() {
         .await;
     env.apply::<Framework>(&framework("aware", &["PartitionAware"], "Builtin"))
         .await;
-    registered(&env, "plain").await;
-    registered(&env, "aware").await;
+    env.wait_registered("plain").await;
+    env.wait_registered("aware").await;
     env.apply::<Task>(&task("victim", "plain", &[], "")).await;
     env.apply::<Task>(&task("aware-victim", "aware", &[], ""))
         .await;
@@ -285,7 +281,7 @@ async fn unknown_framework_and_bad_offer_are_task_errors() {
 
     env.apply::<Framework>(&framework("ext", &[], "External"))
         .await;
-    registered(&env, "ext").await;
+    env.wait_registered("ext").await;
     env.apply::<Task>(&task("no-offer", "ext", &[], "")).await;
     let t = env.wait_state("no-offer", TaskState::Error, T).await;
     assert!(
@@ -316,7 +312,7 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
         .await;
     env.apply::<Framework>(&framework("big", &[], "Builtin"))
         .await;
-    registered(&env, "big").await;
+    env.wait_registered("big").await;
     // A task far larger than any test node, tolerating a taint only this test's node has.
     let taint_key = format!("e2e.mesos.operator.dev/{}", env.ns);
     let manifest = format!(
@@ -369,7 +365,7 @@ async fn operator_restarted_mid_run_makes_no_duplicate_pod() {
     let mut env = TestEnv::new("restart").await;
     env.apply::<Framework>(&framework("steady", &[], "Builtin"))
         .await;
-    registered(&env, "steady").await;
+    env.wait_registered("steady").await;
     let n = 30;
     for i in 0..n {
         env.apply::<Task>(&task(
@@ -442,8 +438,8 @@ async fn node_not_ready_and_node_deleted_follow_partition_awareness() {
         .await;
     env.apply::<Framework>(&framework("plain", &[], "Builtin"))
         .await;
-    registered(&env, "aware").await;
-    registered(&env, "plain").await;
+    env.wait_registered("aware").await;
+    env.wait_registered("plain").await;
     env.apply::<Task>(&task("pa", "aware", &[], "")).await;
     env.apply::<Task>(&task("np", "plain", &[], "")).await;
     env.wait_state("pa", TaskState::Running, T).await;
