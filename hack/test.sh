@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 step() { printf '\n==> %s\n' "$*"; }
 
+# A fresh build of every target plus the image and the cluster's data takes about 10 GiB.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((10 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR == 2 { print $6 }'); the build and tests need about 10 GiB" >&2
+fi
+
 step "cluster tools (cached by version under \${MESOS_OPERATOR_CACHE:-~/.cache/mesos-operator})"
 bash hack/tools.sh >/dev/null
 
