@@ -10,6 +10,7 @@ pub mod api_requests;
 pub mod controller;
 pub mod crds;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;

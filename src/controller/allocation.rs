@@ -405,9 +405,8 @@ async fn apply(ctx: &Arc<Context>, snapshot: &Snapshot, decisions: &Decisions<'_
             let launched = launch(&ctx, &reserved).await;
             // The Event is not part of the launch: it does not hold a slot.
             drop(permit);
-            if let Some(note) = launched {
-                ctx.event(&*reserved.task, NORMAL, "Launched", note, "Launch")
-                    .await;
+            if let Some((task, note)) = launched {
+                ctx.event(&*task, NORMAL, "Launched", note, "Launch").await;
             }
         });
     }
@@ -540,67 +539,80 @@ async fn create_offer(
     Ok(())
 }
 
-/// A Builtin task's pod, built and reserved in the placement ledger, ready to be sent.
+/// A Builtin task reserved in the placement ledger on the agent the allocator chose,
+/// waiting for a launch slot. It holds names only: the pod is built when the slot is
+/// free, from the task as it is then, so thousands of waiting launches cost little
+/// memory and a task killed while it waited is not launched.
 struct Launch {
-    task: Arc<Task>,
     task_key: String,
     agent: String,
-    pod: Pod,
+    pod_name: String,
 }
 
-/// Builds the pod of a Builtin task for the agent the allocator chose and reserves its
-/// resources in the placement ledger at once, so that the next allocation cycle counts
-/// them (and skips the task) even while the pod is still being created.
+/// Reserves the resources of a Builtin task's pod on `agent` in the placement ledger at
+/// once, so that the next allocation cycle counts them (and skips the task) even while
+/// the pod waits to be created.
 fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
     let (ns, name) = split(task_key);
     let task = ctx.tasks.get(&ObjectRef::new(name).within(ns))?;
     // A pod that cannot be built: the task reconciler reports TASK_ERROR.
     let pod = build_pod(&task, agent).ok()?;
+    let pod_name = pod_name(&task);
     ctx.placements
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(ns, &pod_name(&task), agent, placement::pod_requests(&pod));
+        .insert(ns, &pod_name, agent, placement::pod_requests(&pod));
     Some(Launch {
-        task,
         task_key: task_key.to_string(),
         agent: agent.to_string(),
-        pod,
+        pod_name,
     })
 }
 
-/// Creates a reserved pod (a plain create: cheaper for the API server than an apply,
-/// and the pod is new); on failure, releases the reservation. Returns the Launched
-/// Event's note when this call created the pod.
-async fn launch(ctx: &Context, launch: &Launch) -> Option<String> {
+/// Creates a reserved task's pod (a plain create: cheaper for the API server than an
+/// apply, and the pod is new). A task that is gone, killed or ended while it waited is
+/// not launched, and on failure the reservation is released. Returns the task and the
+/// Launched Event's note when this call created the pod.
+async fn launch(ctx: &Context, launch: &Launch) -> Option<(Arc<Task>, String)> {
     let Launch {
-        task,
         task_key,
         agent,
-        pod,
+        pod_name,
     } = launch;
-    let (ns, _) = split(task_key);
-    let pod_name = pod_name(task);
+    let (ns, name) = split(task_key);
+    let release = || {
+        ctx.placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ns, pod_name);
+    };
+    let task = ctx
+        .tasks
+        .get(&ObjectRef::new(name).within(ns))
+        .filter(|t| !t.spec.kill && !t.is_terminal() && t.metadata.deletion_timestamp.is_none());
+    let Some((task, pod)) = task.and_then(|t| build_pod(&t, agent).ok().map(|pod| (t, pod))) else {
+        release();
+        return None;
+    };
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PostParams::default()
     };
-    match api.create(&params, pod).await {
+    match api.create(&params, &pod).await {
         Ok(_) => {
             info!(task = task_key, agent, "launched");
-            Some(format!(
+            let note = format!(
                 "pod {pod_name} launched on agent {agent} with {}",
                 task.spec.resources
-            ))
+            );
+            Some((task, note))
         }
         // An earlier attempt (or an earlier process) created it: the task reconciler
         // adopts it if it is the task's own, and reports TASK_ERROR if not.
         Err(kube::Error::Api(s)) if s.code == 409 => None,
         Err(e) => {
-            ctx.placements
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(ns, &pod_name);
+            release();
             // A pod the API server refuses makes the task TASK_ERROR (in the task reconciler).
             if let kube::Error::Api(s) = &e
                 && (s.code == 400 || s.code == 422)

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
@@ -26,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::api::{Framework, Offer, ResourceRole, Resources, Task};
 use crate::error::{Error, KubeContext, Result};
+use crate::events::EventRecorder;
 use cache::{Shared, trim_metadata};
 
 /// The one field manager every write of the operator uses.
@@ -141,7 +142,7 @@ pub struct Context {
     /// Prometheus metrics (reconciles, allocation cycles, offers).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// One recorder for the process, so that repeated Events aggregate into a series.
-    recorder: Recorder,
+    recorder: EventRecorder,
 }
 
 /// Pods the operator created that the pod store has not shown yet.
@@ -206,14 +207,11 @@ impl Context {
         {
             return;
         }
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        if let Err(e) = self
+            .recorder
+            .publish(obj.object_ref(&()), type_, reason, action, note)
+            .await
+        {
             warn!(error = %e, reason, "could not publish event");
         }
     }
@@ -412,13 +410,10 @@ pub async fn run(settings: Settings) -> Result<()> {
     metrics.set_leading(true);
     info!("starting controllers");
 
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.into(),
-        instance: std::env::var("POD_NAME")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok()),
-    };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let instance = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok());
+    let recorder = EventRecorder::new(client.clone(), FIELD_MANAGER, instance);
     let ctx = Arc::new(Context {
         client,
         nodes,

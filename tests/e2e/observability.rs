@@ -205,3 +205,99 @@ async fn metrics_probes_events_logs_and_state_after_a_known_workload() {
         "one pod per finished task; the killed task's pod is gone and huge never launched"
     );
 }
+
+/// The operator's Event recorder on the real API server: a repeat of the same Event
+/// (object, type, reason, action) updates the first Event's series instead of creating
+/// another; a different reason or object is a new Event.
+#[tokio::test]
+async fn repeated_events_fold_into_one_series() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::api::events::v1::Event;
+    use kube::Resource;
+    use kube::runtime::events::EventType;
+    use mesos_operator::events::EventRecorder;
+
+    let env = TestEnv::without_operator("events").await;
+    let configmaps: kube::Api<ConfigMap> = env.api();
+    let mut regarding = Vec::new();
+    for name in ["a", "b"] {
+        let cm = ConfigMap {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let cm = configmaps
+            .create(&Default::default(), &cm)
+            .await
+            .expect("create a ConfigMap to regard");
+        regarding.push(cm.object_ref(&()));
+    }
+    let recorder = EventRecorder::new(env.client.clone(), "mesos-operator-test", None);
+    let publish = async |object: usize, reason: &str, note: &str| {
+        recorder
+            .publish(
+                regarding[object].clone(),
+                EventType::Warning,
+                reason,
+                "Place",
+                note.into(),
+            )
+            .await
+            .expect("publish an Event");
+    };
+    publish(0, "Unschedulable", "first").await;
+    publish(0, "Unschedulable", "second").await;
+    publish(0, "Unschedulable", "third").await;
+    publish(0, "Launched", "other reason").await;
+    publish(1, "Unschedulable", "other object").await;
+
+    let events: kube::Api<Event> = env.api();
+    let events = events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items;
+    let summary: Vec<(String, String, Option<i32>, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.regarding
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+                e.series.as_ref().map(|s| s.count),
+                e.note.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    println!("events: {summary:?}");
+    assert_eq!(events.len(), 3, "three distinct Events: {summary:?}");
+    let folded = summary
+        .iter()
+        .find(|(name, reason, ..)| name == "a" && reason == "Unschedulable")
+        .unwrap_or_else(|| panic!("no Unschedulable Event for a: {summary:?}"));
+    assert_eq!(
+        (folded.2, folded.3.as_str()),
+        (Some(3), "first"),
+        "the repeats count in the first Event's series: {summary:?}"
+    );
+    for (name, reason) in [("a", "Launched"), ("b", "Unschedulable")] {
+        assert!(
+            summary
+                .iter()
+                .any(|(n, r, series, _)| n == name && r == reason && series.is_none()),
+            "a distinct Event for {name}/{reason}: {summary:?}"
+        );
+    }
+    let first = events.iter().find(|e| e.series.is_some());
+    assert!(
+        first.is_some_and(
+            |e| e.reporting_controller.as_deref() == Some("mesos-operator-test")
+                && e.type_.as_deref() == Some("Warning")
+        ),
+        "reported as the recorder's controller, type Warning: {first:?}"
+    );
+}
