@@ -7,6 +7,7 @@
 pub mod allocator;
 pub mod api;
 pub mod api_requests;
+pub mod cached_pod;
 pub mod controller;
 pub mod crds;
 pub mod error;

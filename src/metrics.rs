@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
@@ -32,6 +32,7 @@ use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 
 use crate::api::{Framework, Offer, Task, TaskState};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, Result};
 use crate::state::{self, Summary};
 
@@ -93,7 +94,7 @@ pub struct ClusterStores {
     /// Every Node.
     pub nodes: Store<Node>,
     /// Every Pod.
-    pub pods: Store<Pod>,
+    pub pods: Store<CachedPod>,
     /// Frameworks of the watched namespace(s).
     pub frameworks: Store<Framework>,
     /// Tasks of the watched namespace(s).

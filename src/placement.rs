@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::Resources;
 use crate::api::resources::{
     PortRange, PortRanges, bytes_from_quantity, cpu_millis_from_quantity, value_from_quantity,
 };
+use crate::cached_pod::{CachedPod, CachedRequests};
 use crate::task_state::node_ready;
 
 /// Host ports an agent offers (Mesos' default agent `ports` resource).
@@ -79,7 +80,7 @@ fn tolerates(t: &Toleration, taint: &Taint) -> bool {
 }
 
 /// Whether a pod still holds its resources: bound and neither Succeeded nor Failed.
-pub fn holds_resources(pod: &Pod) -> bool {
+pub fn holds_resources(pod: &CachedPod) -> bool {
     let bound = pod
         .spec
         .as_ref()
@@ -89,7 +90,7 @@ pub fn holds_resources(pod: &Pod) -> bool {
 }
 
 /// Whether a pod's phase is Succeeded or Failed: it runs nothing any more.
-pub fn pod_has_ended(pod: &Pod) -> bool {
+pub fn pod_has_ended(pod: &CachedPod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     matches!(phase, Some("Succeeded" | "Failed"))
 }
@@ -97,11 +98,11 @@ pub fn pod_has_ended(pod: &Pod) -> bool {
 /// The resources a pod requests, computed as the scheduler does: the sum over containers,
 /// at least the largest init container, plus overhead; pod-level requests win where set.
 /// Host ports count as used ports.
-pub fn pod_requests(pod: &Pod) -> Resources {
+pub fn pod_requests(pod: &CachedPod) -> Resources {
     let Some(spec) = pod.spec.as_ref() else {
         return Resources::default();
     };
-    let requests_of = |r: Option<&k8s_openapi::api::core::v1::ResourceRequirements>| -> Resources {
+    let requests_of = |r: Option<&CachedRequests>| -> Resources {
         r.and_then(|r| r.requests.as_ref())
             .map(from_quantities)
             .unwrap_or_default()
@@ -211,7 +212,7 @@ pub fn agent_from_node(node: &Node) -> Agent {
 /// nodes are ignored.
 pub fn agents<'a>(
     nodes: impl IntoIterator<Item = &'a Node>,
-    pods: impl IntoIterator<Item = &'a Pod>,
+    pods: impl IntoIterator<Item = &'a CachedPod>,
 ) -> Vec<Agent> {
     let mut agents: Vec<Agent> = nodes.into_iter().map(agent_from_node).collect();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
@@ -312,7 +313,8 @@ pub fn no_fit_message(demand: &Resources, most_free: &Resources) -> String {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        Container, NodeCondition, NodeSpec, NodeStatus, PodSpec, PodStatus, ResourceRequirements,
+        Container, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus,
+        ResourceRequirements,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;
@@ -344,8 +346,8 @@ mod tests {
         }
     }
 
-    fn pod(node: &str, cpu: &str, mem: &str, phase: &str) -> Pod {
-        Pod {
+    fn pod(node: &str, cpu: &str, mem: &str, phase: &str) -> CachedPod {
+        CachedPod::from(&Pod {
             metadata: ObjectMeta::default(),
             spec: Some(PodSpec {
                 node_name: Some(node.into()),
@@ -366,7 +368,7 @@ mod tests {
                 phase: Some(phase.into()),
                 ..Default::default()
             }),
-        }
+        })
     }
 
     fn demand(json: &str) -> Resources {

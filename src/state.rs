@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -16,6 +16,7 @@ use crate::api::condition::Conditions;
 use crate::api::framework::CONDITION_REGISTERED;
 use crate::api::resources::{Cpus, Mebibytes};
 use crate::api::{Framework, Offer, OfferState, Resources, SchedulerKind, Task, TaskState};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
 use crate::placement;
 
@@ -157,7 +158,7 @@ impl Summary {
     /// Summarises the objects.
     pub fn compute<'a>(
         nodes: impl IntoIterator<Item = &'a Node>,
-        pods: impl IntoIterator<Item = &'a Pod>,
+        pods: impl IntoIterator<Item = &'a CachedPod>,
         frameworks: impl IntoIterator<Item = &'a Framework>,
         tasks: impl IntoIterator<Item = &'a Task>,
         offers: impl IntoIterator<Item = &'a Offer>,
@@ -530,7 +531,7 @@ pub async fn fetch(client: &Client, namespace: Option<&str>) -> Result<Summary> 
         .list(&lp)
         .await
         .context(|| "listing nodes".into())?;
-    let pods = Api::<Pod>::all(client.clone())
+    let pods = Api::<CachedPod>::all(client.clone())
         .list(&lp)
         .await
         .context(|| "listing pods".into())?;
@@ -597,8 +598,8 @@ mod tests {
         n
     }
 
-    fn pod(node: &str, cpu: &str) -> Pod {
-        let mut p = Pod::default();
+    fn pod(node: &str, cpu: &str) -> CachedPod {
+        let mut p = k8s_openapi::api::core::v1::Pod::default();
         p.metadata.name = Some(format!("p-{node}-{cpu}"));
         p.metadata.namespace = Some("ns".into());
         p.spec = Some(PodSpec {
@@ -617,7 +618,7 @@ mod tests {
             phase: Some("Running".into()),
             ..Default::default()
         });
-        p
+        CachedPod::from(&p)
     }
 
     fn framework(name: &str, role: &str) -> Framework {

@@ -16,7 +16,7 @@
 //! | node NotReady or unreachable             | TASK_UNREACHABLE (partition-aware) / TASK_LOST |
 //! | node deleted                             | TASK_GONE (partition-aware) / TASK_LOST     |
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::condition::{ConditionStatus, Conditions};
@@ -24,6 +24,7 @@ use crate::api::task::{
     CONDITION_HEALTHY, CONDITION_RUNNING, CONDITION_SCHEDULED, CONDITION_TERMINATED, HISTORY_LIMIT,
 };
 use crate::api::{TaskReason, TaskSource, TaskState, TaskStatus, TaskStatusEntry};
+use crate::cached_pod::{CachedContainerStatus, CachedPod};
 
 /// What a framework declared that changes the states its tasks report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub enum PodView<'a> {
     /// The operator has not created the Pod (yet).
     NotCreated,
     /// The Pod as last seen.
-    Present(&'a Pod),
+    Present(&'a CachedPod),
     /// The Pod was created and is now confirmed gone (not in the API server).
     Gone,
 }
@@ -179,12 +180,12 @@ fn agent_unreachable(caps: Capabilities, why: &str) -> Update {
     Update::new(state, TaskSource::Master).reason(TaskReason::ReasonAgentDisconnected, why)
 }
 
-fn derive_from_pod(pod: &Pod, obs: &Observation<'_>) -> Update {
+fn derive_from_pod(pod: &CachedPod, obs: &Observation<'_>) -> Update {
     let caps = obs.capabilities;
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
     let deleting = pod.metadata.deletion_timestamp.is_some();
-    let containers: &[ContainerStatus] = status
+    let containers: &[CachedContainerStatus] = status
         .and_then(|s| s.container_statuses.as_deref())
         .unwrap_or(&[]);
 
@@ -220,9 +221,9 @@ fn derive_from_pod(pod: &Pod, obs: &Observation<'_>) -> Update {
 }
 
 fn running_or_starting(
-    pod: &Pod,
+    pod: &CachedPod,
     phase: &str,
-    containers: &[ContainerStatus],
+    containers: &[CachedContainerStatus],
     obs: &Observation<'_>,
 ) -> Update {
     let running = phase == "Running"
@@ -257,14 +258,14 @@ fn running_or_starting(
     u
 }
 
-fn killed_after(containers: &[ContainerStatus]) -> Update {
+fn killed_after(containers: &[CachedContainerStatus]) -> Update {
     let mut u =
         Update::new(TaskState::Killed, TaskSource::Executor).message("pod terminated after a kill");
     u.exit_code = first_exit_code(containers);
     u
 }
 
-fn failed(pod: &Pod, containers: &[ContainerStatus]) -> Update {
+fn failed(pod: &CachedPod, containers: &[CachedContainerStatus]) -> Update {
     let pod_reason = pod
         .status
         .as_ref()
@@ -336,7 +337,7 @@ fn non_empty(s: String, default: &str) -> String {
     if s.is_empty() { default.to_string() } else { s }
 }
 
-fn first_exit_code(containers: &[ContainerStatus]) -> Option<i32> {
+fn first_exit_code(containers: &[CachedContainerStatus]) -> Option<i32> {
     containers
         .iter()
         .filter_map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()))
@@ -344,7 +345,7 @@ fn first_exit_code(containers: &[ContainerStatus]) -> Option<i32> {
         .max_by_key(|code| *code != 0)
 }
 
-fn node_name(pod: &Pod) -> Option<String> {
+fn node_name(pod: &CachedPod) -> Option<String> {
     pod.spec.as_ref().and_then(|s| s.node_name.clone())
 }
 
@@ -361,7 +362,7 @@ pub fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
-fn pod_ready(pod: &Pod) -> bool {
+fn pod_ready(pod: &CachedPod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -524,9 +525,10 @@ pub fn camel(state: TaskState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cached_pod::{CachedPodCondition, CachedPodSpec, CachedPodStatus};
     use k8s_openapi::api::core::v1::{
         ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-        NodeCondition, NodeStatus, PodCondition, PodSpec, PodStatus,
+        NodeCondition, NodeStatus,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use k8s_openapi::jiff::Timestamp;
@@ -544,25 +546,24 @@ mod tests {
         Time(Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH))
     }
 
-    fn container(state: ContainerState) -> ContainerStatus {
-        ContainerStatus {
+    fn container(state: ContainerState) -> CachedContainerStatus {
+        CachedContainerStatus {
             name: "task".into(),
             state: Some(state),
-            ..Default::default()
         }
     }
 
-    fn pod(phase: &str, containers: Vec<ContainerStatus>) -> Pod {
-        Pod {
+    fn pod(phase: &str, containers: Vec<CachedContainerStatus>) -> CachedPod {
+        CachedPod {
             metadata: ObjectMeta {
                 name: Some("t".into()),
                 ..Default::default()
             },
-            spec: Some(PodSpec {
+            spec: Some(CachedPodSpec {
                 node_name: Some("n1".into()),
                 ..Default::default()
             }),
-            status: Some(PodStatus {
+            status: Some(CachedPodStatus {
                 phase: Some(phase.into()),
                 container_statuses: Some(containers),
                 ..Default::default()
@@ -651,10 +652,9 @@ mod tests {
         assert_eq!(derive(&o).healthy, Some(false));
         let mut ready = p.clone();
         if let Some(s) = ready.status.as_mut() {
-            s.conditions = Some(vec![PodCondition {
+            s.conditions = Some(vec![CachedPodCondition {
                 type_: "Ready".into(),
                 status: "True".into(),
-                ..Default::default()
             }]);
         }
         let o = Observation {

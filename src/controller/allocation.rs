@@ -20,6 +20,7 @@ use super::{Context, FIELD_MANAGER, NORMAL};
 use crate::allocator::{self, Decisions, MinAllocatable, Snapshot};
 use crate::api::offer::Decline;
 use crate::api::{Offer, OfferSpec, OfferState, OfferStatus, SchedulerKind, Task, TaskState};
+use crate::cached_pod::CachedPod;
 use crate::placement;
 use crate::pod::{build_pod, pod_name};
 
@@ -177,7 +178,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
                 frameworks_push_task(
                     &mut pending_tasks,
                     key(&ns, &t.name_any()),
-                    placement::pod_requests(&pod),
+                    placement::pod_requests(&CachedPod::from(&pod)),
                     tolerated_agents,
                 );
             }
@@ -561,7 +562,12 @@ fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
     ctx.placements
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(ns, &pod_name, agent, placement::pod_requests(&pod));
+        .insert(
+            ns,
+            &pod_name,
+            agent,
+            placement::pod_requests(&CachedPod::from(&pod)),
+        );
     Some(Launch {
         task_key: task_key.to_string(),
         agent: agent.to_string(),

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc;
-use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -118,37 +117,6 @@ pub fn trim_metadata<K: Resource>(obj: &mut K) {
     }
 }
 
-/// Trims a Pod to what placement (node, resource requests, overhead) and the task-state
-/// mapping (metadata, deletion, phase, conditions, container states) read.
-pub fn trim_pod(pod: &mut Pod) {
-    trim_metadata(pod);
-    if let Some(spec) = pod.spec.as_mut() {
-        spec.volumes = None;
-        spec.tolerations = None;
-        spec.affinity = None;
-        spec.security_context = None;
-        for c in spec
-            .containers
-            .iter_mut()
-            .chain(spec.init_containers.iter_mut().flatten())
-        {
-            c.env = None;
-            c.env_from = None;
-            c.volume_mounts = None;
-            c.command = None;
-            c.args = None;
-            c.liveness_probe = None;
-            c.readiness_probe = None;
-            c.startup_probe = None;
-            c.security_context = None;
-        }
-    }
-    if let Some(status) = pod.status.as_mut() {
-        status.pod_ips = None;
-        status.host_ips = None;
-    }
-}
-
 /// Starts the one watch of `api` and returns its cache and subscriptions; the watch runs
 /// until the process ends, reconnecting with [`WatchBackoff`]. `trim` shrinks each object
 /// before it is cached.
@@ -202,6 +170,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Node;
+    use kube::ResourceExt;
     use kube::runtime::utils::Backoff;
 
     #[test]
@@ -214,40 +184,22 @@ mod tests {
     }
 
     #[test]
-    fn trimmed_pod_keeps_what_placement_and_task_states_read() {
-        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+    fn trimmed_metadata_drops_managed_fields_and_the_last_applied_manifest_only() {
+        let mut node: Node = serde_json::from_value(serde_json::json!({
             "metadata": {
-                "name": "t", "namespace": "n", "uid": "u", "labels": {"a": "b"},
+                "name": "n1", "uid": "u", "labels": {"a": "b"},
                 "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "1"},
                 "managedFields": [{"manager": "m", "operation": "Apply"}]
             },
-            "spec": {
-                "nodeName": "n1",
-                "volumes": [{"name": "v", "emptyDir": {}}],
-                "containers": [{
-                    "name": "c", "image": "i", "command": ["sh"], "env": [{"name": "X", "value": "1"}],
-                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}
-                }],
-                "overhead": {"cpu": "10m"}
-            },
-            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}],
-                       "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": true,
-                                              "restartCount": 0, "state": {"running": {}}}]}
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
         }))
-        .expect("a valid pod");
-        let before = crate::placement::pod_requests(&pod);
-        trim_pod(&mut pod);
-        assert_eq!(crate::placement::pod_requests(&pod), before);
-        assert!(pod.metadata.managed_fields.is_none());
-        let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+        .expect("a valid node");
+        trim_metadata(&mut node);
+        assert!(node.metadata.managed_fields.is_none());
+        let annotations = node.metadata.annotations.clone().unwrap_or_default();
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["keep"]);
-        let spec = pod.spec.clone().unwrap_or_default();
-        assert_eq!(spec.node_name.as_deref(), Some("n1"));
-        assert!(spec.volumes.is_none());
-        assert!(spec.containers[0].env.is_none() && spec.containers[0].command.is_none());
-        let status = pod.status.clone().unwrap_or_default();
-        assert_eq!(status.phase.as_deref(), Some("Running"));
-        assert_eq!(status.container_statuses.map(|c| c.len()), Some(1));
-        assert_eq!(pod.metadata.uid.as_deref(), Some("u"));
+        assert_eq!(node.metadata.uid.as_deref(), Some("u"));
+        assert_eq!(node.labels().len(), 1);
+        assert!(crate::task_state::node_ready(&node));
     }
 }

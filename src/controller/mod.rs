@@ -25,6 +25,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::api::{Framework, Offer, ResourceRole, Resources, Task};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
 use crate::events::EventRecorder;
 use cache::{Shared, trim_metadata};
@@ -112,7 +113,7 @@ pub struct Context {
     /// Every Node.
     pub nodes: Shared<Node>,
     /// Every Pod in the cluster (other workloads count against node capacity).
-    pub pods: Shared<Pod>,
+    pub pods: Shared<CachedPod>,
     /// Frameworks in the watched namespace(s).
     pub frameworks: Shared<Framework>,
     /// Tasks in the watched namespace(s), shared by the controllers.
@@ -178,7 +179,7 @@ impl Assumed {
 
     /// Drops entries the store now shows (or that are too old to matter) and returns the
     /// remaining (node, resources) pairs.
-    pub fn pending(&mut self, pods: &Store<Pod>) -> Vec<(String, Resources)> {
+    pub fn pending(&mut self, pods: &Store<CachedPod>) -> Vec<(String, Resources)> {
         self.entries.retain(|(ns, name), (_, _, at)| {
             at.elapsed() < Self::TTL && pods.get(&ObjectRef::new(name).within(ns)).is_none()
         });
@@ -332,9 +333,9 @@ pub async fn run(settings: Settings) -> Result<()> {
     }
     let nodes = cache::spawn(Api::<Node>::all(client.clone()), node_config, trim_metadata);
     let pods = cache::spawn(
-        Api::<Pod>::all(client.clone()),
+        Api::<CachedPod>::all(client.clone()),
         watcher::Config::default(),
-        cache::trim_pod,
+        crate::cached_pod::trim,
     );
     let frameworks = cache::spawn(
         scoped::<Framework>(&client, namespace.as_deref()),

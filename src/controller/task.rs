@@ -24,6 +24,7 @@ use crate::api::{
     Framework, FrameworkCapability, LABEL_MANAGED_BY, LABEL_TASK, MANAGER, Offer, OfferState,
     SchedulerKind, Task, TaskReason, TaskState, TaskStatus,
 };
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
 use crate::placement::{self, Agent};
 use crate::pod::{build_pod, pod_name};
@@ -144,7 +145,7 @@ async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
 struct Outcome {
     update: Update,
     /// The pod to record in status (created or adopted).
-    pod: Option<Pod>,
+    pod: Option<CachedPod>,
     /// `Scheduled=False` with this message (task waits for capacity).
     unschedulable: Option<String>,
     /// The task waits for the allocator: check again soon.
@@ -180,7 +181,7 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
         .map(|p| (*p).clone());
     if pod.is_none() && current.pod.is_some() {
         // The store may lag behind a pod we just created: confirm before calling it gone.
-        pod = pods
+        pod = Api::<CachedPod>::namespaced(ctx.client.clone(), &ns)
             .get_opt(&name)
             .await
             .context(|| format!("reading pod {name}"))?;
@@ -246,7 +247,7 @@ async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
     })
 }
 
-fn owned_by(pod: &Pod, task: &Task) -> bool {
+fn owned_by(pod: &CachedPod, task: &Task) -> bool {
     let uid = task.uid();
     pod.owner_references()
         .iter()
@@ -268,7 +269,7 @@ fn observe(
     caps: Capabilities,
     kill_requested: bool,
     view: PodView<'_>,
-    pod: Option<Pod>,
+    pod: Option<CachedPod>,
 ) -> Outcome {
     let node_name = match view {
         PodView::Present(p) => p.spec.as_ref().and_then(|s| s.node_name.clone()),
@@ -299,7 +300,7 @@ fn observe(
 
 /// Implicit reconciliation repairs drift: a pod whose task/framework labels were changed
 /// gets them back (a merge patch: the pod's other fields stay as they are).
-async fn repair_labels(task: &Task, pod: &Pod, pods: &Api<Pod>) -> Result<()> {
+async fn repair_labels(task: &Task, pod: &CachedPod, pods: &Api<Pod>) -> Result<()> {
     let want = crate::pod::pod_labels(task);
     let have = pod.labels();
     if want.iter().all(|(k, v)| have.get(k) == Some(v)) || pod.metadata.deletion_timestamp.is_some()
@@ -566,6 +567,7 @@ async fn launch(
         "Launch",
     )
     .await;
+    let created = CachedPod::from(&created);
     let caps_view = capabilities(Some(&framework));
     let mut outcome = observe(
         task,
