@@ -258,8 +258,15 @@ pub fn criterion_estimates(dir: &Path) -> BTreeMap<String, f64> {
 /// Appends `report` to the JSON array in `path` (created when missing).
 pub fn append(path: &Path, report: &Report) -> Result<()> {
     let mut all = load_all(path)?;
-    all.push(report.clone());
+    add_run(&mut all, report.clone());
     write_json(path, &all)
+}
+
+/// Adds a run to the scaling runs; a new run of the same sizes replaces the earlier one,
+/// so re-running a size updates its point instead of adding a second.
+pub fn add_run(all: &mut Vec<Report>, report: Report) {
+    all.retain(|r| r.sizes != report.sizes);
+    all.push(report);
 }
 
 /// The JSON array in `path`, or nothing when the file is missing.
@@ -319,6 +326,31 @@ mod tests {
         assert_eq!(back, r);
         assert!(r.table().contains("operator/bare"));
         Ok(())
+    }
+
+    #[test]
+    fn a_rerun_of_the_same_sizes_replaces_its_point() {
+        let run = |nodes: usize, tasks: usize, cpu: f64| Report {
+            sizes: Sizes {
+                nodes,
+                tasks,
+                ..Sizes::default()
+            },
+            operator: Some(OperatorStats {
+                cpu_seconds: cpu,
+                ..OperatorStats::default()
+            }),
+            ..Report::default()
+        };
+        let mut all = Vec::new();
+        add_run(&mut all, run(100, 1000, 1.0));
+        add_run(&mut all, run(300, 3000, 2.0));
+        add_run(&mut all, run(100, 1000, 3.0));
+        let points: Vec<_> = all
+            .iter()
+            .map(|r| (r.sizes.nodes, r.operator.as_ref().map(|o| o.cpu_seconds)))
+            .collect();
+        assert_eq!(points, [(300, Some(2.0)), (100, Some(3.0))]);
     }
 
     #[test]
