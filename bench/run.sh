@@ -17,7 +17,8 @@
 #                 operator's and the driver's kube clients have no client-side limit
 #   SCALING_SIZES ["100:1000 300:3000 1000:10000 3000:10000"]  nodes:tasks per scaling run
 #   ALLOCATOR_BENCH [0]   1: the scaling mode also runs `cargo bench --bench allocator`
-#   KEEP_CLUSTER [1]      0: stop the cluster at the end
+#   KEEP_CLUSTER [0]      1: leave the cluster running at the end (its kwok nodes keep
+#                         the API server busy: stop it with `bash hack/cluster.sh down`)
 # The benchmark uses its own cluster, never the development one:
 #   CLUSTER_DIR [~/.cache/mesos-operator/cluster/bench]  ETCD_PORT [25890]
 #   APISERVER_PORT [28543]  KCM_PORT [28357]  KWOK_PORT [28380]  SCHEDULER_PORT [28359]
@@ -52,6 +53,10 @@ bash hack/tools.sh >/dev/null
 # Node leases of 1000+ kwok nodes keep the API server busy; the nodes are created by
 # `nodes N` below, not by `up`.
 NODES=1 bash hack/cluster.sh up >/dev/null
+# Stopped at the end, also on failure, unless KEEP_CLUSTER=1; its data stays for the next run.
+if [ "${KEEP_CLUSTER:-0}" = 0 ]; then
+  trap 'bash hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
+fi
 eval "$(bash hack/cluster.sh env)"
 export KUBECONFIG
 bash hack/install-crds.sh
@@ -83,8 +88,4 @@ if [ "$mode" = scaling ]; then
   target/release/bench chart --input bench/results/scaling.json --output bench/results/scaling.png
 else
   run_once "$NODES" "$TASKS"
-fi
-
-if [ "${KEEP_CLUSTER:-1}" = 0 ]; then
-  bash hack/cluster.sh down
 fi
