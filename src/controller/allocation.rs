@@ -94,12 +94,14 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
     let nodes = ctx.nodes.state();
     let pods = ctx.pods.state();
     let mut agents = placement::agents(nodes.iter().map(|n| &**n), pods.iter().map(|p| &**p));
-    {
-        let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
-        for (node, resources) in ledger.pending(&ctx.pods) {
-            if let Some(a) = agents.iter_mut().find(|a| a.name == node) {
-                placement::charge(a, &resources);
-            }
+    let pending_pods = ctx
+        .placements
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pending(&ctx.pods);
+    for pending in &pending_pods {
+        if let Some(a) = agents.iter_mut().find(|a| a.name == pending.node) {
+            placement::charge(a, &pending.resources);
         }
     }
     let launched: std::collections::HashSet<String> = {
@@ -113,19 +115,59 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         .collect();
     let tasks = ctx.tasks.state();
     let offers = ctx.offers.state();
+    // What each framework holds: its pods, the pods being created for it, and the tasks
+    // it launched on an accepted offer that have no pod yet. (An outstanding offer counts
+    // as a whole, below.) Between an accept and the pod's arrival in the store neither
+    // the offer nor a pod would count a task otherwise, and the allocator could offer a
+    // capped role more than its limit.
     let mut allocated_by_framework: std::collections::HashMap<String, crate::api::Resources> =
         std::collections::HashMap::new();
+    let mut charge_framework = |ns: &str, framework: &str, resources: &crate::api::Resources| {
+        let slot = allocated_by_framework
+            .entry(key(ns, framework))
+            .or_default();
+        *slot = slot.checked_add(resources).unwrap_or_else(|| slot.clone());
+    };
     for pod in pods.iter().filter(|p| placement::holds_resources(p)) {
-        let (Some(ns), Some(fw)) = (
+        if let (Some(ns), Some(fw)) = (
             pod.namespace(),
             pod.labels().get(crate::api::LABEL_FRAMEWORK),
-        ) else {
+        ) {
+            charge_framework(&ns, fw, &placement::pod_requests(pod));
+        }
+    }
+    for pending in &pending_pods {
+        let task = ctx
+            .tasks
+            .get(&ObjectRef::new(&pending.name).within(&pending.namespace));
+        if let Some(task) = task {
+            charge_framework(&pending.namespace, &task.spec.framework, &pending.resources);
+        }
+    }
+    let accepted: std::collections::HashSet<String> = offers
+        .iter()
+        .filter(|o| o.metadata.deletion_timestamp.is_none())
+        .filter(|o| {
+            o.status
+                .as_ref()
+                .is_some_and(|s| s.state == OfferState::Accepted)
+        })
+        .filter_map(|o| Some(key(&o.namespace()?, &o.name_any())))
+        .collect();
+    for t in tasks.iter() {
+        let (Some(ns), Some(offer)) = (t.namespace(), t.spec.offer.as_deref()) else {
             continue;
         };
-        let slot = allocated_by_framework.entry(key(&ns, fw)).or_default();
-        *slot = slot
-            .checked_add(&placement::pod_requests(pod))
-            .unwrap_or_else(|| slot.clone());
+        let unlaunched = t.status.as_ref().is_none_or(|s| s.pod.is_none())
+            && !t.is_terminal()
+            && !launched.contains(&key(&ns, &pod_name(t)))
+            && ctx
+                .pods
+                .get(&ObjectRef::new(&pod_name(t)).within(&ns))
+                .is_none();
+        if unlaunched && accepted.contains(&key(&ns, offer)) {
+            charge_framework(&ns, &t.spec.framework, &t.spec.resources);
+        }
     }
     let mut frameworks = Vec::new();
     for fw in ctx.frameworks.state() {

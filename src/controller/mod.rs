@@ -178,16 +178,34 @@ impl Assumed {
     }
 
     /// Drops entries the store now shows (or that are too old to matter) and returns the
-    /// remaining (node, resources) pairs.
-    pub fn pending(&mut self, pods: &Store<CachedPod>) -> Vec<(String, Resources)> {
+    /// remaining pods.
+    pub fn pending(&mut self, pods: &Store<CachedPod>) -> Vec<PendingPod> {
         self.entries.retain(|(ns, name), (_, _, at)| {
             at.elapsed() < Self::TTL && pods.get(&ObjectRef::new(name).within(ns)).is_none()
         });
         self.entries
-            .values()
-            .map(|(node, r, _)| (node.clone(), r.clone()))
+            .iter()
+            .map(|((namespace, name), (node, resources, _))| PendingPod {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                node: node.clone(),
+                resources: resources.clone(),
+            })
             .collect()
     }
+}
+
+/// A pod the operator created (or is creating) that the pod store has not shown yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingPod {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name (its task's name).
+    pub name: String,
+    /// The node it is bound to.
+    pub node: String,
+    /// What it requests.
+    pub resources: Resources,
 }
 
 impl Context {

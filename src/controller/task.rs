@@ -478,9 +478,9 @@ async fn launch(
             ctx.nodes.state().iter().map(|n| &**n),
             ctx.pods.state().iter().map(|p| &**p),
         );
-        for (node, resources) in ledger.pending(&ctx.pods) {
-            if let Some(a) = agents.iter_mut().find(|a| a.name == node) {
-                placement::charge(a, &resources);
+        for pending in ledger.pending(&ctx.pods) {
+            if let Some(a) = agents.iter_mut().find(|a| a.name == pending.node) {
+                placement::charge(a, &pending.resources);
             }
         }
         let chosen = match agents.iter().find(|a| a.name == agent) {
