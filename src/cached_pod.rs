@@ -11,7 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ContainerPort, ContainerState, Pod};
+use k8s_openapi::api::core::v1::{
+    ContainerPort, ContainerState, Pod, PodSpec, PodStatus, ResourceRequirements,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
@@ -137,58 +139,74 @@ impl k8s_openapi::Metadata for CachedPod {
     }
 }
 
-impl From<&Pod> for CachedPod {
-    fn from(pod: &Pod) -> Self {
+impl From<&PodSpec> for CachedPodSpec {
+    fn from(spec: &PodSpec) -> Self {
         let container =
             |name: &str,
-             resources: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+             resources: Option<&ResourceRequirements>,
              ports: Option<&Vec<ContainerPort>>| CachedContainer {
                 name: name.into(),
-                resources: resources.map(|r| CachedRequests {
-                    requests: r.requests.clone(),
-                }),
+                resources: resources.map(CachedRequests::from),
                 ports: ports.cloned(),
             };
+        CachedPodSpec {
+            node_name: spec.node_name.clone(),
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| container(&c.name, c.resources.as_ref(), c.ports.as_ref()))
+                .collect(),
+            init_containers: spec.init_containers.as_ref().map(|cs| {
+                cs.iter()
+                    .map(|c| container(&c.name, c.resources.as_ref(), c.ports.as_ref()))
+                    .collect()
+            }),
+            overhead: spec.overhead.clone(),
+            resources: spec.resources.as_ref().map(CachedRequests::from),
+        }
+    }
+}
+
+impl From<&ResourceRequirements> for CachedRequests {
+    fn from(r: &ResourceRequirements) -> Self {
+        CachedRequests {
+            requests: r.requests.clone(),
+        }
+    }
+}
+
+impl From<&PodStatus> for CachedPodStatus {
+    fn from(s: &PodStatus) -> Self {
+        CachedPodStatus {
+            phase: s.phase.clone(),
+            reason: s.reason.clone(),
+            message: s.message.clone(),
+            conditions: s.conditions.as_ref().map(|cs| {
+                cs.iter()
+                    .map(|c| CachedPodCondition {
+                        type_: c.type_.clone(),
+                        status: c.status.clone(),
+                    })
+                    .collect()
+            }),
+            container_statuses: s.container_statuses.as_ref().map(|cs| {
+                cs.iter()
+                    .map(|c| CachedContainerStatus {
+                        name: c.name.clone(),
+                        state: c.state.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+impl From<&Pod> for CachedPod {
+    fn from(pod: &Pod) -> Self {
         CachedPod {
             metadata: pod.metadata.clone(),
-            spec: pod.spec.as_ref().map(|s| CachedPodSpec {
-                node_name: s.node_name.clone(),
-                containers: s
-                    .containers
-                    .iter()
-                    .map(|c| container(&c.name, c.resources.as_ref(), c.ports.as_ref()))
-                    .collect(),
-                init_containers: s.init_containers.as_ref().map(|cs| {
-                    cs.iter()
-                        .map(|c| container(&c.name, c.resources.as_ref(), c.ports.as_ref()))
-                        .collect()
-                }),
-                overhead: s.overhead.clone(),
-                resources: s.resources.as_ref().map(|r| CachedRequests {
-                    requests: r.requests.clone(),
-                }),
-            }),
-            status: pod.status.as_ref().map(|s| CachedPodStatus {
-                phase: s.phase.clone(),
-                reason: s.reason.clone(),
-                message: s.message.clone(),
-                conditions: s.conditions.as_ref().map(|cs| {
-                    cs.iter()
-                        .map(|c| CachedPodCondition {
-                            type_: c.type_.clone(),
-                            status: c.status.clone(),
-                        })
-                        .collect()
-                }),
-                container_statuses: s.container_statuses.as_ref().map(|cs| {
-                    cs.iter()
-                        .map(|c| CachedContainerStatus {
-                            name: c.name.clone(),
-                            state: c.state.clone(),
-                        })
-                        .collect()
-                }),
-            }),
+            spec: pod.spec.as_ref().map(CachedPodSpec::from),
+            status: pod.status.as_ref().map(CachedPodStatus::from),
         }
     }
 }

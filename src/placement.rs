@@ -13,7 +13,7 @@ use crate::api::Resources;
 use crate::api::resources::{
     PortRange, PortRanges, bytes_from_quantity, cpu_millis_from_quantity, value_from_quantity,
 };
-use crate::cached_pod::{CachedPod, CachedRequests};
+use crate::cached_pod::{CachedPod, CachedPodSpec, CachedRequests};
 use crate::task_state::node_ready;
 
 /// Host ports an agent offers (Mesos' default agent `ports` resource).
@@ -99,9 +99,20 @@ pub fn pod_has_ended(pod: &CachedPod) -> bool {
 /// at least the largest init container, plus overhead; pod-level requests win where set.
 /// Host ports count as used ports.
 pub fn pod_requests(pod: &CachedPod) -> Resources {
-    let Some(spec) = pod.spec.as_ref() else {
-        return Resources::default();
-    };
+    pod.spec.as_ref().map(spec_requests).unwrap_or_default()
+}
+
+/// The resources a Pod the operator built (not yet created) requests: only its spec is
+/// converted.
+pub fn built_pod_requests(pod: &k8s_openapi::api::core::v1::Pod) -> Resources {
+    pod.spec
+        .as_ref()
+        .map(|s| spec_requests(&CachedPodSpec::from(s)))
+        .unwrap_or_default()
+}
+
+/// The resources a pod spec requests (see [`pod_requests`]).
+fn spec_requests(spec: &CachedPodSpec) -> Resources {
     let requests_of = |r: Option<&CachedRequests>| -> Resources {
         r.and_then(|r| r.requests.as_ref())
             .map(from_quantities)

@@ -20,7 +20,6 @@ use super::{Context, FIELD_MANAGER, NORMAL};
 use crate::allocator::{self, Decisions, MinAllocatable, Snapshot};
 use crate::api::offer::Decline;
 use crate::api::{Offer, OfferSpec, OfferState, OfferStatus, SchedulerKind, Task, TaskState};
-use crate::cached_pod::CachedPod;
 use crate::placement;
 use crate::pod::{build_pod, pod_name};
 
@@ -104,9 +103,19 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
             placement::charge(a, &pending.resources);
         }
     }
-    let launched: std::collections::HashSet<String> = {
-        let ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
-        ledger.keys()
+    let launched: std::collections::HashSet<String> = pending_pods
+        .iter()
+        .map(|p| key(&p.namespace, &p.name))
+        .collect();
+    // Whether a task's pod exists (in its status, the ledger or the store), before its
+    // status may say so.
+    let has_pod = |ns: &str, t: &Task| {
+        t.status.as_ref().is_some_and(|s| s.pod.is_some())
+            || launched.contains(&key(ns, &pod_name(t)))
+            || ctx
+                .pods
+                .get(&ObjectRef::new(&pod_name(t)).within(ns))
+                .is_some()
     };
 
     let tainted: Vec<&placement::Agent> = agents
@@ -158,14 +167,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         let (Some(ns), Some(offer)) = (t.namespace(), t.spec.offer.as_deref()) else {
             continue;
         };
-        let unlaunched = t.status.as_ref().is_none_or(|s| s.pod.is_none())
-            && !t.is_terminal()
-            && !launched.contains(&key(&ns, &pod_name(t)))
-            && ctx
-                .pods
-                .get(&ObjectRef::new(&pod_name(t)).within(&ns))
-                .is_none();
-        if unlaunched && accepted.contains(&key(&ns, offer)) {
+        if accepted.contains(&key(&ns, offer)) && !t.is_terminal() && !has_pod(&ns, t) {
             charge_framework(&ns, &t.spec.framework, &t.spec.resources);
         }
     }
@@ -220,7 +222,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
                 frameworks_push_task(
                     &mut pending_tasks,
                     key(&ns, &t.name_any()),
-                    placement::pod_requests(&CachedPod::from(&pod)),
+                    placement::built_pod_requests(&pod),
                     tolerated_agents,
                 );
             }
@@ -296,19 +298,11 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
             // says so: count it against the offer from then on too, or the offer looks
             // bigger than what is left on its agent and is rescinded in the middle of the
             // framework's batch (whose later tasks are then dropped).
-            let has_pod = |t: &Task| {
-                t.status.as_ref().is_some_and(|s| s.pod.is_some())
-                    || launched.contains(&key(&ns, &pod_name(t)))
-                    || ctx
-                        .pods
-                        .get(&ObjectRef::new(&pod_name(t)).within(&ns))
-                        .is_some()
-            };
             Some(allocator::OutstandingOffer {
                 id: key(&ns, &o.name_any()),
                 framework: key(&ns, &o.spec.framework),
                 agent: o.spec.agent.clone(),
-                resources: offer_remaining_with(o, &tasks, has_pod),
+                resources: offer_remaining_with(o, &tasks, |t| has_pod(&ns, t)),
                 expires_at: o.spec.expires_at.as_ref().map(|t| t.0),
             })
         })
@@ -604,12 +598,7 @@ fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
     ctx.placements
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(
-            ns,
-            &pod_name,
-            agent,
-            placement::pod_requests(&CachedPod::from(&pod)),
-        );
+        .insert(ns, &pod_name, agent, placement::built_pod_requests(&pod));
     Some(Launch {
         task_key: task_key.to_string(),
         agent: agent.to_string(),

@@ -169,14 +169,6 @@ impl Assumed {
             .remove(&(namespace.to_string(), name.to_string()));
     }
 
-    /// The `namespace/name` of every pod created and not yet seen.
-    pub fn keys(&self) -> std::collections::HashSet<String> {
-        self.entries
-            .keys()
-            .map(|(ns, name)| format!("{ns}/{name}"))
-            .collect()
-    }
-
     /// Drops entries the store now shows (or that are too old to matter) and returns the
     /// remaining pods.
     pub fn pending(&mut self, pods: &Store<CachedPod>) -> Vec<PendingPod> {
