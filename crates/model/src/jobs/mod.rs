@@ -1,0 +1,2 @@
+//! Chronos- and Aurora-style jobs: the pure decision core.
+pub mod schedule;
