@@ -157,6 +157,21 @@ impl RepeatingInterval {
         self.slot(self.index_after(t, zone), zone)
     }
 
+    /// The slots in `(after, through]`, at most `limit` (the earliest).
+    pub fn slots_in(
+        &self,
+        after: Timestamp,
+        through: Timestamp,
+        limit: usize,
+        zone: &TimeZone,
+    ) -> Vec<Timestamp> {
+        let first = self.index_after(after, zone);
+        (first..)
+            .map_while(|k| self.slot(k, zone).filter(|slot| *slot <= through))
+            .take(limit)
+            .collect()
+    }
+
     /// The latest slot in `(after, through]`.
     pub fn latest_in(
         &self,

@@ -190,6 +190,9 @@ impl Schedule {
 
     /// The slots in `(after, through]`, in order, at most `limit` of them (the earliest).
     pub fn slots_in(&self, after: Timestamp, through: Timestamp, limit: usize) -> Vec<Timestamp> {
+        if let ScheduleKind::Iso(interval) = &self.kind {
+            return interval.slots_in(after, through, limit, &self.zone);
+        }
         let mut slots = Vec::new();
         let mut cursor = after;
         while slots.len() < limit {
