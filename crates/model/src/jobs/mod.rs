@@ -1,2 +1,3 @@
 //! Chronos- and Aurora-style jobs: the pure decision core.
+pub mod catch_up;
 pub mod schedule;
