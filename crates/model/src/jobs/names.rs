@@ -171,10 +171,6 @@ mod tests {
         );
         // Pinned (computed independently): persisted identities that must never change.
         assert_eq!(
-            manual_run_name("nightly", "fix-1", 0),
-            manual_run_name("nightly", "fix-1", 0)
-        );
-        assert_eq!(
             dependency_run_name("d", [("b", "b-1"), ("c", "c-1")], 0),
             "d-d24mi553shk4ih"
         );
