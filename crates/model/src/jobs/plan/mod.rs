@@ -29,6 +29,8 @@ mod runs;
 #[cfg(test)]
 mod diamond_tests;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -178,18 +178,25 @@ impl Planner<'_> {
     /// The earliest future instant something is due: a slot, a retry, a timeout, the end of
     /// a missing Task's grace.
     fn wake_at(&self) -> Option<Timestamp> {
-        let runs = self.ledger.active.iter().filter_map(|run| match run.phase {
-            RunPhase::BackingOff { until } => Some(until),
-            RunPhase::Active if !self.tasks.contains_key(run.task.as_str()) => {
-                run.attempt_started_at.checked_add(TASK_APPEAR_GRACE).ok()
-            }
-            RunPhase::Active => {
-                let max = self
-                    .spec
-                    .max_completion_time
-                    .filter(|_| run.kill.is_none())?;
-                run.attempt_started_at.checked_add(max).ok()
-            }
+        let runs = self.ledger.active.iter().flat_map(|run| {
+            let (retry, unseen, timeout) = match run.phase {
+                RunPhase::BackingOff { until } => (Some(until), None, None),
+                RunPhase::Active => {
+                    let unseen = !self.tasks.contains_key(run.task.as_str());
+                    let grace = run
+                        .attempt_started_at
+                        .checked_add(TASK_APPEAR_GRACE)
+                        .ok()
+                        .filter(|_| unseen);
+                    let max = self.spec.max_completion_time.filter(|_| run.kill.is_none());
+                    (
+                        None,
+                        grace,
+                        max.and_then(|max| run.attempt_started_at.checked_add(max).ok()),
+                    )
+                }
+            };
+            [retry, unseen, timeout].into_iter().flatten()
         });
         self.next_slot
             .into_iter()
