@@ -164,90 +164,79 @@ pub fn plan_catch_up(input: CatchUpInput<'_>) -> CatchUpPlan {
             ..CatchUpPlan::default()
         };
     };
-    let mut plan = CatchUpPlan {
+    let plan = CatchUpPlan {
         accounted_through: Some(latest),
         next_slot,
         ..CatchUpPlan::default()
     };
-    let mut floor = after;
+    let mut due = Due {
+        schedule,
+        now,
+        latest,
+        floor: after,
+        plan,
+    };
     if let Some(deadline) = starting_deadline {
-        skip_older_than(
-            schedule,
-            &mut plan,
-            &mut floor,
-            now,
-            deadline,
-            latest,
-            SkipReason::StartingDeadline,
-        );
+        due.skip_older_than(deadline, SkipReason::StartingDeadline);
     }
     match policy {
         CatchUpPolicy::None => {
             let grace = starting_deadline.unwrap_or(DEFAULT_ON_TIME);
-            let on_time = latest > floor && now.duration_since(latest) <= grace;
-            let older = if on_time { before(latest) } else { latest };
-            plan.skipped.extend(SkippedSlots::span(
-                schedule,
-                floor,
-                older,
+            let on_time = latest > due.floor && now.duration_since(latest) <= grace;
+            due.skip_through(
+                if on_time { before(latest) } else { latest },
                 SkipReason::CatchUpPolicy,
-            ));
+            );
             if on_time {
-                plan.run.push(latest);
+                due.plan.run.push(latest);
             }
         }
         CatchUpPolicy::Latest => {
-            if latest > floor {
-                plan.skipped.extend(SkippedSlots::span(
-                    schedule,
-                    floor,
-                    before(latest),
-                    SkipReason::CatchUpPolicy,
-                ));
-                plan.run.push(latest);
+            if latest > due.floor {
+                due.skip_through(before(latest), SkipReason::CatchUpPolicy);
+                due.plan.run.push(latest);
             }
         }
         CatchUpPolicy::All { window, max } => {
-            skip_older_than(
-                schedule,
-                &mut plan,
-                &mut floor,
-                now,
-                window,
-                latest,
-                SkipReason::CatchUpPolicy,
-            );
-            plan.run = latest_slots(schedule, floor, latest, max);
-            let over = plan.run.first().map_or(latest, |first| before(*first));
-            plan.skipped.extend(SkippedSlots::span(
-                schedule,
-                floor,
-                over,
-                SkipReason::OverMax,
-            ));
+            due.skip_older_than(window, SkipReason::CatchUpPolicy);
+            due.plan.run = latest_slots(schedule, due.floor, latest, max);
+            let over = due.plan.run.first().map_or(latest, |first| before(*first));
+            due.skip_through(over, SkipReason::OverMax);
         }
     }
-    plan
+    due.plan
 }
 
-/// Skips the due slots older than `age` (strictly: `now - slot > age`) and raises `floor`.
-fn skip_older_than(
-    schedule: &Schedule,
-    plan: &mut CatchUpPlan,
-    floor: &mut Timestamp,
+/// The due slots still to decide on: those in `(floor, latest]`.
+struct Due<'a> {
+    schedule: &'a Schedule,
     now: Timestamp,
-    age: SignedDuration,
     latest: Timestamp,
-    reason: SkipReason,
-) {
-    let cut = now
-        .checked_sub(age)
-        .map_or(Timestamp::MIN, before)
-        .min(latest);
-    if cut > *floor {
-        plan.skipped
-            .extend(SkippedSlots::span(schedule, *floor, cut, reason));
-        *floor = cut;
+    floor: Timestamp,
+    plan: CatchUpPlan,
+}
+
+impl Due<'_> {
+    /// Skips the undecided slots up to `through` and raises the floor past them.
+    fn skip_through(&mut self, through: Timestamp, reason: SkipReason) {
+        let through = through.min(self.latest);
+        if through > self.floor {
+            self.plan.skipped.extend(SkippedSlots::span(
+                self.schedule,
+                self.floor,
+                through,
+                reason,
+            ));
+            self.floor = through;
+        }
+    }
+
+    /// Skips the undecided slots older than `age` (strictly: `now - slot > age`).
+    fn skip_older_than(&mut self, age: SignedDuration, reason: SkipReason) {
+        self.skip_through(
+            self.now.checked_sub(age).map_or(Timestamp::MIN, before),
+            reason,
+        );
     }
 }
 

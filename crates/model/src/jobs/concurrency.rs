@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ConcurrencyPolicy {
     /// Runs may overlap.
-    #[default]
     Allow,
-    /// A due run is skipped while another is in flight.
+    /// A due run is skipped while another is in flight (the default, as Chronos'
+    /// `concurrent: false`).
+    #[default]
     Forbid,
     /// A due run kills the runs in flight, then starts.
     Replace,

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::TaskPhase;
 use super::sim::{World, secs, ts};
+use crate::jobs::concurrency::ConcurrencyPolicy;
 use crate::jobs::ledger::{Ledger, RunTrigger};
 use crate::jobs::spec::JobSpec;
 
@@ -23,6 +24,7 @@ fn diamond() -> World {
         let mut spec = JobSpec::new(name, ts("2024-01-01T00:00:00Z"));
         spec.parents = parents.iter().map(|p| p.to_string()).collect();
         spec.failure.retries = 0;
+        spec.concurrency = ConcurrencyPolicy::Allow;
         spec.history.successful = 1000;
         world.add(spec);
     }

@@ -112,7 +112,9 @@ fn replace_kills_the_run_in_flight_then_starts() {
 
 #[test]
 fn allow_overlaps_runs() {
-    let mut w = world(job("many", Some("R//PT10S")));
+    let mut spec = job("many", Some("R//PT10S"));
+    spec.concurrency = ConcurrencyPolicy::Allow;
+    let mut w = world(spec);
     w.reconcile("many", at(0));
     w.reconcile("many", at(10));
     assert_eq!(w.running("many").len(), 2);
@@ -234,6 +236,7 @@ fn suspend_skips_slots_and_resuming_does_not_burst() {
 #[test]
 fn catch_up_all_after_downtime_runs_the_window() {
     let mut spec = job("etl", Some("R//PT10S"));
+    spec.concurrency = ConcurrencyPolicy::Allow;
     spec.catch_up = CatchUpPolicy::All {
         window: secs(25),
         max: 10,
