@@ -75,3 +75,6 @@ pub mod plan;
 pub mod retry;
 pub mod schedule;
 pub mod spec;
+
+#[cfg(test)]
+mod test_support;

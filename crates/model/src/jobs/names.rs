@@ -145,30 +145,20 @@ fn base32(value: u64, len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::test_support::ts;
     use proptest::prelude::*;
-
-    fn ts(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
 
     #[test]
     fn slot_names_are_readable_and_stable() {
-        assert_eq!(
-            slot_run_name("nightly", ts("2024-06-10T06:13:20Z"), 0),
-            "nightly-1718000000"
-        );
-        assert_eq!(
-            slot_run_name("nightly", ts("2024-06-10T06:13:20Z"), 2),
-            "nightly-1718000000r2"
-        );
-        assert_eq!(
-            slot_run_name("tick", ts("2024-06-10T06:13:20.25Z"), 0),
-            "tick-1718000000f25"
-        );
-        assert_eq!(
-            slot_run_name("old", ts("1969-12-31T23:59:00Z"), 0),
-            "old-b60"
-        );
+        let cases = [
+            ("nightly", "2024-06-10T06:13:20Z", 0, "nightly-1718000000"),
+            ("nightly", "2024-06-10T06:13:20Z", 2, "nightly-1718000000r2"),
+            ("tick", "2024-06-10T06:13:20.25Z", 0, "tick-1718000000f25"),
+            ("old", "1969-12-31T23:59:00Z", 0, "old-b60"),
+        ];
+        for (job, slot, attempt, expected) in cases {
+            assert_eq!(slot_run_name(job, ts(slot), attempt), expected);
+        }
         // Pinned (computed independently): persisted identities that must never change.
         assert_eq!(
             dependency_run_name("d", [("b", "b-1"), ("c", "c-1")], 0),

@@ -152,15 +152,8 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::test_support::{secs, ts};
     use proptest::prelude::*;
-
-    fn ts(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
-
-    fn secs(s: i64) -> SignedDuration {
-        SignedDuration::from_secs(s)
-    }
 
     #[test]
     fn backoff_grows_then_caps() {

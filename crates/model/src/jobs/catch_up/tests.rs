@@ -1,16 +1,9 @@
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use proptest::prelude::*;
 
 use super::*;
 use crate::jobs::schedule::{Schedule, SlotCount};
-
-fn ts(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-fn secs(s: i64) -> SignedDuration {
-    SignedDuration::from_secs(s)
-}
+use crate::jobs::test_support::{secs, ts};
 
 fn hourly() -> Schedule {
     Schedule::parse(

@@ -197,12 +197,7 @@ impl Planner<'_> {
 
     /// Step 3: "mark succeeded" and "run now", once per token.
     pub(super) fn manual_triggers(&mut self) {
-        if let Some(token) = self
-            .spec
-            .mark_success
-            .as_ref()
-            .filter(|t| self.ledger.mark_success_token.as_ref() != Some(*t))
-        {
+        if let Some(token) = new_token(&self.spec.mark_success, &self.ledger.mark_success_token) {
             self.ledger.mark_success_token = Some(token.clone());
             let name = marked_success_name(&self.spec.name, token);
             self.ledger.counters.record_success(self.now);
@@ -216,12 +211,7 @@ impl Planner<'_> {
                 format!("marked succeeded as {name}"),
             );
         }
-        if let Some(token) = self
-            .spec
-            .run_now
-            .as_ref()
-            .filter(|t| self.ledger.run_now_token.as_ref() != Some(*t))
-        {
+        if let Some(token) = new_token(&self.spec.run_now, &self.ledger.run_now_token) {
             self.ledger.run_now_token = Some(token.clone());
             self.start(RunTrigger::Manual {
                 token: token.clone(),
@@ -338,4 +328,11 @@ impl Planner<'_> {
         self.ledger.last_run_started = Some(self.now);
         self.event(JobEventKind::RunStarted, false, format!("started {name}"));
     }
+}
+
+/// The requested token, when it is not the one already acted on.
+fn new_token<'t>(requested: &'t Option<String>, handled: &Option<String>) -> Option<&'t String> {
+    requested
+        .as_ref()
+        .filter(|token| handled.as_ref() != Some(*token))
 }

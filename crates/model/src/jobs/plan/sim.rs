@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use super::{JobPlan, ObservedTask, PlanInput, TaskPhase, plan};
 use crate::jobs::dag::{GraphAnalysis, GraphView, JobNode};
 use crate::jobs::ledger::Ledger;
 use crate::jobs::spec::JobSpec;
+pub use crate::jobs::test_support::{secs, ts};
 
 /// Jobs, their ledgers and their Tasks.
 #[derive(Debug, Clone, Default)]
@@ -20,14 +21,6 @@ pub struct World {
     pub tasks: BTreeMap<String, (String, ObservedTask)>,
     /// Every create the plans asked for, in order (with repeats).
     pub creates: Vec<String>,
-}
-
-pub fn ts(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-pub fn secs(s: i64) -> SignedDuration {
-    SignedDuration::from_secs(s)
 }
 
 impl World {

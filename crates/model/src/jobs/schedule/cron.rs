@@ -365,14 +365,7 @@ fn parse_value(text: &str, spec: &FieldSpec) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zone(name: &str) -> TimeZone {
-        jiff::tz::TimeZoneDatabase::bundled().get(name).unwrap()
-    }
-
-    fn ts(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
+    use crate::jobs::test_support::{ts, zone};
 
     fn next(expr: &str, after: &str, z: &TimeZone) -> Option<Timestamp> {
         CronExpr::parse(expr).unwrap().next_after(ts(after), z)

@@ -269,14 +269,7 @@ fn parse_period(text: &str) -> Result<(Span, SignedDuration), IsoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zone(name: &str) -> TimeZone {
-        jiff::tz::TimeZoneDatabase::bundled().get(name).unwrap()
-    }
-
-    fn ts(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
+    use crate::jobs::test_support::{ts, zone};
 
     fn parse(text: &str, z: &TimeZone) -> Result<RepeatingInterval, IsoError> {
         RepeatingInterval::parse(text, z, ts("2024-01-01T00:00:00Z"))
