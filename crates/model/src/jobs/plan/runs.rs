@@ -26,9 +26,18 @@ impl Planner<'_> {
         if matches!(run.phase, RunPhase::BackingOff { .. }) {
             return Some(run);
         }
-        let Some(task) = self.tasks.get(run.task.as_str()).copied() else {
-            return self.missing(run);
+        // A Task asked to be killed that is gone (or never came) ended as killed.
+        let task = match (self.tasks.get(run.task.as_str()), run.kill) {
+            (Some(task), _) => (*task).clone(),
+            (None, Some(_)) => ObservedTask {
+                name: run.task.clone(),
+                phase: TaskPhase::Killed,
+                exit_code: None,
+                finished_at: Some(self.now),
+            },
+            (None, None) => return self.missing(run),
         };
+        let task = &task;
         match task.phase {
             TaskPhase::Pending | TaskPhase::Running => Some(self.check_timeout(run)),
             TaskPhase::Succeeded => {
@@ -269,33 +278,40 @@ impl Planner<'_> {
             .collect()
     }
 
-    /// Kills the run whose current attempt is `task` for a newer run (a run waiting to
-    /// retry has no Task: it ends at once).
+    /// Kills the run whose current attempt is `task` for a newer run. A run whose Task is
+    /// not observed (waiting to retry, or not yet seen) ends at once: its Task, if it
+    /// exists, is killed, and it is not asked for again.
     fn replace(&mut self, task: &str) {
         let Some(index) = self.ledger.active.iter().position(|run| run.task == task) else {
             return;
         };
+        let observed = self.tasks.contains_key(task);
         let waiting = self
             .ledger
             .active
             .get(index)
             .is_some_and(|run| matches!(run.phase, RunPhase::BackingOff { .. }));
-        if waiting {
-            let run = self.ledger.active.remove(index);
-            let none = ObservedTask {
-                name: run.task.clone(),
-                phase: TaskPhase::Killed,
-                exit_code: None,
-                finished_at: None,
-            };
-            self.finish_run(run, RunOutcome::Replaced, &none);
-        } else if let Some(run) = self.ledger.active.get_mut(index) {
-            run.kill = Some(KillReason::Replaced);
+        if !waiting {
             self.out.kill.push(TaskToKill {
                 name: task.to_string(),
                 reason: KillReason::Replaced,
             });
         }
+        if observed && !waiting {
+            if let Some(run) = self.ledger.active.get_mut(index) {
+                run.kill = Some(KillReason::Replaced);
+            }
+            return;
+        }
+        self.out.create.retain(|create| create.name != task);
+        let run = self.ledger.active.remove(index);
+        let killed = ObservedTask {
+            name: run.task.clone(),
+            phase: TaskPhase::Killed,
+            exit_code: None,
+            finished_at: None,
+        };
+        self.finish_run(run, RunOutcome::Replaced, &killed);
     }
 
     /// Asks for a run's first attempt, unless a run of that name is already known.

@@ -111,6 +111,27 @@ fn replace_kills_the_run_in_flight_then_starts() {
 }
 
 #[test]
+fn a_replaced_run_whose_task_never_appeared_ends_instead_of_being_asked_for_again() {
+    let mut spec = job("gone", Some("R//PT10S"));
+    spec.concurrency = ConcurrencyPolicy::Replace;
+    let mut w = world(spec);
+    w.reconcile("gone", at(0));
+    w.tasks.clear();
+    let p = w.reconcile("gone", at(10));
+    // Not asked for again; killed in case it exists after all; ended at once.
+    assert_eq!(created(&p), ["gone-1704067210"]);
+    assert_eq!(
+        p.kill,
+        [TaskToKill {
+            name: "gone-1704067200".into(),
+            reason: KillReason::Replaced
+        }]
+    );
+    assert_eq!(p.ledger.history[0].outcome, RunOutcome::Replaced);
+    assert!(w.reconcile("gone", at(11)).create.is_empty());
+}
+
+#[test]
 fn allow_overlaps_runs() {
     let mut spec = job("many", Some("R//PT10S"));
     spec.concurrency = ConcurrencyPolicy::Allow;
