@@ -152,8 +152,8 @@ fn add_map_entries(
     let key_field = entry.map_entry_key_field();
     let value_field = entry.map_entry_value_field();
     for (name, json_value) in object {
-        let in_entry = |e: JsonError| e.within(&format!("[{name}]"));
-        let key = parse_map_key(&key_field.kind(), name).map_err(in_entry)?;
+        let key = parse_map_key(&key_field.kind(), name)?;
+        let in_entry = |e: JsonError| e.within(&map_key_path(&key));
         let value = parse_value(&value_field, &value_field.kind(), json_value)
             .map_err(in_entry)?
             .unwrap_or_else(|| value_field.default_value());
@@ -404,7 +404,16 @@ fn map_to_json(entries: &std::collections::HashMap<MapKey, Value>, kind: &Kind) 
     Json::Object(object)
 }
 
-pub(crate) fn map_key_to_string(key: &MapKey) -> String {
+/// A map entry in a field path, as protobuf's `FindInitializationErrors` writes it:
+/// `["key"]` for a string key, `[7]` otherwise.
+pub(crate) fn map_key_path(key: &MapKey) -> String {
+    match key {
+        MapKey::String(s) => format!("[{s:?}]"),
+        other => format!("[{}]", map_key_to_string(other)),
+    }
+}
+
+fn map_key_to_string(key: &MapKey) -> String {
     match key {
         MapKey::Bool(b) => b.to_string(),
         MapKey::I32(n) => n.to_string(),

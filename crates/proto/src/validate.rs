@@ -9,7 +9,7 @@
 //!
 //! Paths are written as C++'s `InitializationErrorString` writes them:
 //! `subscribe.framework_info.user`, `offers.offers[0].hostname`, and map values by
-//! key, `limits[cpus].value`.
+//! key, `limits["cpus"].value` (as protobuf's own `FindInitializationErrors`).
 
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage as _, Value};
 
@@ -137,7 +137,7 @@ fn visit_messages(
                 keys.sort();
                 for key in keys {
                     if let Some(Value::Message(nested)) = entries.get(key) {
-                        let entry_path = format!("{field_path}[{}]", crate::json::map_key_to_string(key));
+                        let entry_path = format!("{field_path}{}", crate::json::map_key_path(key));
                         visit_messages(nested, &entry_path, visit);
                     }
                 }

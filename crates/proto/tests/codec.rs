@@ -264,7 +264,7 @@ fn map_values_equal_to_their_default_are_left_out() {
         ..Default::default()
     };
     let error = check_initialized(&task).expect_err("a zero limit is lost");
-    assert_eq!(error.missing, ["limits[cpus].value"]);
+    assert_eq!(error.missing, ["limits[\"cpus\"].value"]);
     assert_eq!(mesos_proto::to_json(&task)["limits"], json!({"cpus": {}}));
     let task = v1::TaskInfo {
         limits: [("cpus".to_owned(), v1::value::Scalar { value: 0.5 })].into_iter().collect(),

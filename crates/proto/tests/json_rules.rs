@@ -145,7 +145,7 @@ fn accept_with_a_launch() {
 fn accept_with_limits_as_bare_values_is_refused_as_mesos_does() {
     // The documentation's `"cpus": "Infinity"` is not a Value.Scalar: stout refuses it.
     let (path, reason) = mapping_error::<Call>(accept_json(json!({"cpus": "Infinity"})));
-    assert_eq!(path, "accept.operations[0].launch.task_infos[0].limits[cpus]");
+    assert_eq!(path, "accept.operations[0].launch.task_infos[0].limits[\"cpus\"]");
     assert_eq!(reason, "not expecting a JSON string");
 }
 
@@ -161,7 +161,7 @@ fn accept_with_a_task_missing_required_fields_names_each() {
         [
             "accept.operations[0].launch.task_infos[0].agent_id",
             "accept.operations[0].launch.task_infos[0].resources[1].name",
-            "accept.operations[0].launch.task_infos[0].limits[mem].value",
+            "accept.operations[0].launch.task_infos[0].limits[\"mem\"].value",
         ]
     );
 }
