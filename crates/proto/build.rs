@@ -57,7 +57,11 @@ fn derive_reflect_message(config: &mut prost_build::Config, fds: &FileDescriptor
         "#[derive(::prost_reflect::ReflectMessage)]\n\
          #[prost_reflect(descriptor_pool = \"crate::DESCRIPTOR_POOL\")]",
     );
-    for file in fds.file.iter().filter(|f| f.package().starts_with("mesos.")) {
+    for file in fds
+        .file
+        .iter()
+        .filter(|f| f.package().starts_with("mesos."))
+    {
         for message in &file.message_type {
             name_reflect_message(config, file.package(), message);
         }

@@ -70,23 +70,41 @@ pub fn decode<M: ReflectMessage + Default>(
     let descriptor = M::default().descriptor();
     let message_type = || descriptor.full_name().to_owned();
     let mut message = match content_type {
-        ContentType::Protobuf => DynamicMessage::decode(descriptor.clone(), body)
-            .map_err(|source| CodecError::Protobuf { message_type: message_type(), source })?,
+        ContentType::Protobuf => {
+            DynamicMessage::decode(descriptor.clone(), body).map_err(|source| {
+                CodecError::Protobuf {
+                    message_type: message_type(),
+                    source,
+                }
+            })?
+        }
         ContentType::Json => {
             let json: serde_json::Value = serde_json::from_slice(body).map_err(CodecError::Json)?;
-            json::message_from_json(&descriptor, &json)
-                .map_err(|source| CodecError::JsonMapping { message_type: message_type(), source })?
+            json::message_from_json(&descriptor, &json).map_err(|source| {
+                CodecError::JsonMapping {
+                    message_type: message_type(),
+                    source,
+                }
+            })?
         }
     };
     validate::clear_undefined_enum_values(&mut message);
     let missing = validate::missing_required_fields(&message);
     if !missing.is_empty() {
         let undefined_enum_values = Vec::new();
-        return Err(NotInitialized { message_type: message_type(), missing, undefined_enum_values }.into());
+        return Err(NotInitialized {
+            message_type: message_type(),
+            missing,
+            undefined_enum_values,
+        }
+        .into());
     }
     message
         .transcode_to::<M>()
-        .map_err(|source| CodecError::Protobuf { message_type: message_type(), source })
+        .map_err(|source| CodecError::Protobuf {
+            message_type: message_type(),
+            source,
+        })
 }
 
 /// Encodes `message` in `content_type` (JSON by Mesos' rules, [`crate::json`]).
@@ -121,5 +139,9 @@ pub fn check_initialized<M: ReflectMessage>(message: &M) -> Result<(), NotInitia
         return Ok(());
     }
     let message_type = dynamic.descriptor().full_name().to_owned();
-    Err(NotInitialized { message_type, missing, undefined_enum_values })
+    Err(NotInitialized {
+        message_type,
+        missing,
+        undefined_enum_values,
+    })
 }

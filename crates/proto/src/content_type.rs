@@ -69,9 +69,16 @@ fn accepts(accept: Option<&str>, media_type: &str) -> bool {
     let Some(header) = accept else {
         return true;
     };
-    let header: String = header.chars().filter(|c| !matches!(c, ' ' | '\t' | '\n')).collect();
+    let header: String = header
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\t' | '\n'))
+        .collect();
     let main_type = media_type.split('/').next().unwrap_or_default();
-    let candidates = [media_type.to_owned(), format!("{main_type}/*"), "*/*".to_owned()];
+    let candidates = [
+        media_type.to_owned(),
+        format!("{main_type}/*"),
+        "*/*".to_owned(),
+    ];
     for candidate in &candidates {
         let range = header.split(',').find(|range| {
             let name = range.split(';').find(|token| !token.is_empty());
@@ -113,7 +120,11 @@ mod tests {
             "application/json; charset=utf-8",
             " application/json ;charset=UTF-8",
         ] {
-            assert_eq!(ContentType::from_header(header), Ok(ContentType::Json), "{header}");
+            assert_eq!(
+                ContentType::from_header(header),
+                Ok(ContentType::Json),
+                "{header}"
+            );
         }
         assert_eq!("application/x-protobuf".parse(), Ok(ContentType::Protobuf));
         assert_eq!(
@@ -130,11 +141,20 @@ mod tests {
             (None, Some(ContentType::Json)),
             (Some("application/json"), Some(ContentType::Json)),
             (Some("application/x-protobuf"), Some(ContentType::Protobuf)),
-            (Some("application/x-protobuf, application/json"), Some(ContentType::Json)),
+            (
+                Some("application/x-protobuf, application/json"),
+                Some(ContentType::Json),
+            ),
             (Some("*/*"), Some(ContentType::Json)),
             (Some("application/*"), Some(ContentType::Json)),
-            (Some("application/json;q=0, */*"), Some(ContentType::Protobuf)),
-            (Some("application/json;q=0.0,application/x-protobuf;q=0.5"), Some(ContentType::Protobuf)),
+            (
+                Some("application/json;q=0, */*"),
+                Some(ContentType::Protobuf),
+            ),
+            (
+                Some("application/json;q=0.0,application/x-protobuf;q=0.5"),
+                Some(ContentType::Protobuf),
+            ),
             (Some("application/json; q=0.3"), Some(ContentType::Json)),
             (Some("text/html"), None),
             (Some("*/*;q=0"), None),

@@ -25,7 +25,9 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage as _, Value};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage as _, Value,
+};
 use serde_json::{Map, Number, Value as Json};
 
 /// Standard base64, accepting input with or without padding.
@@ -57,7 +59,10 @@ impl std::error::Error for JsonError {}
 
 impl JsonError {
     fn new(reason: impl Into<String>) -> Self {
-        JsonError { path: String::new(), reason: reason.into() }
+        JsonError {
+            path: String::new(),
+            reason: reason.into(),
+        }
     }
 
     /// The same error seen from the message that holds `field`.
@@ -91,7 +96,10 @@ pub fn message_from_json(
 ) -> Result<DynamicMessage, JsonError> {
     match json {
         Json::Object(object) => parse_object(descriptor, object),
-        other => Err(JsonError::new(format!("expecting a JSON object, not {}", json_kind(other)))),
+        other => Err(JsonError::new(format!(
+            "expecting a JSON object, not {}",
+            json_kind(other)
+        ))),
     }
 }
 
@@ -222,16 +230,22 @@ fn scalar_from_string(
 ) -> Result<Value, JsonError> {
     let is_float = matches!(kind, Kind::Double | Kind::Float);
     if allow_infinity && is_float && (text == "Infinity" || text == "-Infinity") {
-        let infinity = if text == "Infinity" { f64::INFINITY } else { f64::NEG_INFINITY };
+        let infinity = if text == "Infinity" {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
         return Ok(float_value(kind, infinity));
     }
     match (kind, serde_json::from_str::<Json>(text)) {
         (Kind::Bool, Ok(Json::Bool(b))) => Ok(Value::Bool(b)),
-        (Kind::Bool, _) => Err(JsonError::new(format!("failed to parse '{text}' as a JSON boolean"))),
+        (Kind::Bool, _) => Err(JsonError::new(format!(
+            "failed to parse '{text}' as a JSON boolean"
+        ))),
         (_, Ok(Json::Number(number))) if is_numeric(kind) => number_value(kind, &number),
-        (_, _) if is_numeric(kind) => {
-            Err(JsonError::new(format!("failed to parse '{text}' as a JSON number")))
-        }
+        (_, _) if is_numeric(kind) => Err(JsonError::new(format!(
+            "failed to parse '{text}' as a JSON number"
+        ))),
         _ => Err(not_expecting(json)),
     }
 }
@@ -248,7 +262,8 @@ fn number_value(kind: &Kind, number: &Number) -> Result<Value, JsonError> {
         let float = number.as_f64().unwrap_or(f64::NAN);
         return Ok(float_value(kind, float));
     }
-    let out_of_range = || JsonError::new(format!("{number} is out of range for {}", kind_name(kind)));
+    let out_of_range =
+        || JsonError::new(format!("{number} is out of range for {}", kind_name(kind)));
     let integer = integral(number).ok_or_else(out_of_range)?;
     let value = match kind {
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => i32::try_from(integer).ok().map(Value::I32),
@@ -277,7 +292,10 @@ fn integral(number: &Number) -> Option<i128> {
     }
     // `as` saturates, so a huge value stays out of every field's range.
     #[allow(clippy::cast_possible_truncation)]
-    number.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i128)
+    number
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .map(|f| f.trunc() as i128)
 }
 
 fn kind_name(kind: &Kind) -> &'static str {
@@ -365,7 +383,9 @@ fn value_to_json(value: &Value, kind: &Kind) -> Json {
         Value::F32(f) => float_to_json(f.to_string().parse().unwrap_or(f64::from(*f))),
         Value::F64(f) => float_to_json(*f),
         Value::String(s) => Json::String(s.clone()),
-        Value::Bytes(bytes) => Json::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        Value::Bytes(bytes) => {
+            Json::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
         Value::EnumNumber(number) => enum_to_json(kind, *number),
         Value::Message(message) => message_to_json(message),
         Value::List(items) => Json::Array(items.iter().map(|v| value_to_json(v, kind)).collect()),

@@ -25,7 +25,9 @@ pub mod status_uuid;
 pub mod time;
 pub mod validate;
 
-pub use codec::{CodecError, NotInitialized, check_initialized, decode, encode, from_json, to_json};
+pub use codec::{
+    CodecError, NotInitialized, check_initialized, decode, encode, from_json, to_json,
+};
 pub use content_type::{ContentType, UnsupportedMediaType};
 pub use prost_reflect::ReflectMessage;
 
@@ -48,7 +50,8 @@ pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     missing_docs,
     rustdoc::broken_intra_doc_links,
     rustdoc::bare_urls,
-    rustdoc::invalid_html_tags
+    rustdoc::invalid_html_tags,
+    rustdoc::invalid_rust_codeblocks
 )]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/mesos_v1.rs"));

@@ -31,7 +31,11 @@ pub fn offers_event(offers: Vec<Offer>) -> Event {
 /// Packs `offers`, in order, into as few OFFERS events as fit: each event's encoding
 /// in `content_type` is at most `max_event_bytes` (the RecordIO payload, without its
 /// header). An event is closed when the next offer would not fit in it.
-pub fn split_offers(offers: Vec<Offer>, content_type: ContentType, max_event_bytes: usize) -> OfferEvents {
+pub fn split_offers(
+    offers: Vec<Offer>,
+    content_type: ContentType,
+    max_event_bytes: usize,
+) -> OfferEvents {
     let size = EventSize::new(content_type);
     let mut result = OfferEvents::default();
     let mut batch: Vec<Offer> = Vec::new();
@@ -42,7 +46,8 @@ pub fn split_offers(offers: Vec<Offer>, content_type: ContentType, max_event_byt
             result.oversized.push(offer);
             continue;
         }
-        if !batch.is_empty() && size.event_len(batch_cost + cost, batch.len() + 1) > max_event_bytes {
+        if !batch.is_empty() && size.event_len(batch_cost + cost, batch.len() + 1) > max_event_bytes
+        {
             result.events.push(offers_event(std::mem::take(&mut batch)));
             batch_cost = 0;
         }
@@ -68,14 +73,16 @@ enum EventSize {
 impl EventSize {
     fn new(content_type: ContentType) -> Self {
         match content_type {
-            ContentType::Protobuf => {
-                EventSize::Protobuf { empty_event: offers_event(Vec::new()).encoded_len() }
-            }
+            ContentType::Protobuf => EventSize::Protobuf {
+                empty_event: offers_event(Vec::new()).encoded_len(),
+            },
             ContentType::Json => {
                 let probe = Offer::default();
                 let one = encode(&offers_event(vec![probe.clone()]), ContentType::Json).len();
                 let probe_len = encode(&probe, ContentType::Json).len();
-                EventSize::Json { around_offers: one.saturating_sub(probe_len) }
+                EventSize::Json {
+                    around_offers: one.saturating_sub(probe_len),
+                }
             }
         }
     }
@@ -92,9 +99,11 @@ impl EventSize {
         match self {
             // The empty event ends with a one-byte zero length for `Offers`.
             EventSize::Protobuf { empty_event } => {
-                empty_event - 1 + encoded_len_varint(offers_cost as u64) + offers_cost
+                empty_event.saturating_sub(1) + encoded_len_varint(offers_cost as u64) + offers_cost
             }
-            EventSize::Json { around_offers } => around_offers + offers_cost + count.saturating_sub(1),
+            EventSize::Json { around_offers } => {
+                around_offers + offers_cost + count.saturating_sub(1)
+            }
         }
     }
 }

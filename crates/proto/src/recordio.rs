@@ -55,7 +55,10 @@ pub struct RecordDecoder {
 impl RecordDecoder {
     /// A decoder that refuses records longer than `max_record_bytes`.
     pub fn new(max_record_bytes: usize) -> Self {
-        RecordDecoder { buffer: Vec::new(), max_record_bytes }
+        RecordDecoder {
+            buffer: Vec::new(),
+            max_record_bytes,
+        }
     }
 
     /// Appends bytes from the stream.
@@ -86,7 +89,11 @@ impl RecordDecoder {
         if self.buffer.len() < end {
             return Ok(None);
         }
-        let record = self.buffer.get(start..end).map(<[u8]>::to_vec).unwrap_or_default();
+        let record = self
+            .buffer
+            .get(start..end)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         self.buffer.drain(..end);
         Ok(Some(record))
     }
@@ -101,7 +108,10 @@ impl RecordDecoder {
 
     fn record_length(&self, newline: usize) -> Result<usize, RecordIoError> {
         let header = self.buffer.get(..newline).unwrap_or_default();
-        if header.is_empty() || header.len() > MAX_LENGTH_DIGITS || !header.iter().all(u8::is_ascii_digit) {
+        if header.is_empty()
+            || header.len() > MAX_LENGTH_DIGITS
+            || !header.iter().all(u8::is_ascii_digit)
+        {
             return Err(self.invalid_header(newline));
         }
         let length: u64 = std::str::from_utf8(header)
@@ -111,7 +121,10 @@ impl RecordDecoder {
         match usize::try_from(length) {
             Ok(0) => Err(RecordIoError::EmptyRecord),
             Ok(n) if n <= self.max_record_bytes => Ok(n),
-            _ => Err(RecordIoError::TooLarge { length, max: self.max_record_bytes }),
+            _ => Err(RecordIoError::TooLarge {
+                length,
+                max: self.max_record_bytes,
+            }),
         }
     }
 
@@ -126,13 +139,19 @@ impl RecordDecoder {
             .and_then(|digits| digits.parse().ok())
             .unwrap_or(0);
         if usize::try_from(length).map_or(true, |n| n > self.max_record_bytes) {
-            return Err(RecordIoError::TooLarge { length, max: self.max_record_bytes });
+            return Err(RecordIoError::TooLarge {
+                length,
+                max: self.max_record_bytes,
+            });
         }
         Ok(())
     }
 
     fn invalid_header(&self, end: usize) -> RecordIoError {
-        let shown = self.buffer.get(..end.min(MAX_LENGTH_DIGITS + 1)).unwrap_or_default();
+        let shown = self
+            .buffer
+            .get(..end.min(MAX_LENGTH_DIGITS + 1))
+            .unwrap_or_default();
         RecordIoError::InvalidHeader(String::from_utf8_lossy(shown).into_owned())
     }
 }

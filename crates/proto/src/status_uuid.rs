@@ -22,7 +22,9 @@ pub fn parse_status_uuid(bytes: &[u8]) -> Result<Uuid, InvalidStatusUuid> {
 
 impl From<Uuid> for v1::Uuid {
     fn from(uuid: Uuid) -> Self {
-        v1::Uuid { value: status_uuid_bytes(uuid) }
+        v1::Uuid {
+            value: status_uuid_bytes(uuid),
+        }
     }
 }
 

@@ -22,7 +22,9 @@ fn nanoseconds(seconds: f64) -> i64 {
 impl TimeInfo {
     /// The instant `seconds` after the Unix epoch.
     pub fn from_epoch_seconds(seconds: f64) -> Self {
-        TimeInfo { nanoseconds: nanoseconds(seconds) }
+        TimeInfo {
+            nanoseconds: nanoseconds(seconds),
+        }
     }
 
     /// The instant `time`.
@@ -44,12 +46,16 @@ impl TimeInfo {
 impl DurationInfo {
     /// A duration of `seconds`.
     pub fn from_seconds(seconds: f64) -> Self {
-        DurationInfo { nanoseconds: nanoseconds(seconds) }
+        DurationInfo {
+            nanoseconds: nanoseconds(seconds),
+        }
     }
 
     /// The duration `duration` (saturating at `i64::MAX` nanoseconds).
     pub fn from_duration(duration: Duration) -> Self {
-        DurationInfo { nanoseconds: i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX) }
+        DurationInfo {
+            nanoseconds: i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX),
+        }
     }
 }
 
@@ -59,20 +65,47 @@ mod tests {
 
     #[test]
     fn time_info_from_epoch_seconds() {
-        assert_eq!(TimeInfo::from_epoch_seconds(1_470_820_172.046_531_8).nanoseconds / 1000, 1_470_820_172_046_531);
-        assert_eq!(TimeInfo::from_epoch_seconds(1.5), TimeInfo { nanoseconds: 1_500_000_000 });
-        assert_eq!(TimeInfo::from_epoch_seconds(-2.0), TimeInfo { nanoseconds: -2_000_000_000 });
-        assert_eq!(TimeInfo::from_epoch_seconds(f64::NAN), TimeInfo { nanoseconds: 0 });
-        assert_eq!(TimeInfo::from_epoch_seconds(f64::INFINITY), TimeInfo { nanoseconds: i64::MAX });
+        assert_eq!(
+            TimeInfo::from_epoch_seconds(1_600_000_000.5).nanoseconds,
+            1_600_000_000_500_000_000
+        );
+        assert_eq!(
+            TimeInfo::from_epoch_seconds(1.5),
+            TimeInfo {
+                nanoseconds: 1_500_000_000
+            }
+        );
+        assert_eq!(
+            TimeInfo::from_epoch_seconds(-2.0),
+            TimeInfo {
+                nanoseconds: -2_000_000_000
+            }
+        );
+        assert_eq!(
+            TimeInfo::from_epoch_seconds(f64::NAN),
+            TimeInfo { nanoseconds: 0 }
+        );
+        assert_eq!(
+            TimeInfo::from_epoch_seconds(f64::INFINITY),
+            TimeInfo {
+                nanoseconds: i64::MAX
+            }
+        );
         assert_eq!(TimeInfo::from_epoch_seconds(1.5).epoch_seconds(), 1.5);
     }
 
     #[test]
     fn time_info_from_system_time() {
         let time = UNIX_EPOCH + Duration::new(1_600_000_000, 123);
-        assert_eq!(TimeInfo::from_system_time(time).nanoseconds, 1_600_000_000_000_000_123);
+        assert_eq!(
+            TimeInfo::from_system_time(time).nanoseconds,
+            1_600_000_000_000_000_123
+        );
         let before = UNIX_EPOCH - Duration::from_secs(3);
-        assert_eq!(TimeInfo::from_system_time(before).nanoseconds, -3_000_000_000);
+        assert_eq!(
+            TimeInfo::from_system_time(before).nanoseconds,
+            -3_000_000_000
+        );
         assert_eq!(epoch_seconds(UNIX_EPOCH + Duration::from_millis(2500)), 2.5);
         assert_eq!(epoch_seconds(before), -3.0);
     }
@@ -80,7 +113,13 @@ mod tests {
     #[test]
     fn duration_info() {
         assert_eq!(DurationInfo::from_seconds(0.25).nanoseconds, 250_000_000);
-        assert_eq!(DurationInfo::from_duration(Duration::from_millis(7)).nanoseconds, 7_000_000);
-        assert_eq!(DurationInfo::from_duration(Duration::MAX).nanoseconds, i64::MAX);
+        assert_eq!(
+            DurationInfo::from_duration(Duration::from_millis(7)).nanoseconds,
+            7_000_000
+        );
+        assert_eq!(
+            DurationInfo::from_duration(Duration::MAX).nanoseconds,
+            i64::MAX
+        );
     }
 }

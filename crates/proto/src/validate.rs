@@ -63,7 +63,9 @@ pub fn clear_undefined_enum_values(message: &mut DynamicMessage) {
         let clear = match message.get_field_mut(&field) {
             Value::EnumNumber(n) => !is_defined(&field, *n),
             Value::List(items) => {
-                items.retain(|item| !matches!(item, Value::EnumNumber(n) if !is_defined(&field, *n)));
+                items.retain(
+                    |item| !matches!(item, Value::EnumNumber(n) if !is_defined(&field, *n)),
+                );
                 items.iter_mut().for_each(clear_nested);
                 false
             }
@@ -148,5 +150,9 @@ fn visit_messages(
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
 }

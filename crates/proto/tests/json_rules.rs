@@ -61,18 +61,30 @@ fn subscribe_from_the_docs() {
     assert_eq!(subscribe.r#type(), call::Type::Subscribe);
     let body = subscribe.subscribe.expect("subscribe");
     let info = &body.framework_info;
-    assert_eq!((info.user.as_str(), info.name.as_str()), ("foo", "Example HTTP Framework"));
+    assert_eq!(
+        (info.user.as_str(), info.name.as_str()),
+        ("foo", "Example HTTP Framework")
+    );
     assert_eq!(info.roles, ["test1", "test2"]);
-    assert_eq!(info.capabilities[0].r#type(), v1::framework_info::capability::Type::MultiRole);
+    assert_eq!(
+        info.capabilities[0].r#type(),
+        v1::framework_info::capability::Type::MultiRole
+    );
     assert_eq!(info.failover_timeout, None);
     assert_eq!(body.suppressed_roles, ["test2"]);
     let constraints = body.offer_constraints.expect("offer_constraints");
     let group = &constraints.role_constraints["test1"].groups[0];
     let constraint = &group.attribute_constraints[0];
     use v1::scheduler::attribute_constraint::{predicate, selector};
-    assert_eq!(constraint.selector.selector, Some(selector::Selector::AttributeName("foo".into())));
+    assert_eq!(
+        constraint.selector.selector,
+        Some(selector::Selector::AttributeName("foo".into()))
+    );
     // An empty object still sets the field (of a oneof): the predicate is "exists".
-    assert_eq!(constraint.predicate.predicate, Some(predicate::Predicate::Exists(predicate::Exists {})));
+    assert_eq!(
+        constraint.predicate.predicate,
+        Some(predicate::Predicate::Exists(predicate::Exists {}))
+    );
 }
 
 #[test]
@@ -119,8 +131,13 @@ fn accept_json(limits: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn accept_with_a_launch() {
-    let accept = call(accept_json(json!({"cpus": {"value": "Infinity"}, "mem": {"value": 512.0}})));
-    assert_eq!(accept.framework_id.as_ref().map(|id| id.value.as_str()), Some("12220-3440-12532-2345"));
+    let accept = call(accept_json(
+        json!({"cpus": {"value": "Infinity"}, "mem": {"value": 512.0}}),
+    ));
+    assert_eq!(
+        accept.framework_id.as_ref().map(|id| id.value.as_str()),
+        Some("12220-3440-12532-2345")
+    );
     let body = accept.accept.expect("accept");
     assert_eq!(body.offer_ids[0].value, "12220-3440-12532-O12");
     assert_eq!(body.filters.and_then(|f| f.refuse_seconds), Some(5.0));
@@ -129,12 +146,23 @@ fn accept_with_a_launch() {
     let task = &operation.launch.as_ref().expect("launch").task_infos[0];
     assert_eq!(task.agent_id.value, "12220-3440-12532-S1233");
     let command = task.command.as_ref().expect("command");
-    assert_eq!((command.shell, command.value.as_deref()), (Some(false), Some("sleep")));
+    assert_eq!(
+        (command.shell, command.value.as_deref()),
+        (Some(false), Some("sleep"))
+    );
     assert_eq!(command.arguments, ["sleep", "1000"]);
     let cpus = &task.resources[0];
-    assert_eq!((cpus.name.as_str(), cpus.r#type()), ("cpus", v1::value::Type::Scalar));
+    assert_eq!(
+        (cpus.name.as_str(), cpus.r#type()),
+        ("cpus", v1::value::Type::Scalar)
+    );
     assert_eq!(cpus.scalar.as_ref().map(|s| s.value), Some(1.0));
-    assert_eq!(cpus.allocation_info.as_ref().and_then(|a| a.role.as_deref()), Some("engineering"));
+    assert_eq!(
+        cpus.allocation_info
+            .as_ref()
+            .and_then(|a| a.role.as_deref()),
+        Some("engineering")
+    );
     let ports = &task.resources[2].ranges.as_ref().expect("ranges").range[0];
     assert_eq!((ports.begin, ports.end), (31000, 31001));
     assert_eq!(task.limits["cpus"].value, f64::INFINITY);
@@ -145,7 +173,10 @@ fn accept_with_a_launch() {
 fn accept_with_limits_as_bare_values_is_refused_as_mesos_does() {
     // The documentation's `"cpus": "Infinity"` is not a Value.Scalar: stout refuses it.
     let (path, reason) = mapping_error::<Call>(accept_json(json!({"cpus": "Infinity"})));
-    assert_eq!(path, "accept.operations[0].launch.task_infos[0].limits[\"cpus\"]");
+    assert_eq!(
+        path,
+        "accept.operations[0].launch.task_infos[0].limits[\"cpus\"]"
+    );
     assert_eq!(reason, "not expecting a JSON string");
 }
 
@@ -154,7 +185,10 @@ fn accept_with_a_task_missing_required_fields_names_each() {
     let mut body = accept_json(json!({"mem": {}}));
     let task = &mut body["accept"]["operations"][0]["launch"]["task_infos"][0];
     task.as_object_mut().expect("task").remove("agent_id");
-    task["resources"][1].as_object_mut().expect("mem").remove("name");
+    task["resources"][1]
+        .as_object_mut()
+        .expect("mem")
+        .remove("name");
     let missing = missing_fields::<Call>(body);
     assert_eq!(
         missing,
@@ -200,7 +234,10 @@ fn acknowledge_with_a_base64_uuid() {
         "acknowledge": {"agent_id": {"value": "S0"}, "task_id": {"value": "t1"}, "uuid": "not base64!"}
     }));
     assert_eq!(path, "acknowledge.uuid");
-    assert!(reason.starts_with("failed to base64 decode bytes"), "{reason}");
+    assert!(
+        reason.starts_with("failed to base64 decode bytes"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -213,10 +250,17 @@ fn reconcile_explicit_implicit_and_pymesos_revive() {
                                 {"task_id": {"value": "t2"}}]}
     }));
     let tasks = explicit.reconcile.expect("reconcile").tasks;
-    assert_eq!(tasks[0].agent_id.as_ref().map(|a| a.value.as_str()), Some("123535"));
-    assert_eq!((tasks[1].task_id.value.as_str(), tasks[1].agent_id.as_ref()), ("t2", None));
+    assert_eq!(
+        tasks[0].agent_id.as_ref().map(|a| a.value.as_str()),
+        Some("123535")
+    );
+    assert_eq!(
+        (tasks[1].task_id.value.as_str(), tasks[1].agent_id.as_ref()),
+        ("t2", None)
+    );
 
-    let implicit = call(json!({"framework_id": {"value": "f1"}, "type": "RECONCILE", "reconcile": {}}));
+    let implicit =
+        call(json!({"framework_id": {"value": "f1"}, "type": "RECONCILE", "reconcile": {}}));
     assert_eq!(implicit.reconcile.map(|r| r.tasks.len()), Some(0));
 
     // pymesos leaves the wrapper out when it names no roles.
@@ -262,7 +306,10 @@ fn update_event_as_mesos_writes_it() {
         })
     );
     let bytes = encode(&update_event(), ContentType::Json);
-    assert_eq!(decode::<Event>(&bytes, ContentType::Json).expect("decodes"), update_event());
+    assert_eq!(
+        decode::<Event>(&bytes, ContentType::Json).expect("decodes"),
+        update_event()
+    );
 }
 
 #[test]
@@ -275,7 +322,11 @@ fn update_event_with_an_unknown_required_state_is_refused() {
 }
 
 fn offer(id: &str) -> v1::Offer {
-    let role = || Some(v1::resource::AllocationInfo { role: Some("*".into()) });
+    let role = || {
+        Some(v1::resource::AllocationInfo {
+            role: Some("*".into()),
+        })
+    };
     v1::Offer {
         id: v1::OfferId { value: id.into() },
         framework_id: v1::FrameworkId { value: "f1".into() },
@@ -292,7 +343,9 @@ fn offer(id: &str) -> v1::Offer {
         attributes: vec![v1::Attribute {
             name: "os".into(),
             r#type: v1::value::Type::Text as i32,
-            text: Some(v1::value::Text { value: "ubuntu16.04".into() }),
+            text: Some(v1::value::Text {
+                value: "ubuntu16.04".into(),
+            }),
             ..Default::default()
         }],
         ..Default::default()
@@ -320,12 +373,18 @@ fn offers_event_as_mesos_writes_it() {
         })
     );
     // pymesos reads `event["offers"]`: present even with no offers.
-    assert_eq!(to_json(&mesos_proto::offers::offers_event(Vec::new())), json!({"type": "OFFERS", "offers": {}}));
+    assert_eq!(
+        to_json(&mesos_proto::offers::offers_event(Vec::new())),
+        json!({"type": "OFFERS", "offers": {}})
+    );
 }
 
 #[test]
 fn heartbeat_and_subscribed_as_mesos_writes_them() {
-    let heartbeat = Event { r#type: Some(event::Type::Heartbeat as i32), ..Default::default() };
+    let heartbeat = Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    };
     // Event has no Heartbeat message, so Mesos writes no nested object (pymesos
     // handles HEARTBEAT before looking for one).
     assert_eq!(to_json(&heartbeat), json!({"type": "HEARTBEAT"}));
@@ -359,7 +418,11 @@ fn unset_fields_with_explicit_defaults_are_written() {
     let subscribe = Call {
         r#type: Some(call::Type::Subscribe as i32),
         subscribe: Some(call::Subscribe {
-            framework_info: v1::FrameworkInfo { user: "u".into(), name: "n".into(), ..Default::default() },
+            framework_info: v1::FrameworkInfo {
+                user: "u".into(),
+                name: "n".into(),
+                ..Default::default()
+            },
             ..Default::default()
         }),
         ..Default::default()
@@ -399,28 +462,46 @@ fn unknown_enum_names_are_dropped_unless_required() {
     let unknown_type = call(json!({"type": "FUTURE_CALL", "framework_id": {"value": "f1"}}));
     assert_eq!(unknown_type.r#type, None);
     // Inside a repeated message: the element stays, without its type.
-    let subscribe = call(json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
-        "user": "u", "name": "n",
-        "capabilities": [{"type": "FUTURE_CAPABILITY"}, {"type": "PARTITION_AWARE"}]
-    }}}));
-    let capabilities = subscribe.subscribe.expect("subscribe").framework_info.capabilities;
+    let subscribe = call(
+        json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+            "user": "u", "name": "n",
+            "capabilities": [{"type": "FUTURE_CAPABILITY"}, {"type": "PARTITION_AWARE"}]
+        }}}),
+    );
+    let capabilities = subscribe
+        .subscribe
+        .expect("subscribe")
+        .framework_info
+        .capabilities;
     assert_eq!(capabilities.len(), 2);
     assert_eq!(capabilities[0].r#type, None);
-    assert_eq!(capabilities[1].r#type(), v1::framework_info::capability::Type::PartitionAware);
+    assert_eq!(
+        capabilities[1].r#type(),
+        v1::framework_info::capability::Type::PartitionAware
+    );
     // A repeated enum: the element is dropped.
     let linux: v1::CapabilityInfo =
         from_json(&json!({"capabilities": ["CHOWN", "FUTURE_CAP", "KILL"]})).expect("decodes");
     assert_eq!(
         linux.capabilities().collect::<Vec<_>>(),
-        [v1::capability_info::Capability::Chown, v1::capability_info::Capability::Kill]
+        [
+            v1::capability_info::Capability::Chown,
+            v1::capability_info::Capability::Kill
+        ]
     );
     // A required enum: an error (Resource.type).
     let (path, reason) =
         mapping_error::<v1::Resource>(json!({"name": "cpus", "type": "FUTURE_TYPE"}));
-    assert_eq!((path.as_str(), reason.as_str()), ("type", "failed to find enum for 'FUTURE_TYPE'"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("type", "failed to find enum for 'FUTURE_TYPE'")
+    );
     // Enums are names only: a number is refused.
     let (path, reason) = mapping_error::<Call>(json!({"type": 1}));
-    assert_eq!((path.as_str(), reason.as_str()), ("type", "not expecting a JSON number"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("type", "not expecting a JSON number")
+    );
 }
 
 #[test]
@@ -430,17 +511,32 @@ fn bools_from_strings() {
     let command: v1::CommandInfo = from_json(&json!({"shell": "true"})).expect("decodes");
     assert_eq!(command.shell, Some(true));
     let (path, reason) = mapping_error::<v1::CommandInfo>(json!({"shell": "yes"}));
-    assert_eq!((path.as_str(), reason.as_str()), ("shell", "failed to parse 'yes' as a JSON boolean"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("shell", "failed to parse 'yes' as a JSON boolean")
+    );
     let (_, reason) = mapping_error::<v1::CommandInfo>(json!({"shell": 1}));
     assert_eq!(reason, "not expecting a JSON number");
 }
 
 #[test]
 fn int64_as_numbers_out_and_strings_or_numbers_in() {
-    let time = v1::TimeInfo { nanoseconds: 1_470_820_172_046_531_840 };
-    assert_eq!(to_json(&time), json!({"nanoseconds": 1_470_820_172_046_531_840_i64}));
-    for json in [json!({"nanoseconds": "1470820172046531840"}), json!({"nanoseconds": 1_470_820_172_046_531_840_i64})] {
-        assert_eq!(from_json::<v1::TimeInfo>(&json).expect("decodes"), time, "{json}");
+    let time = v1::TimeInfo {
+        nanoseconds: 1_470_820_172_046_531_840,
+    };
+    assert_eq!(
+        to_json(&time),
+        json!({"nanoseconds": 1_470_820_172_046_531_840_i64})
+    );
+    for json in [
+        json!({"nanoseconds": "1470820172046531840"}),
+        json!({"nanoseconds": 1_470_820_172_046_531_840_i64}),
+    ] {
+        assert_eq!(
+            from_json::<v1::TimeInfo>(&json).expect("decodes"),
+            time,
+            "{json}"
+        );
     }
     // A fraction is truncated, as C++'s cast does; out of range is an error.
     let address: v1::Address = from_json(&json!({"port": 5050.9})).expect("decodes");
@@ -448,7 +544,10 @@ fn int64_as_numbers_out_and_strings_or_numbers_in() {
     let address: v1::Address = from_json(&json!({"port": "-12"})).expect("decodes");
     assert_eq!(address.port, -12);
     let (path, reason) = mapping_error::<v1::Address>(json!({"port": 4_294_967_296_i64}));
-    assert_eq!((path.as_str(), reason.as_str()), ("port", "4294967296 is out of range for int32"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("port", "4294967296 is out of range for int32")
+    );
     let (_, reason) = mapping_error::<v1::MasterInfo>(json!({"id": "m", "ip": -1, "port": 1}));
     assert_eq!(reason, "-1 is out of range for uint32");
     let (_, reason) = mapping_error::<v1::TimeInfo>(json!({"nanoseconds": "12abc"}));
@@ -459,39 +558,77 @@ fn int64_as_numbers_out_and_strings_or_numbers_in() {
 
 #[test]
 fn doubles_take_infinity_and_numeric_strings() {
-    let filters = |json| from_json::<v1::Filters>(&json).expect("decodes").refuse_seconds;
-    assert_eq!(filters(json!({"refuse_seconds": "Infinity"})), Some(f64::INFINITY));
-    assert_eq!(filters(json!({"refuse_seconds": "-Infinity"})), Some(f64::NEG_INFINITY));
+    let filters = |json| {
+        from_json::<v1::Filters>(&json)
+            .expect("decodes")
+            .refuse_seconds
+    };
+    assert_eq!(
+        filters(json!({"refuse_seconds": "Infinity"})),
+        Some(f64::INFINITY)
+    );
+    assert_eq!(
+        filters(json!({"refuse_seconds": "-Infinity"})),
+        Some(f64::NEG_INFINITY)
+    );
     assert_eq!(filters(json!({"refuse_seconds": "2.5"})), Some(2.5));
     assert_eq!(filters(json!({"refuse_seconds": 7})), Some(7.0));
     let (_, reason) = mapping_error::<v1::Filters>(json!({"refuse_seconds": "NaN"}));
     assert_eq!(reason, "failed to parse 'NaN' as a JSON number");
     // Written back as strings, since JSON has no infinity (Mesos writes a bare token).
-    let infinite = v1::Filters { refuse_seconds: Some(f64::INFINITY) };
+    let infinite = v1::Filters {
+        refuse_seconds: Some(f64::INFINITY),
+    };
     assert_eq!(to_json(&infinite), json!({"refuse_seconds": "Infinity"}));
 }
 
 #[test]
 fn single_values_for_repeated_fields_and_nested_arrays() {
-    let subscribe = call(json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
-        "user": "u", "name": "n", "roles": "only-role"
-    }}}));
-    assert_eq!(subscribe.subscribe.expect("subscribe").framework_info.roles, ["only-role"]);
-    let decline = call(json!({"type": "DECLINE", "decline": {"offer_ids": [[{"value": "a"}], {"value": "b"}]}}));
-    let ids: Vec<String> = decline.decline.expect("decline").offer_ids.into_iter().map(|id| id.value).collect();
+    let subscribe = call(
+        json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+            "user": "u", "name": "n", "roles": "only-role"
+        }}}),
+    );
+    assert_eq!(
+        subscribe.subscribe.expect("subscribe").framework_info.roles,
+        ["only-role"]
+    );
+    let decline = call(
+        json!({"type": "DECLINE", "decline": {"offer_ids": [[{"value": "a"}], {"value": "b"}]}}),
+    );
+    let ids: Vec<String> = decline
+        .decline
+        .expect("decline")
+        .offer_ids
+        .into_iter()
+        .map(|id| id.value)
+        .collect();
     assert_eq!(ids, ["a", "b"]);
 }
 
 #[test]
 fn shapes_that_do_not_fit_are_refused_with_their_path() {
-    let (path, reason) = mapping_error::<Call>(json!({"type": "ACCEPT", "accept": {"offer_ids": ["O1"]}}));
-    assert_eq!((path.as_str(), reason.as_str()), ("accept.offer_ids[0]", "not expecting a JSON string"));
+    let (path, reason) =
+        mapping_error::<Call>(json!({"type": "ACCEPT", "accept": {"offer_ids": ["O1"]}}));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("accept.offer_ids[0]", "not expecting a JSON string")
+    );
     let (path, reason) = mapping_error::<Call>(json!({"framework_id": {"value": 12}}));
-    assert_eq!((path.as_str(), reason.as_str()), ("framework_id.value", "not expecting a JSON number"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("framework_id.value", "not expecting a JSON number")
+    );
     let (path, reason) = mapping_error::<Call>(json!({"framework_id": [{"value": "f"}]}));
-    assert_eq!((path.as_str(), reason.as_str()), ("framework_id", "not expecting a JSON array"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("framework_id", "not expecting a JSON array")
+    );
     let (path, reason) = mapping_error::<Call>(json!(["SUBSCRIBE"]));
-    assert_eq!((path.as_str(), reason.as_str()), ("", "expecting a JSON object, not a JSON array"));
+    assert_eq!(
+        (path.as_str(), reason.as_str()),
+        ("", "expecting a JSON object, not a JSON array")
+    );
     match decode::<Call>(b"{\"type\": ", ContentType::Json) {
         Err(CodecError::Json(_)) => {}
         other => panic!("expected a JSON syntax error, got {other:?}"),
@@ -507,11 +644,18 @@ fn operator_api_calls_and_responses() {
         get_health: Some(master::response::GetHealth { healthy: true }),
         ..Default::default()
     };
-    assert_eq!(to_json(&response), json!({"type": "GET_HEALTH", "get_health": {"healthy": true}}));
+    assert_eq!(
+        to_json(&response),
+        json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})
+    );
     let version = master::Response {
         r#type: Some(master::response::Type::GetVersion as i32),
         get_version: Some(master::response::GetVersion {
-            version_info: v1::VersionInfo { version: "1.11.0".into(), build_time: Some(1.6e9), ..Default::default() },
+            version_info: v1::VersionInfo {
+                version: "1.11.0".into(),
+                build_time: Some(1.6e9),
+                ..Default::default()
+            },
         }),
         ..Default::default()
     };
@@ -519,6 +663,7 @@ fn operator_api_calls_and_responses() {
         to_json(&version),
         json!({"type": "GET_VERSION", "get_version": {"version_info": {"version": "1.11.0", "build_time": 1.6e9}}})
     );
-    let missing = missing_fields::<master::Response>(json!({"type": "GET_HEALTH", "get_health": {}}));
+    let missing =
+        missing_fields::<master::Response>(json!({"type": "GET_HEALTH", "get_health": {}}));
     assert_eq!(missing, ["get_health.healthy"]);
 }

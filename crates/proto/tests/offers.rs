@@ -10,15 +10,24 @@ use proptest::prelude::*;
 /// An offer of about `ports` × 20 bytes: one RANGES resource of `ports` ranges.
 fn offer(id: usize, ports: u64) -> v1::Offer {
     v1::Offer {
-        id: v1::OfferId { value: format!("O{id}") },
+        id: v1::OfferId {
+            value: format!("O{id}"),
+        },
         framework_id: v1::FrameworkId { value: "f1".into() },
-        agent_id: v1::AgentId { value: format!("S{id}") },
+        agent_id: v1::AgentId {
+            value: format!("S{id}"),
+        },
         hostname: format!("node-{id}"),
         resources: vec![v1::Resource {
             name: "ports".into(),
             r#type: v1::value::Type::Ranges as i32,
             ranges: Some(v1::value::Ranges {
-                range: (0..ports).map(|p| v1::value::Range { begin: 31000 + 2 * p, end: 31000 + 2 * p }).collect(),
+                range: (0..ports)
+                    .map(|p| v1::value::Range {
+                        begin: 31000 + 2 * p,
+                        end: 31000 + 2 * p,
+                    })
+                    .collect(),
             }),
             ..Default::default()
         }],
@@ -27,7 +36,10 @@ fn offer(id: usize, ports: u64) -> v1::Offer {
 }
 
 fn offers_of(events: &[v1::scheduler::Event]) -> Vec<v1::Offer> {
-    events.iter().flat_map(|e| e.offers.clone().map(|o| o.offers).unwrap_or_default()).collect()
+    events
+        .iter()
+        .flat_map(|e| e.offers.clone().map(|o| o.offers).unwrap_or_default())
+        .collect()
 }
 
 #[test]
@@ -38,12 +50,22 @@ fn many_offers_fit_in_as_few_events_as_the_limit_allows() {
     for content_type in [ContentType::Protobuf, ContentType::Json] {
         let split = split_offers(offers.clone(), content_type, LIMIT);
         assert!(split.oversized.is_empty());
-        let sizes: Vec<usize> = split.events.iter().map(|e| encode(e, content_type).len()).collect();
-        assert!(sizes.iter().all(|&s| s <= LIMIT), "{content_type}: {sizes:?}");
+        let sizes: Vec<usize> = split
+            .events
+            .iter()
+            .map(|e| encode(e, content_type).len())
+            .collect();
+        assert!(
+            sizes.iter().all(|&s| s <= LIMIT),
+            "{content_type}: {sizes:?}"
+        );
         let whole = encode(&offers_event(offers.clone()), content_type).len();
         assert!(whole > 2 * LIMIT, "{content_type}: {whole} bytes");
         // Greedy packing of equal offers: at most one event more than the bytes need.
-        assert!(split.events.len() <= whole.div_ceil(LIMIT) + 1, "{content_type}: {sizes:?}");
+        assert!(
+            split.events.len() <= whole.div_ceil(LIMIT) + 1,
+            "{content_type}: {sizes:?}"
+        );
         assert_eq!(offers_of(&split.events), offers);
     }
 }
@@ -53,7 +75,10 @@ fn an_offer_too_large_alone_is_set_aside() {
     let offers = vec![offer(0, 1), offer(1, 5000), offer(2, 1)];
     let split = split_offers(offers.clone(), ContentType::Protobuf, 4096);
     assert_eq!(split.oversized, [offers[1].clone()]);
-    assert_eq!(offers_of(&split.events), [offers[0].clone(), offers[2].clone()]);
+    assert_eq!(
+        offers_of(&split.events),
+        [offers[0].clone(), offers[2].clone()]
+    );
     assert_eq!(split.events.len(), 1);
 }
 

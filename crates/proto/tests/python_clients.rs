@@ -81,7 +81,10 @@ fn python(code: &str, stdin: &[u8]) -> Vec<u8> {
     let stdin = stdin.to_vec();
     let writer = std::thread::spawn(move || input.write_all(&stdin));
     let output = child.wait_with_output().expect("python runs");
-    writer.join().expect("the writer thread ends").expect("python reads its input");
+    writer
+        .join()
+        .expect("the writer thread ends")
+        .expect("python reads its input");
     assert!(
         output.status.success(),
         "python failed ({}):\n{}",
@@ -149,8 +152,14 @@ fn check_subscribe(call: &Call) {
     assert_eq!(call.r#type(), call::Type::Subscribe);
     let body = call.subscribe.as_ref().expect("subscribe");
     let info = &body.framework_info;
-    assert_eq!((info.user.as_str(), info.name.as_str()), ("root", "py-framework"));
-    assert_eq!((info.failover_timeout, info.checkpoint), (Some(100.0), Some(true)));
+    assert_eq!(
+        (info.user.as_str(), info.name.as_str()),
+        ("root", "py-framework")
+    );
+    assert_eq!(
+        (info.failover_timeout, info.checkpoint),
+        (Some(100.0), Some(true))
+    );
     assert_eq!(info.roles, ["analytics"]);
     let capabilities: Vec<_> = info.capabilities.iter().map(|c| c.r#type()).collect();
     use v1::framework_info::capability::Type;
@@ -160,42 +169,95 @@ fn check_subscribe(call: &Call) {
 
 fn check_accept(call: &Call) {
     assert_eq!(call.r#type(), call::Type::Accept);
-    assert_eq!(call.framework_id.as_ref().map(|f| f.value.as_str()), Some("f-1"));
+    assert_eq!(
+        call.framework_id.as_ref().map(|f| f.value.as_str()),
+        Some("f-1")
+    );
     let accept = call.accept.as_ref().expect("accept");
     assert_eq!(accept.offer_ids[0].value, "O-1");
-    assert_eq!(accept.filters.as_ref().and_then(|f| f.refuse_seconds), Some(2.5));
+    assert_eq!(
+        accept.filters.as_ref().and_then(|f| f.refuse_seconds),
+        Some(2.5)
+    );
     let operation = &accept.operations[0];
     assert_eq!(operation.r#type(), v1::offer::operation::Type::Launch);
     let task = &operation.launch.as_ref().expect("launch").task_infos[0];
-    assert_eq!((task.name.as_str(), task.task_id.value.as_str(), task.agent_id.value.as_str()), ("sleepy", "t-1", "S-1"));
+    assert_eq!(
+        (
+            task.name.as_str(),
+            task.task_id.value.as_str(),
+            task.agent_id.value.as_str()
+        ),
+        ("sleepy", "t-1", "S-1")
+    );
     let command = task.command.as_ref().expect("command");
-    assert_eq!((command.shell, command.value.as_deref()), (Some(false), Some("/bin/sleep")));
+    assert_eq!(
+        (command.shell, command.value.as_deref()),
+        (Some(false), Some("/bin/sleep"))
+    );
     assert_eq!(command.arguments, ["sleep", "10"]);
     let variable = &command.environment.as_ref().expect("environment").variables[0];
-    assert_eq!((variable.name.as_str(), variable.value.as_deref()), ("GREETING", Some("héllo")));
+    assert_eq!(
+        (variable.name.as_str(), variable.value.as_deref()),
+        ("GREETING", Some("héllo"))
+    );
     let container = task.container.as_ref().expect("container");
     assert_eq!(container.r#type(), v1::container_info::Type::Mesos);
-    let image = container.mesos.as_ref().and_then(|m| m.image.as_ref()).expect("image");
+    let image = container
+        .mesos
+        .as_ref()
+        .and_then(|m| m.image.as_ref())
+        .expect("image");
     assert_eq!(image.r#type(), v1::image::Type::Docker);
-    assert_eq!(image.docker.as_ref().map(|d| d.name.as_str()), Some("busybox:1.36"));
+    assert_eq!(
+        image.docker.as_ref().map(|d| d.name.as_str()),
+        Some("busybox:1.36")
+    );
     let scalars: Vec<(&str, Option<f64>, Option<&str>)> = task
         .resources
         .iter()
-        .map(|r| (r.name.as_str(), r.scalar.as_ref().map(|s| s.value), r.allocation_info.as_ref().and_then(|a| a.role.as_deref())))
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.scalar.as_ref().map(|s| s.value),
+                r.allocation_info.as_ref().and_then(|a| a.role.as_deref()),
+            )
+        })
         .collect();
-    assert_eq!(scalars, [("cpus", Some(0.25), Some("analytics")), ("mem", Some(64.0), Some("analytics")), ("ports", None, None)]);
+    assert_eq!(
+        scalars,
+        [
+            ("cpus", Some(0.25), Some("analytics")),
+            ("mem", Some(64.0), Some("analytics")),
+            ("ports", None, None)
+        ]
+    );
     let range = &task.resources[2].ranges.as_ref().expect("ranges").range[0];
     assert_eq!((range.begin, range.end), (31000, 31001));
     assert_eq!(task.limits["cpus"].value, f64::INFINITY);
-    assert_eq!(task.max_completion_time.map(|d| d.nanoseconds), Some(3_600_000_000_000));
-    assert_eq!(task.labels.as_ref().map(|l| (l.labels[0].key.as_str(), l.labels[0].value.as_deref())), Some(("team", Some("data"))));
-    let grace = task.kill_policy.as_ref().and_then(|k| k.grace_period).map(|g| g.nanoseconds);
+    assert_eq!(
+        task.max_completion_time.map(|d| d.nanoseconds),
+        Some(3_600_000_000_000)
+    );
+    assert_eq!(
+        task.labels
+            .as_ref()
+            .map(|l| (l.labels[0].key.as_str(), l.labels[0].value.as_deref())),
+        Some(("team", Some("data")))
+    );
+    let grace = task
+        .kill_policy
+        .as_ref()
+        .and_then(|k| k.grace_period)
+        .map(|g| g.nanoseconds);
     assert_eq!(grace, Some(5_000_000_000));
 }
 
 #[test]
 fn python_protobuf_calls_decode_and_validate() {
-    let stream = python_calls("out.write(frame(subscribe.SerializeToString()) + frame(accept.SerializeToString()))");
+    let stream = python_calls(
+        "out.write(frame(subscribe.SerializeToString()) + frame(accept.SerializeToString()))",
+    );
     let calls: Vec<Call> = records(&stream)
         .iter()
         .map(|bytes| decode(bytes, ContentType::Protobuf).expect("a valid call"))
@@ -211,7 +273,10 @@ fn python_json_calls_in_camel_case_with_string_int64s_decode() {
         "for c in (subscribe, accept): out.write(json_format.MessageToJson(c, indent=None).encode() + b'\\n')",
     );
     let lines = String::from_utf8_lossy(&output).into_owned();
-    assert!(lines.contains("\"frameworkInfo\"") && lines.contains("\"nanoseconds\": \"3600000000000\""), "{lines}");
+    assert!(
+        lines.contains("\"frameworkInfo\"") && lines.contains("\"nanoseconds\": \"3600000000000\""),
+        "{lines}"
+    );
     let calls: Vec<Call> = lines
         .lines()
         .map(|line| decode(line.as_bytes(), ContentType::Json).expect("a valid call"))
@@ -235,9 +300,13 @@ for c in (subscribe, accept):
 "#,
     );
     for line in json_lines(&output) {
-        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, line["bytes"].as_str().expect("bytes"))
-            .expect("base64");
-        let python_errors: Vec<String> = serde_json::from_value(line["errors"].clone()).expect("a list");
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            line["bytes"].as_str().expect("bytes"),
+        )
+        .expect("base64");
+        let python_errors: Vec<String> =
+            serde_json::from_value(line["errors"].clone()).expect("a list");
         assert!(!python_errors.is_empty());
         match decode::<Call>(&bytes, ContentType::Protobuf) {
             Err(CodecError::NotInitialized(e)) => {
@@ -251,11 +320,19 @@ for c in (subscribe, accept):
 }
 
 fn rust_events() -> Vec<Event> {
-    let role = || Some(v1::resource::AllocationInfo { role: Some("analytics".into()) });
+    let role = || {
+        Some(v1::resource::AllocationInfo {
+            role: Some("analytics".into()),
+        })
+    };
     let offer = |id: &str, cpus: f64| v1::Offer {
         id: v1::OfferId { value: id.into() },
-        framework_id: v1::FrameworkId { value: "f-1".into() },
-        agent_id: v1::AgentId { value: format!("S-{id}") },
+        framework_id: v1::FrameworkId {
+            value: "f-1".into(),
+        },
+        agent_id: v1::AgentId {
+            value: format!("S-{id}"),
+        },
         hostname: format!("node-{id}"),
         allocation_info: role(),
         resources: vec![
@@ -269,7 +346,12 @@ fn rust_events() -> Vec<Event> {
             v1::Resource {
                 name: "ports".into(),
                 r#type: v1::value::Type::Ranges as i32,
-                ranges: Some(v1::value::Ranges { range: vec![v1::value::Range { begin: 31000, end: 32000 }] }),
+                ranges: Some(v1::value::Ranges {
+                    range: vec![v1::value::Range {
+                        begin: 31000,
+                        end: 32000,
+                    }],
+                }),
                 allocation_info: role(),
                 ..Default::default()
             },
@@ -279,7 +361,9 @@ fn rust_events() -> Vec<Event> {
     let subscribed = Event {
         r#type: Some(event::Type::Subscribed as i32),
         subscribed: Some(event::Subscribed {
-            framework_id: v1::FrameworkId { value: "f-1".into() },
+            framework_id: v1::FrameworkId {
+                value: "f-1".into(),
+            },
             heartbeat_interval_seconds: Some(15.0),
             master_info: Some(v1::MasterInfo {
                 id: "master-1".into(),
@@ -296,27 +380,44 @@ fn rust_events() -> Vec<Event> {
         r#type: Some(event::Type::Update as i32),
         update: Some(event::Update {
             status: v1::TaskStatus {
-                task_id: v1::TaskId { value: "t-1".into() },
+                task_id: v1::TaskId {
+                    value: "t-1".into(),
+                },
                 state: v1::TaskState::TaskFailed as i32,
                 message: Some("exit code 3".into()),
                 source: Some(v1::task_status::Source::Executor as i32),
                 reason: Some(v1::task_status::Reason::CommandExecutorFailed as i32),
-                agent_id: Some(v1::AgentId { value: "S-1".into() }),
+                agent_id: Some(v1::AgentId {
+                    value: "S-1".into(),
+                }),
                 timestamp: Some(1_700_000_000.25),
-                uuid: Some(mesos_proto::status_uuid::status_uuid_bytes(mesos_proto::status_uuid::Uuid::from_u128(
-                    0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
-                ))),
+                uuid: Some(mesos_proto::status_uuid::status_uuid_bytes(
+                    mesos_proto::status_uuid::Uuid::from_u128(
+                        0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+                    ),
+                )),
                 ..Default::default()
             },
         }),
         ..Default::default()
     };
-    let heartbeat = Event { r#type: Some(event::Type::Heartbeat as i32), ..Default::default() };
-    vec![subscribed, mesos_proto::offers::offers_event(vec![offer("O-1", 2.0), offer("O-2", 0.5)]), update, heartbeat]
+    let heartbeat = Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    };
+    vec![
+        subscribed,
+        mesos_proto::offers::offers_event(vec![offer("O-1", 2.0), offer("O-2", 0.5)]),
+        update,
+        heartbeat,
+    ]
 }
 
 fn stream_of(events: &[Event], content_type: ContentType) -> Vec<u8> {
-    events.iter().flat_map(|e| encode_record(&encode(e, content_type)).expect("never empty")).collect()
+    events
+        .iter()
+        .flat_map(|e| encode_record(&encode(e, content_type)).expect("never empty"))
+        .collect()
 }
 
 #[test]
@@ -332,16 +433,28 @@ for record in records(data):
     );
     let decoded = json_lines(&output);
     assert_eq!(decoded.len(), 4);
-    assert!(decoded.iter().all(|d| d["initialized"] == json!(true)), "{decoded:?}");
+    assert!(
+        decoded.iter().all(|d| d["initialized"] == json!(true)),
+        "{decoded:?}"
+    );
     let events: Vec<&Value> = decoded.iter().map(|d| &d["event"]).collect();
     assert_eq!(events[0]["subscribed"]["framework_id"]["value"], "f-1");
-    assert_eq!(events[0]["subscribed"]["master_info"]["ip"], json!(16_777_343));
+    assert_eq!(
+        events[0]["subscribed"]["master_info"]["ip"],
+        json!(16_777_343)
+    );
     assert_eq!(events[0]["subscribed"]["master_info"]["port"], json!(5050));
     let offers = events[1]["offers"]["offers"].as_array().expect("offers");
     assert_eq!(offers.len(), 2);
     assert_eq!(offers[1]["resources"][0]["scalar"]["value"], json!(0.5));
-    assert_eq!(offers[1]["resources"][0]["allocation_info"]["role"], "analytics");
-    assert_eq!(offers[0]["resources"][1]["ranges"]["range"][0], json!({"begin": "31000", "end": "32000"}));
+    assert_eq!(
+        offers[1]["resources"][0]["allocation_info"]["role"],
+        "analytics"
+    );
+    assert_eq!(
+        offers[0]["resources"][1]["ranges"]["range"][0],
+        json!({"begin": "31000", "end": "32000"})
+    );
     let status = &events[2]["update"]["status"];
     assert_eq!(status["state"], "TASK_FAILED");
     assert_eq!(status["reason"], "REASON_COMMAND_EXECUTOR_FAILED");
@@ -384,9 +497,17 @@ for m in (call, response):
     );
     let text = String::from_utf8_lossy(&output).into_owned();
     let mut lines = text.lines();
-    let call: master::Call = decode(lines.next().unwrap_or_default().as_bytes(), ContentType::Json).expect("a call");
+    let call: master::Call = decode(
+        lines.next().unwrap_or_default().as_bytes(),
+        ContentType::Json,
+    )
+    .expect("a call");
     assert_eq!(call.r#type(), master::call::Type::GetState);
-    let response: master::Response = decode(lines.next().unwrap_or_default().as_bytes(), ContentType::Json).expect("a response");
+    let response: master::Response = decode(
+        lines.next().unwrap_or_default().as_bytes(),
+        ContentType::Json,
+    )
+    .expect("a response");
     assert_eq!(response.get_health.map(|h| h.healthy), Some(true));
 }
 
@@ -401,7 +522,11 @@ print(pymesos.__version__ if hasattr(pymesos, "__version__") else "", HttpParser
 "#,
         b"",
     );
-    assert!(String::from_utf8_lossy(&output).trim_end().ends_with("http_parser.pyparser"));
+    assert!(
+        String::from_utf8_lossy(&output)
+            .trim_end()
+            .ends_with("http_parser.pyparser")
+    );
 }
 
 /// pymesos 0.3.15's own request bodies, captured at its `_send`.
@@ -440,27 +565,69 @@ print("\n".join(bodies))
     let text = String::from_utf8_lossy(&output).into_owned();
     let calls: Vec<Call> = text
         .lines()
-        .map(|line| decode(line.as_bytes(), ContentType::Json).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .map(|line| {
+            decode(line.as_bytes(), ContentType::Json).unwrap_or_else(|e| panic!("{line}: {e}"))
+        })
         .collect();
     let types: Vec<call::Type> = calls.iter().map(Call::r#type).collect();
     use call::Type as T;
     assert_eq!(
         types,
-        [T::Subscribe, T::Accept, T::Decline, T::Revive, T::Suppress, T::Kill, T::Acknowledge, T::Reconcile, T::Reconcile]
+        [
+            T::Subscribe,
+            T::Accept,
+            T::Decline,
+            T::Revive,
+            T::Suppress,
+            T::Kill,
+            T::Acknowledge,
+            T::Reconcile,
+            T::Reconcile
+        ]
     );
-    let info = &calls[0].subscribe.as_ref().expect("subscribe").framework_info;
+    let info = &calls[0]
+        .subscribe
+        .as_ref()
+        .expect("subscribe")
+        .framework_info;
     // pymesos adds failover_timeout 100 and, for a master of version 1.0 or later, GPU_RESOURCES.
     assert_eq!(info.failover_timeout, Some(100.0));
-    assert_eq!(info.capabilities[0].r#type(), v1::framework_info::capability::Type::GpuResources);
-    let task = &calls[1].accept.as_ref().expect("accept").operations[0].launch.as_ref().expect("launch").task_infos[0];
-    assert_eq!(task.command.as_ref().and_then(|c| c.value.as_deref()), Some("echo hi"));
-    assert_eq!(calls[2].decline.as_ref().and_then(|d| d.filters).and_then(|f| f.refuse_seconds), Some(60.0));
+    assert_eq!(
+        info.capabilities[0].r#type(),
+        v1::framework_info::capability::Type::GpuResources
+    );
+    let task = &calls[1].accept.as_ref().expect("accept").operations[0]
+        .launch
+        .as_ref()
+        .expect("launch")
+        .task_infos[0];
+    assert_eq!(
+        task.command.as_ref().and_then(|c| c.value.as_deref()),
+        Some("echo hi")
+    );
+    assert_eq!(
+        calls[2]
+            .decline
+            .as_ref()
+            .and_then(|d| d.filters)
+            .and_then(|f| f.refuse_seconds),
+        Some(60.0)
+    );
     assert_eq!(calls[3].revive, None);
-    assert_eq!(calls[4].suppress.as_ref().map(|s| s.roles.clone()), Some(vec!["*".to_owned()]));
+    assert_eq!(
+        calls[4].suppress.as_ref().map(|s| s.roles.clone()),
+        Some(vec!["*".to_owned()])
+    );
     let kill = calls[5].kill.as_ref().expect("kill");
-    assert_eq!((kill.task_id.value.as_str(), kill.agent_id.as_ref()), ("t-1", None));
+    assert_eq!(
+        (kill.task_id.value.as_str(), kill.agent_id.as_ref()),
+        ("t-1", None)
+    );
     let ack = calls[6].acknowledge.as_ref().expect("acknowledge");
-    assert_eq!(mesos_proto::status_uuid::parse_status_uuid(&ack.uuid).map(|u| u.as_u128()), Ok(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef));
+    assert_eq!(
+        mesos_proto::status_uuid::parse_status_uuid(&ack.uuid).map(|u| u.as_u128()),
+        Ok(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
+    );
     assert_eq!(calls[7].reconcile.as_ref().map(|r| r.tasks.len()), Some(1));
     assert_eq!(calls[8].reconcile.as_ref().map(|r| r.tasks.len()), Some(0));
 }
@@ -472,8 +639,9 @@ fn arbitrary_rust_events_survive_python() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let strategy = proptest::prop_oneof![common::update_event(), common::offers_event()];
-    let events: Vec<Event> =
-        (0..64).map(|_| strategy.new_tree(&mut runner).expect("a value").current()).collect();
+    let events: Vec<Event> = (0..64)
+        .map(|_| strategy.new_tree(&mut runner).expect("a value").current())
+        .collect();
     let code = r#"
 kind, stream = data.split(b"\n", 1)
 for record in records(stream):
@@ -484,7 +652,10 @@ for record in records(stream):
     assert event.IsInitialized(), event.FindInitializationErrors()
     out.write(frame(event.SerializeToString()))
 "#;
-    for (kind, content_type) in [("json", ContentType::Json), ("protobuf", ContentType::Protobuf)] {
+    for (kind, content_type) in [
+        ("json", ContentType::Json),
+        ("protobuf", ContentType::Protobuf),
+    ] {
         let mut input = format!("{kind}\n").into_bytes();
         input.extend(stream_of(&events, content_type));
         let back: Vec<Event> = records(&python(code, &input))

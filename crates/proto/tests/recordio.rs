@@ -1,26 +1,40 @@
 //! RecordIO framing: round trips over arbitrary chunkings, and every malformed stream.
 
-use mesos_proto::recordio::{MESOS_GO_MAX_RECORD_BYTES, RecordDecoder, RecordIoError, encode_record};
+use mesos_proto::recordio::{
+    MESOS_GO_MAX_RECORD_BYTES, RecordDecoder, RecordIoError, encode_record,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn stream(records: &[Vec<u8>]) -> Vec<u8> {
-    records.iter().flat_map(|r| encode_record(r).expect("not empty")).collect()
+    records
+        .iter()
+        .flat_map(|r| encode_record(r).expect("not empty"))
+        .collect()
 }
 
 #[test]
 fn records_are_length_newline_bytes() {
-    assert_eq!(encode_record(b"{\"type\":\"HEARTBEAT\"}").expect("framed"), b"20\n{\"type\":\"HEARTBEAT\"}");
+    assert_eq!(
+        encode_record(b"{\"type\":\"HEARTBEAT\"}").expect("framed"),
+        b"20\n{\"type\":\"HEARTBEAT\"}"
+    );
     assert_eq!(encode_record(b""), Err(RecordIoError::EmptyRecord));
     let mut decoder = RecordDecoder::new(MESOS_GO_MAX_RECORD_BYTES);
-    assert_eq!(decoder.decode(b"3\nabc1\nd").expect("valid"), [b"abc".to_vec(), b"d".to_vec()]);
+    assert_eq!(
+        decoder.decode(b"3\nabc1\nd").expect("valid"),
+        [b"abc".to_vec(), b"d".to_vec()]
+    );
     assert_eq!(decoder.finish(), Ok(()));
 }
 
 #[test]
 fn a_stream_cut_inside_a_record_is_truncated() {
     let mut decoder = RecordDecoder::new(100);
-    assert_eq!(decoder.decode(b"5\nab").expect("so far valid"), Vec::<Vec<u8>>::new());
+    assert_eq!(
+        decoder.decode(b"5\nab").expect("so far valid"),
+        Vec::<Vec<u8>>::new()
+    );
     assert_eq!(decoder.finish(), Err(RecordIoError::Truncated(4)));
     let mut decoder = RecordDecoder::new(100);
     decoder.push(b"12");
@@ -39,10 +53,18 @@ fn malformed_headers_are_refused() {
         // A stray byte before the header, which stalls pymesos forever.
         (b"\r\n3\nabc", RecordIoError::InvalidHeader("\r".into())),
         (b"0\n", RecordIoError::EmptyRecord),
-        (b"123456789012345678901", RecordIoError::InvalidHeader("123456789012345678901".into())),
+        (
+            b"123456789012345678901",
+            RecordIoError::InvalidHeader("123456789012345678901".into()),
+        ),
     ] {
         let mut decoder = RecordDecoder::new(100);
-        assert_eq!(decoder.decode(bytes), Err(expected.clone()), "{:?}", String::from_utf8_lossy(bytes));
+        assert_eq!(
+            decoder.decode(bytes),
+            Err(expected.clone()),
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
         // An error is final.
         assert_eq!(decoder.next_record(), Err(expected));
     }
@@ -51,12 +73,27 @@ fn malformed_headers_are_refused() {
 #[test]
 fn oversized_records_are_refused_from_their_header() {
     let mut decoder = RecordDecoder::new(10);
-    assert_eq!(decoder.decode(b"11\n"), Err(RecordIoError::TooLarge { length: 11, max: 10 }));
+    assert_eq!(
+        decoder.decode(b"11\n"),
+        Err(RecordIoError::TooLarge {
+            length: 11,
+            max: 10
+        })
+    );
     // Even before the header's newline arrives.
     let mut decoder = RecordDecoder::new(10);
-    assert_eq!(decoder.decode(b"123"), Err(RecordIoError::TooLarge { length: 123, max: 10 }));
+    assert_eq!(
+        decoder.decode(b"123"),
+        Err(RecordIoError::TooLarge {
+            length: 123,
+            max: 10
+        })
+    );
     let mut decoder = RecordDecoder::new(10);
-    assert_eq!(decoder.decode(b"10\n0123456789").expect("at the limit"), [b"0123456789".to_vec()]);
+    assert_eq!(
+        decoder.decode(b"10\n0123456789").expect("at the limit"),
+        [b"0123456789".to_vec()]
+    );
     let mut decoder = RecordDecoder::new(usize::MAX);
     assert_eq!(
         decoder.decode(b"99999999999999999999\n"),
