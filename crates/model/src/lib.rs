@@ -7,3 +7,6 @@
 //! plans come out. The crate has no async runtime and no Kubernetes client among its
 //! dependencies, so the compiler keeps it that way; the `mesos-operator` crate reads the
 //! API server, calls into this crate and writes the result back.
+
+pub mod constraints;
+pub mod services;
