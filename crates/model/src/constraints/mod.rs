@@ -47,7 +47,7 @@ mod spread;
 mod tracker;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use attributes::{Attributes, NodeAttributes};
 pub use parse::{

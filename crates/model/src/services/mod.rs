@@ -23,6 +23,9 @@ mod time;
 pub mod unreachable;
 pub mod victims;
 
+#[cfg(test)]
+mod tests;
+
 pub use backoff::{BackoffState, BackoffStatus, BackoffStrategy, Termination};
 pub use health::{Health, HealthObservation, HealthPolicy, HealthSummary, summarize};
 pub use instance::{Instance, InstanceState, Version};

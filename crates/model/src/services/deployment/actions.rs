@@ -122,7 +122,9 @@ fn roll(step: &Step<'_, '_>) -> Actions {
     let launch_current = wanted.saturating_sub(count(kept_current.len())).min(room);
     actions.launch(Some(step.target()), launch_current);
     let old_left = count(fleet.old.len()).saturating_sub(old_killed);
-    let fill_old = keep_old.saturating_sub(old_left).min(room - launch_current);
+    let fill_old = keep_old
+        .saturating_sub(old_left)
+        .min(room.saturating_sub(launch_current));
     actions.launch(step.fill_version(), fill_old);
     actions
 }
