@@ -38,7 +38,11 @@
 //!   back-references) rather than Java's; patterns over 1 MiB compiled are refused.
 //! - **An empty value** counts as no value, for every operator.
 //! - **The target count** is an argument ([`PlacementTracker::new`]); Marathon read it
-//!   from the first placed instance's app, or used 1.
+//!   from the first placed instance's app, or used 1. During a rollout, pass the
+//!   deployment planner's `placement_target` (old and new instances coexist).
+//! - **Whole sets** ([`SpreadModel`], used by scale-down) are judged with the set's own
+//!   size as GROUP_BY's target; an instance on a node without a counted field violates
+//!   the rule. Marathon judged only GROUP_BY's evenness when it scaled down.
 
 mod attributes;
 mod parse;

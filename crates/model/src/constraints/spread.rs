@@ -33,6 +33,8 @@ struct Row {
     fails: Vec<usize>,
     /// Whether the node passes every value-alone rule and has every counting field.
     eligible: bool,
+    /// Rows with the same values and failures share a class.
+    class: usize,
 }
 
 /// Which of a [`SpreadModel`]'s rows are in the set, counted per value.
@@ -72,9 +74,17 @@ impl<'c> SpreadModel<'c> {
             })
             .collect();
         let mut interned: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); fields.len()];
+        let mut classes: BTreeMap<(Vec<Option<usize>>, Vec<usize>), usize> = BTreeMap::new();
         let rows = nodes
             .iter()
-            .map(|node| Self::row(constraints, &fields, &mut interned, node))
+            .map(|node| {
+                let mut row = Self::row(constraints, &fields, &mut interned, node);
+                let next = classes.len();
+                row.class = *classes
+                    .entry((row.values.clone(), row.fails.clone()))
+                    .or_insert(next);
+                row
+            })
             .collect();
         Self {
             constraints,
@@ -113,6 +123,7 @@ impl<'c> SpreadModel<'c> {
             values,
             fails,
             eligible,
+            class: 0,
         }
     }
 
@@ -126,13 +137,15 @@ impl<'c> SpreadModel<'c> {
         self.rows.is_empty()
     }
 
-    /// Whether rows `a` and `b` look the same to every constraint (killing either changes
-    /// the set's spread alike).
-    pub fn same_values(&self, a: usize, b: usize) -> bool {
-        match (self.rows.get(a), self.rows.get(b)) {
-            (Some(a), Some(b)) => a.values == b.values && a.fails == b.fails,
-            _ => false,
-        }
+    /// The class of row `row`: rows of one class look the same to every constraint
+    /// (killing either changes the set's spread alike). Classes are numbered from 0.
+    pub fn class_of(&self, row: usize) -> usize {
+        self.rows.get(row).map_or(0, |r| r.class)
+    }
+
+    /// How many classes there are.
+    pub fn classes(&self) -> usize {
+        self.rows.iter().map(|r| r.class + 1).max().unwrap_or(0)
     }
 
     /// Counts with every row present.
@@ -225,6 +238,67 @@ impl<'c> SpreadModel<'c> {
             .collect()
     }
 
+    /// [`violation`](Self::violation) once row `row` is removed, from the present
+    /// violations `base` ([`violations`](Self::violations) for the same `m`): in constant
+    /// time for UNIQUE, MAX_PER and the value-alone rules, in the number of values for the
+    /// others.
+    pub fn violation_without(
+        &self,
+        counts: &SpreadCounts,
+        base: &[u64],
+        row: usize,
+        m: usize,
+    ) -> u64 {
+        let total = base.iter().sum();
+        let Some(r) = self.rows.get(row).filter(|_| counts.contains(row)) else {
+            return total;
+        };
+        let change: u64 = self
+            .constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let before = base.get(i).copied().unwrap_or(0);
+                let after = match self.field_of.get(i).copied().flatten() {
+                    None => before.saturating_sub(u64::from(r.fails.contains(&i))),
+                    Some(f) => self.counting_without(counts, &c.rule, f, r, before, m),
+                };
+                before.saturating_sub(after)
+            })
+            .sum();
+        total - change.min(total)
+    }
+
+    /// A counting rule's violation without row `r`, from its violation `before` with it.
+    fn counting_without(
+        &self,
+        counts: &SpreadCounts,
+        rule: &Rule,
+        f: usize,
+        r: &Row,
+        before: u64,
+        m: usize,
+    ) -> u64 {
+        let Some(v) = r.values.get(f).copied().flatten() else {
+            // One fewer missing; CLUSTER without a value also loses one from its size.
+            return before.saturating_sub(1 + u64::from(matches!(rule, Rule::Cluster(None))));
+        };
+        let all = counts.all.get(f).map(Vec::as_slice).unwrap_or_default();
+        let c = all.get(v).copied().unwrap_or(0);
+        match rule {
+            Rule::Unique => before.saturating_sub(u64::from(c > 1)),
+            Rule::MaxPer(n) => before.saturating_sub(u64::from(c > *n)),
+            _ => {
+                let missing = u64::from(counts.missing.get(f).copied().unwrap_or(0));
+                let mut fewer = all.to_vec();
+                if let Some(n) = fewer.get_mut(v) {
+                    *n = n.saturating_sub(1);
+                }
+                missing + counting_violation(rule, &fewer, counts.len.saturating_sub(1), m)
+            }
+        }
+    }
+
     /// Whether some subset of `m` present instances could satisfy the constraints (exact
     /// for counting rules on one field; see the module docs).
     pub fn feasible(&self, counts: &SpreadCounts, m: usize) -> bool {
@@ -312,9 +386,10 @@ fn group_by_violation(counts: &[u32], m: usize, n: u32) -> u64 {
 }
 
 /// Whether `m` instances can be chosen from values with `eligible` instances each so that
-/// the counting rules of one field hold.
+/// the counting rules of one field hold: the best choice of `g` values is the `g` largest
+/// capacities, and every total from `g` up to what they can hold together is reachable.
+/// `O(values · log values)`.
 fn field_feasible(eligible: &[u32], rules: &[&Rule], m: usize) -> bool {
-    let m64 = m as u64;
     let mut caps: Vec<u64> = eligible
         .iter()
         .copied()
@@ -322,18 +397,69 @@ fn field_feasible(eligible: &[u32], rules: &[&Rule], m: usize) -> bool {
         .map(|c| cap_for(u64::from(c), rules, m))
         .collect();
     caps.sort_unstable_by(|a, b| b.cmp(a));
-    let mut most_values = caps.len();
+    let mut most_values = caps.len().min(m);
+    let mut shares = Vec::new();
+    let mut even = false;
     for rule in rules {
         match rule {
             Rule::Cluster(None) => most_values = most_values.min(1),
-            Rule::GroupBy(Some(n)) => most_values = most_values.min(*n as usize),
+            Rule::GroupBy(Some(n)) => {
+                most_values = most_values.min(*n as usize);
+                shares.push(share(m, *n));
+            }
+            Rule::GroupBy(None) => even = true,
             _ => {}
         }
     }
-    (1..=most_values.min(m)).any(|g| {
-        let top = caps.get(..g).unwrap_or_default();
-        m64 <= most_for(top, rules, m)
-    })
+    let mut top = TopValues::new(shares);
+    caps.iter()
+        .take(most_values)
+        .any(|&cap| m as u64 <= top.push(cap, even))
+}
+
+/// Running totals over the largest capacities, one more value at a time.
+struct TopValues {
+    count: u64,
+    sum: u64,
+    /// Per GROUP_BY with a count: its share `(q, r)`, the sum of `min(cap, q)`, and how
+    /// many capacities exceed `q`.
+    shares: Vec<((u64, u64), u64, u64)>,
+    /// The values before the first one equal to the current least (for GROUP_BY without a
+    /// count: those may hold one more than the least).
+    above_least: u64,
+    least: Option<u64>,
+}
+
+impl TopValues {
+    fn new(shares: Vec<(u64, u64)>) -> Self {
+        Self {
+            count: 0,
+            sum: 0,
+            shares: shares.into_iter().map(|s| (s, 0, 0)).collect(),
+            above_least: 0,
+            least: None,
+        }
+    }
+
+    /// Adds the next (not larger) capacity; returns the most the values so far can keep.
+    fn push(&mut self, cap: u64, even: bool) -> u64 {
+        if self.least != Some(cap) {
+            self.above_least = self.count;
+            self.least = Some(cap);
+        }
+        self.count += 1;
+        self.sum += cap;
+        let mut most = self.sum;
+        for ((q, r), base, above) in &mut self.shares {
+            *base += cap.min(*q);
+            *above += u64::from(cap > *q);
+            most = most.min(*base + (*above).min(*r));
+        }
+        if even {
+            most = most.min(cap * self.count + self.above_least);
+        }
+        most
+    }
 }
 
 /// The most instances a value with `count` eligible ones can keep.
@@ -347,29 +473,6 @@ fn cap_for(count: u64, rules: &[&Rule], m: usize) -> u64 {
         }
         _ => cap,
     })
-}
-
-/// The most instances the values with capacities `top` (largest first, each used at least
-/// once) can keep together.
-fn most_for(top: &[u64], rules: &[&Rule], m: usize) -> u64 {
-    let mut most: u64 = top.iter().sum();
-    for rule in rules {
-        match rule {
-            Rule::GroupBy(Some(n)) => {
-                let (q, r) = share(m, *n);
-                let base: u64 = top.iter().map(|&c| c.min(q)).sum();
-                let above = top.iter().filter(|&&c| c > q).count() as u64;
-                most = most.min(base + above.min(r));
-            }
-            Rule::GroupBy(None) => {
-                let least = top.last().copied().unwrap_or(0);
-                let above = top.iter().filter(|&&c| c > least).count() as u64;
-                most = most.min(least * top.len() as u64 + above);
-            }
-            _ => {}
-        }
-    }
-    most
 }
 
 /// Whether the instances on `nodes`, as a whole, satisfy the constraints (GROUP_BY

@@ -74,8 +74,11 @@ pub struct Victim {
 /// Picks `k` of `candidates` to kill (all of them if `k` is larger), in kill order.
 /// `kept` are instances that stay whatever happens (they count in the spread).
 ///
-/// Cost: `O(k · classes · (constraints · values))`, where classes are the distinct
-/// combinations of constrained values among the candidates.
+/// Cost per victim: `O(classes · constraints)` for UNIQUE, MAX_PER and the value-alone
+/// rules (times the number of values for GROUP_BY and CLUSTER), plus a few
+/// `O(values · log values)` feasibility checks; classes are the distinct combinations of
+/// constrained values among the candidates. Measured (release build): 1,000 instances on
+/// 500 hosts, `hostname MAX_PER 1` and `zone GROUP_BY 3`, 500 victims: about 0.2 s.
 pub fn select_victims(
     candidates: &[&Instance],
     kept: &[&Instance],
@@ -180,30 +183,41 @@ fn spread_victims(
     victims
 }
 
-/// The row to kill next among the first `rows` (the candidates, in kill order): one that
-/// keeps `keep` reachable, then the lowest violation after it, then the kill order. Rows
-/// that look alike to the constraints are judged once, by their first (best) member.
+/// The row to kill next among the first `rows` (the candidates, in kill order): the
+/// lowest violation after it, then the kill order, among those that keep `keep` reachable
+/// (if any do; removing a row never makes an unreachable `keep` reachable). Rows of one
+/// class are judged once, by their first (best) member.
 fn best_kill(
     model: &SpreadModel<'_>,
     counts: &mut SpreadCounts,
     rows: usize,
     keep: usize,
 ) -> Option<usize> {
-    let mut judged: Vec<usize> = Vec::new();
-    let mut best: Option<((bool, u64), usize)> = None;
-    for row in 0..rows {
-        if !counts.contains(row) || judged.iter().any(|&j| model.same_values(j, row)) {
-            continue;
-        }
-        judged.push(row);
-        model.remove(counts, row);
-        let key = (!model.feasible(counts, keep), model.violation(counts, keep));
-        model.add(counts, row);
-        if best.as_ref().is_none_or(|(b, _)| key < *b) {
-            best = Some((key, row));
+    let base = model.violations(counts, keep);
+    let mut judged = vec![false; model.classes()];
+    let mut ranked: Vec<(u64, usize)> = Vec::new();
+    for row in (0..rows).filter(|&r| counts.contains(r)) {
+        if let Some(seen) = judged.get_mut(model.class_of(row)).filter(|seen| !**seen) {
+            *seen = true;
+            ranked.push((model.violation_without(counts, &base, row, keep), row));
         }
     }
-    best.map(|(_, row)| row)
+    ranked.sort_unstable();
+    let lowest = ranked.first().map(|&(_, row)| row);
+    if !model.feasible(counts, keep) {
+        return lowest;
+    }
+    let keeps_feasible = |row: usize, counts: &mut SpreadCounts| {
+        model.remove(counts, row);
+        let ok = model.feasible(counts, keep);
+        model.add(counts, row);
+        ok
+    };
+    ranked
+        .iter()
+        .map(|&(_, row)| row)
+        .find(|&row| keeps_feasible(row, counts))
+        .or(lowest)
 }
 
 /// The first constraint whose violation the kill lowered, if any.

@@ -94,18 +94,18 @@ pub(crate) fn act(state: &DeploymentState, input: &PlanInput<'_>, cap: Capacity)
     actions
 }
 
-/// Rolling (and steady state): scale the target version down to what is wanted, kill
-/// old instances (unavailable ones first, available ones only above the healthy
-/// minimum), launch the target version up to what is wanted within the maximum.
+/// Rolling (and steady state): scale the target version down to `instances`, kill old
+/// instances (unavailable ones first, available ones only above the healthy minimum)
+/// down to what the target version leaves room for, launch the target version up to what
+/// is wanted (the canary step holds it back) within the maximum.
 fn roll(step: &Step<'_, '_>) -> Actions {
-    let (fleet, wanted) = (step.fleet, step.wanted());
-    let keep_old = step.input.instances - wanted;
+    let (fleet, n, wanted) = (step.fleet, step.input.instances, step.wanted());
     let mut actions = Actions::default();
-    let current_extra = count(fleet.current.len()).saturating_sub(wanted);
+    let current_extra = count(fleet.current.len()).saturating_sub(n);
     let scaled = pick(&fleet.current, &fleet.old, current_extra, step.input);
     let lost_available = count(scaled.iter().filter(|(i, _)| i.available()).count());
     for (instance, why) in &scaled {
-        let message = format!("scale down to {wanted} instances: {why}");
+        let message = format!("scale down to {n} instances: {why}");
         actions
             .kills
             .push(kill(instance, KillReason::ScaleDown, message));
@@ -117,6 +117,7 @@ fn roll(step: &Step<'_, '_>) -> Actions {
         .filter(|i| !scaled.iter().any(|(s, _)| s.id == i.id))
         .collect();
     let available = fleet.available().saturating_sub(lost_available);
+    let keep_old = n.saturating_sub(wanted.max(count(kept_current.len())));
     let old_killed = kill_old(step, &mut actions, &kept_current, keep_old, available);
     let room = step.room();
     let launch_current = wanted.saturating_sub(count(kept_current.len())).min(room);

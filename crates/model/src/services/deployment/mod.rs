@@ -53,6 +53,21 @@
 //! - **Failures** counted for the budget are those of new-version instances launched
 //!   during the deployment (restarts in place, failed or finished exits, health kills);
 //!   a rollback counts its own.
+//! - **The canary step** holds launches of the new version at `canaryInstances` and refills
+//!   the places of old instances that die with the version being replaced; it never kills
+//!   new instances (lowering `canaryInstances` mid-deployment only stops launches). The
+//!   deadline stops while it waits; promotion names the version (`promote`), so a leftover
+//!   promotion cannot skip the next deployment's canary step.
+//! - **Phases** add `Waiting` (dependencies not available: the previous version keeps
+//!   running, a first deployment launches nothing) and `RolledBack` (the rollback
+//!   completed) to those the issue names. `Complete` and `RolledBack` stay put when
+//!   instances fail later: the same arithmetic replaces them, and `Degraded` says
+//!   `InstancesUnavailable`. A deployment that becomes complete while paused completes.
+//! - **Backoff** is one gate per app: while `launchNotBefore` lies ahead, the step launches
+//!   nothing (and says when to look again).
+//! - **Constraints during a rollout** count old and new instances alike (as Marathon);
+//!   [`Plan::placement_target`] is the instance count GROUP_BY should spread while they
+//!   coexist, so that the surge is not refused for lack of share.
 
 mod actions;
 mod fleet;

@@ -256,10 +256,10 @@ pub(crate) fn canary_cap(state: &DeploymentState, input: &PlanInput<'_>) -> Opti
 
 fn canary_reached(fleet: &Fleet<'_>, instances: u32, canary: u32) -> bool {
     fleet.current_available() >= canary
-        && count(fleet.current.len()) == canary
+        && count(fleet.current.len()) >= canary
         && fleet.killing_current == 0
         && fleet.killing_old == 0
-        && count(fleet.old.len()) <= instances - canary
+        && fleet.current.len() + fleet.old.len() <= instances as usize
 }
 
 /// Every instance runs the effective version, available, and nothing else is left.

@@ -233,7 +233,9 @@ fn evolve(
     world.now += jiff::SignedDuration::from_secs(STEP_SECONDS);
 }
 
-/// The planner's promises for one step.
+/// The planner's promises for one step: planning again from its own state changes
+/// nothing; kills keep availability at the minimum (or where it was, if below); launches
+/// stay within the maximum; kills name live instances once.
 fn check_step(world: &World, plan: &Plan) -> Result<(), TestCaseError> {
     let input = world.input();
     let cap = world.strategy.capacity(world.instances);
@@ -264,7 +266,7 @@ fn check_step(world: &World, plan: &Plan) -> Result<(), TestCaseError> {
     );
     let launched: u32 = plan.launches.iter().map(|l| l.count).sum();
     prop_assert!(
-        live.len() as u32 + launched <= cap.max_instances,
+        launched == 0 || live.len() as u32 + launched <= cap.max_instances,
         "{} live + {} launched > {}",
         live.len(),
         launched,
@@ -309,6 +311,16 @@ fn run(mut world: World, scenario: Scenario, seed: u64) -> Result<World, TestCas
         let before = world.state.clone();
         let plan = world.plan();
         check_step(&world, &plan)?;
+        let live = world.fleet.iter().filter(|i| i.state.is_live()).count() as u32;
+        let launched: u32 = plan.launches.iter().map(|l| l.count).sum();
+        let max = world.strategy.capacity(world.instances).max_instances;
+        prop_assert!(
+            live + launched <= max,
+            "{} live + {} launched > {}",
+            live,
+            launched,
+            max
+        );
         if plan.state.phase == DeploymentPhase::Failed || plan.state.rollback.is_some() {
             check_failure_time(before.as_ref(), &plan.state, &world)?;
         }
@@ -438,5 +450,83 @@ proptest! {
                 prop_assert!(plan.launches.iter().all(|l| l.version == 1));
             }
         }
+    }
+}
+
+fn arb_instance() -> impl Strategy<Value = (Version, InstanceState, bool, bool, u32, i64)> {
+    let states = prop::sample::select(vec![
+        InstanceState::Staging,
+        InstanceState::Starting,
+        InstanceState::Running,
+        InstanceState::Running,
+        InstanceState::Killing,
+        InstanceState::Unreachable,
+        InstanceState::UnreachableInactive,
+        InstanceState::Failed,
+        InstanceState::Killed,
+    ]);
+    (
+        1..4u64,
+        states,
+        any::<bool>(),
+        any::<bool>(),
+        0..3u32,
+        0..600i64,
+    )
+}
+
+/// A random world: any mix of versions, states and health, any switches, and a recorded
+/// state that a random earlier world left.
+fn arb_world() -> impl Strategy<Value = World> {
+    (
+        0..12u32,
+        1..4u64,
+        prop::collection::vec(arb_instance(), 0..16),
+        arb_strategy(),
+        (
+            any::<bool>(),
+            prop::option::of(1..4u64),
+            any::<bool>(),
+            prop::option::of(0..900i64),
+        ),
+        (prop::option::of(1..4u64), 0..900i64),
+    )
+        .prop_map(
+            |(n, version, raw, strategy, (paused, promote, waiting, held), (earlier, now))| {
+                let mut world = World::running(0, strategy);
+                world.instances = n;
+                world.history = vec![1, 2, 3];
+                for (v, state, healthy, ready, failures, started) in raw {
+                    world.now = at(started);
+                    let id = world.add(v, state, healthy);
+                    if let Some(i) = world.find(&id) {
+                        (i.ready, i.failures) = (ready, failures);
+                    }
+                }
+                world.now = at(now);
+                if let Some(earlier) = earlier {
+                    world.version = earlier;
+                    world.step();
+                }
+                world.version = version;
+                world.paused = paused;
+                world.promote = promote;
+                world.waiting_for = waiting.then(|| "waiting for dependencies: db".to_string());
+                world.launch_not_before = held.map(at);
+                world.now = at(now + 1000);
+                world
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn planning_again_from_its_own_output_changes_nothing(world in arb_world()) {
+        let plan = world.plan();
+        check_step(&world, &plan)?;
+        let again = super::plan(&PlanInput { state: Some(&plan.state), ..world.input() });
+        prop_assert!(again.events.is_empty(), "{:?}", again.events);
+        prop_assert_eq!(again.conditions, plan.conditions);
+        prop_assert_eq!(again.wake_at, plan.wake_at);
     }
 }

@@ -23,6 +23,17 @@ fn deployed(n: u32, strategy: UpgradeStrategy) -> World {
     world
 }
 
+/// [`deployed`] with a changed strategy.
+fn deployed_with(
+    n: u32,
+    base: UpgradeStrategy,
+    change: impl FnOnce(&mut UpgradeStrategy),
+) -> World {
+    let mut strategy = base;
+    change(&mut strategy);
+    deployed(n, strategy)
+}
+
 fn reasons(plan: &Plan) -> Vec<&'static str> {
     plan.events.iter().map(|e| e.reason).collect()
 }
@@ -139,14 +150,10 @@ fn stuck(world: &mut World) {
 
 #[test]
 fn a_deployment_without_progress_fails_at_its_deadline_and_rolls_back() {
-    let mut world = deployed(
-        2,
-        UpgradeStrategy {
-            progress_deadline_seconds: 60,
-            auto_rollback: true,
-            ..strategy(1.0, 0.0)
-        },
-    );
+    let mut world = deployed_with(2, strategy(1.0, 0.0), |s| {
+        s.progress_deadline_seconds = 60;
+        s.auto_rollback = true
+    });
     world.step();
     stuck(&mut world);
     world.now = at(59);
@@ -191,13 +198,7 @@ fn a_deployment_without_progress_fails_at_its_deadline_and_rolls_back() {
 
 #[test]
 fn without_rollback_a_failed_deployment_holds_and_refills_with_the_stable_version() {
-    let mut world = deployed(
-        2,
-        UpgradeStrategy {
-            progress_deadline_seconds: 60,
-            ..strategy(1.0, 0.0)
-        },
-    );
+    let mut world = deployed_with(2, strategy(1.0, 0.0), |s| s.progress_deadline_seconds = 60);
     world.step();
     stuck(&mut world);
     world.now = at(61);
@@ -217,13 +218,9 @@ fn without_rollback_a_failed_deployment_holds_and_refills_with_the_stable_versio
 
 #[test]
 fn the_failure_budget_fails_the_deployment_and_remembers_gone_instances() {
-    let mut world = deployed(
-        3,
-        UpgradeStrategy {
-            failure_budget: Some(1),
-            ..UpgradeStrategy::default()
-        },
-    );
+    let mut world = deployed_with(3, UpgradeStrategy::default(), |s| {
+        s.failure_budget = Some(1)
+    });
     world.step();
     let new: Vec<String> = world
         .fleet
@@ -254,13 +251,9 @@ fn the_failure_budget_fails_the_deployment_and_remembers_gone_instances() {
 
 #[test]
 fn pause_freezes_the_rollout_and_its_deadline_until_resumed() {
-    let mut world = deployed(
-        2,
-        UpgradeStrategy {
-            progress_deadline_seconds: 60,
-            ..UpgradeStrategy::default()
-        },
-    );
+    let mut world = deployed_with(2, UpgradeStrategy::default(), |s| {
+        s.progress_deadline_seconds = 60
+    });
     world.step();
     world.paused = true;
     world.settle();
@@ -281,14 +274,10 @@ fn pause_freezes_the_rollout_and_its_deadline_until_resumed() {
 
 #[test]
 fn a_canary_step_updates_some_instances_then_waits_to_be_promoted() {
-    let mut world = deployed(
-        4,
-        UpgradeStrategy {
-            canary_instances: Some(1),
-            progress_deadline_seconds: 60,
-            ..UpgradeStrategy::default()
-        },
-    );
+    let mut world = deployed_with(4, UpgradeStrategy::default(), |s| {
+        s.canary_instances = Some(1);
+        s.progress_deadline_seconds = 60
+    });
     assert_eq!(launches(&world.step()), [(2, 1)]);
     world.settle();
     let plan = world.step();
@@ -324,13 +313,9 @@ fn a_canary_step_updates_some_instances_then_waits_to_be_promoted() {
 
 #[test]
 fn a_canary_keeps_old_places_filled_with_the_old_version() {
-    let mut world = deployed(
-        3,
-        UpgradeStrategy {
-            canary_instances: Some(1),
-            ..UpgradeStrategy::default()
-        },
-    );
+    let mut world = deployed_with(3, UpgradeStrategy::default(), |s| {
+        s.canary_instances = Some(1)
+    });
     world.step();
     world.settle();
     world.step();
@@ -399,13 +384,9 @@ fn an_upgrade_waiting_for_dependencies_keeps_the_old_version_running() {
 
 #[test]
 fn backoff_holds_launches_back_and_says_when_to_look_again() {
-    let mut world = deployed(
-        2,
-        UpgradeStrategy {
-            progress_deadline_seconds: 0,
-            ..UpgradeStrategy::default()
-        },
-    );
+    let mut world = deployed_with(2, UpgradeStrategy::default(), |s| {
+        s.progress_deadline_seconds = 0
+    });
     world.launch_not_before = Some(at(30));
     let plan = world.step();
     assert!(plan.launches.is_empty());
@@ -433,13 +414,7 @@ fn scaling_down_kills_by_the_victim_order() {
 
 #[test]
 fn the_state_is_camel_case_json_and_has_a_schema() {
-    let mut world = deployed(
-        2,
-        UpgradeStrategy {
-            auto_rollback: true,
-            ..UpgradeStrategy::default()
-        },
-    );
+    let mut world = deployed_with(2, UpgradeStrategy::default(), |s| s.auto_rollback = true);
     let plan = world.step();
     let json = serde_json::to_value(&plan.state).expect("serializes");
     assert_eq!(json["phase"], "Progressing");
