@@ -8,4 +8,6 @@
 //! dependencies, so the compiler keeps it that way; the `mesos-operator` crate reads the
 //! API server, calls into this crate and writes the result back.
 
+pub mod constraints;
 pub mod jobs;
+pub mod services;
