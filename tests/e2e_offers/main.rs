@@ -367,8 +367,13 @@ async fn quota_limit_caps_a_role_and_a_guarantee_holds_under_contention() {
         "the capped role ran {} cpus, above its limit of 3",
         run.max["capped"]
     );
+    // Weighted DRF alone gives the capped role (weight 1 beside the greedy role's 20)
+    // about 10/21 ≈ 0.48 of the 10 cpus left over by the guarantee; offers held or
+    // refused by the others give it more in practice (1.4–2 cpus, depending on the
+    // machine's load). The property is that it is not starved: a limit is a ceiling,
+    // not a share.
     assert!(
-        run.mean["capped"] >= 1.5,
+        run.mean["capped"] >= 0.4,
         "the capped role got almost nothing ({:.2} cpus): the limit is not a share",
         run.mean["capped"]
     );
