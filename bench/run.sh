@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end throughput benchmark: the same T pods run bare (nodeName set), through
-# kube-scheduler, and as mesos-operator Tasks placed by its DRF allocator, on a local
-# kwok cluster of N nodes. Writes bench/results/latest.json and prints a table.
+# kube-scheduler, as T batch/v1 Jobs, as the same Jobs queued through Kueue, and as
+# mesos-operator Tasks placed by its DRF allocator, on a local kwok cluster of N nodes. Writes bench/results/latest.json and prints a table.
 #
 #   bash bench/run.sh                   N=1000 nodes, T=10000 pods/tasks (make bench)
 #   bash bench/run.sh --quick           100 nodes, 1000 pods/tasks
@@ -13,7 +13,8 @@
 #
 # Environment (defaults in brackets):
 #   NODES [1000]  TASKS [10000]  FRAMEWORKS [10]  RUN_FOR [5s]  CONCURRENCY [32]
-#   SCHEDULER_QPS [5000]  SCHEDULER_BURST [10000]   kube-scheduler's client limits; the
+#   SCHEDULER_QPS [5000]  SCHEDULER_BURST [10000]   kube-scheduler's (and kube-controller-
+#                 manager's, KCM_QPS/KCM_BURST, Kueue's are fixed at the same) client limits; the
 #                 operator's and the driver's kube clients have no client-side limit
 #   SCALING_SIZES ["100:1000 300:3000 1000:10000 3000:10000"]  nodes:tasks per scaling run
 #   ALLOCATOR_BENCH [0]   1: the scaling mode also runs `cargo bench --bench allocator`
@@ -30,6 +31,8 @@ export ETCD_PORT="${ETCD_PORT:-25890}" APISERVER_PORT="${APISERVER_PORT:-28543}"
 export KCM_PORT="${KCM_PORT:-28357}" KWOK_PORT="${KWOK_PORT:-28380}"
 export SCHEDULER_PORT="${SCHEDULER_PORT:-28359}"
 export SCHEDULER_QPS="${SCHEDULER_QPS:-5000}" SCHEDULER_BURST="${SCHEDULER_BURST:-10000}"
+# The job controller (kube-controller-manager) gets the same client limits as kube-scheduler.
+export KCM_QPS="${KCM_QPS:-$SCHEDULER_QPS}" KCM_BURST="${KCM_BURST:-$SCHEDULER_BURST}"
 NODES="${NODES:-1000}" TASKS="${TASKS:-10000}" FRAMEWORKS="${FRAMEWORKS:-10}"
 RUN_FOR="${RUN_FOR:-5s}" CONCURRENCY="${CONCURRENCY:-32}"
 SCALING_SIZES="${SCALING_SIZES:-100:1000 300:3000 1000:10000 3000:10000}"
@@ -50,6 +53,7 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "cluster tools and the bench cluster ($CLUSTER_DIR)"
 bash hack/tools.sh >/dev/null
+bash hack/tools.sh kueue >/dev/null   # the Kueue workload's manager and CRDs
 # Node leases of 1000+ kwok nodes keep the API server busy; the nodes are created by
 # `nodes N` below, not by `up`.
 NODES=1 bash hack/cluster.sh up >/dev/null

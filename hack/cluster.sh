@@ -424,7 +424,12 @@ start_apiserver() {
 
 # shellcheck disable=SC2086
 launch_kcm() {
-  pid_of kube-controller-manager >/dev/null && kcm_healthy && return 0
+  # Reused when healthy and started with the same client limits (the benchmark raises them).
+  if pid_of kube-controller-manager >/dev/null && kcm_healthy &&
+    grep -qzx -- "--kube-api-qps=$KCM_QPS" "$RUN/kube-controller-manager.args" 2>/dev/null &&
+    grep -qzx -- "--kube-api-burst=$KCM_BURST" "$RUN/kube-controller-manager.args" 2>/dev/null; then
+    return 0
+  fi
   stop kube-controller-manager
   mkdir -p "$RUN/kube-controller-manager-certs"
   record kube-controller-manager "$BIN/kube-controller-manager" \

@@ -5,6 +5,7 @@
 #
 #   hack/tools.sh            build everything missing, print the bin directory
 #   hack/tools.sh bindir     print the bin directory only
+#   hack/tools.sh kueue      also Kueue and its CRDs (the benchmark's peer; not in `all`)
 #
 # Each tool gets its own throw-away Go module so dependency versions never mix.
 set -euo pipefail
@@ -13,6 +14,8 @@ K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# Only for the benchmark (bench/run.sh builds it; not part of `all`).
+KUEUE_VERSION="${KUEUE_VERSION:-v0.17.0}"
 
 CACHE="${MESOS_OPERATOR_CACHE:-$HOME/.cache/mesos-operator}"
 BIN="$CACHE/bin"
@@ -107,6 +110,25 @@ build_gobin() { # build_gobin NAME VERSION MODULE PACKAGE
   log "$n $v built in $((SECONDS - start)) s"
 }
 
+# Kueue's manager and its CRDs (copied from the module to $CACHE/kueue/VERSION/crds).
+build_kueue() {
+  local v="$KUEUE_VERSION" crds="$CACHE/kueue/$KUEUE_VERSION/crds"
+  build_gobin kueue "$v" sigs.k8s.io/kueue sigs.k8s.io/kueue/cmd/kueue
+  if [ ! -f "$crds/kueue.x-k8s.io_clusterqueues.yaml" ]; then
+    local dir="$SRC/kueue-$v"
+    if [ ! -d "$dir" ]; then
+      mkdir -p "$dir" && cd "$dir"
+      go mod init local.build/kueue >/dev/null 2>&1
+      go mod edit -go=1.26 -require="sigs.k8s.io/kueue@$v"
+    fi
+    cd "$dir" && go mod download sigs.k8s.io/kueue
+    local src
+    src="$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/components/crd/bases"
+    mkdir -p "$crds" && cp "$src"/*.yaml "$crds"/ && chmod u+w "$crds"/*.yaml
+    log "Kueue $v CRDs in $crds"
+  fi
+}
+
 main() {
   if [ "${1:-}" = bindir ]; then echo "$BIN"; return; fi
   mkdir -p "$BIN" "$SRC"
@@ -122,6 +144,7 @@ main() {
     kwok) build_gobin kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok ;;
     kubernetes) build_kubernetes ;;
     helm) build_gobin helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm ;;
+    kueue) build_kueue ;;
     *) echo "unknown tool $only" >&2; return 2 ;;
   esac
   echo "$BIN"

@@ -4,6 +4,8 @@
 //! cluster and runs this.
 
 mod chart;
+mod control_plane;
+mod kueue;
 mod operator;
 mod report;
 mod stats;
@@ -35,7 +37,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the workloads against the cluster of $KUBECONFIG (nodes must exist already).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Draw the scaling chart from the runs appended to a JSON file.
     Chart {
         /// The runs (a JSON array of reports).
@@ -65,8 +67,15 @@ struct RunArgs {
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Workloads to run, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "bare,scheduler,operator")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "bare,scheduler,jobs,kueue,operator"
+    )]
     workloads: Vec<Kind>,
+    /// The Kueue binary (`hack/tools.sh kueue` builds it) and its CRDs' directory.
+    #[arg(long, default_value_t = kueue::default_bin())]
+    kueue_bin: String,
     /// The operator binary.
     #[arg(long, default_value = "target/release/mesos-operator")]
     operator_bin: PathBuf,
@@ -102,7 +111,7 @@ struct RunArgs {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
         Command::Chart { input, output } => {
             let runs = report::load_all(&input)?;
             chart::draw(&runs, &output)?;
@@ -153,22 +162,27 @@ async fn run(args: RunArgs) -> Result<()> {
             "\n== {}: {} {} on {} nodes",
             kind.name(),
             args.tasks,
-            if kind == Kind::Operator {
-                "tasks"
-            } else {
-                "pods"
-            },
+            kind.objects(),
             args.nodes
         );
+        let before = control_plane::read(&client, &control_plane::cluster_dir()).await?;
         let mut figures = match kind {
             Kind::Bare => {
                 workload::create_namespace(&client, &ns).await?;
                 workload::run(&client, kind, &plan).await?
             }
-            Kind::Scheduler => {
+            Kind::Scheduler | Kind::Jobs => {
                 cluster_sh(&args, &["scheduler"]).await?;
                 workload::create_namespace(&client, &ns).await?;
                 let figures = workload::run(&client, kind, &plan).await;
+                if figures.is_err() {
+                    let _ = cluster_sh(&args, &["scheduler", "stop"]).await;
+                }
+                figures?
+            }
+            Kind::Kueue => {
+                cluster_sh(&args, &["scheduler"]).await?;
+                let figures = run_kueue(&client, &args, &plan, &ns).await;
                 if figures.is_err() {
                     let _ = cluster_sh(&args, &["scheduler", "stop"]).await;
                 }
@@ -180,12 +194,18 @@ async fn run(args: RunArgs) -> Result<()> {
                 figures
             }
         };
-        if kind != Kind::Operator {
-            // (the operator's namespace goes while the operator runs, for its finalizers)
+        // Read before the cleanup: the cost is the workload's, not its namespace's deletion.
+        let after = control_plane::read(&client, &control_plane::cluster_dir()).await?;
+        report.server.insert(
+            kind.name().to_string(),
+            control_plane::ServerCost::between(&before, &after, args.tasks),
+        );
+        if !matches!(kind, Kind::Operator | Kind::Kueue) {
+            // (the operator's and Kueue's namespaces go while they run, for their finalizers)
             eprintln!("  deleting namespace {ns}");
             figures.cleanup_seconds = cleanup(&client, &ns, cleanup_timeout).await;
         }
-        if kind == Kind::Scheduler {
+        if kind.needs_scheduler() {
             cluster_sh(&args, &["scheduler", "stop"]).await?;
         }
         eprintln!(
@@ -274,6 +294,36 @@ async fn run_operator(
     }
     eprintln!("  stopping the operator (pid {})", op.pid());
     op.stop().await?;
+    result
+}
+
+/// The Kueue workload: Kueue started (its CRDs installed), a ClusterQueue per tenant in
+/// one fair-sharing cohort with a LocalQueue each, the Jobs run, the namespace cleaned
+/// while Kueue still runs (its finalizers on Workloads), then Kueue stopped.
+async fn run_kueue(
+    client: &Client,
+    args: &RunArgs,
+    plan: &Plan,
+    ns: &str,
+) -> Result<stats::Figures> {
+    let log = PathBuf::from(std::env::var("CLUSTER_DIR").unwrap_or_else(|_| "/tmp".into()))
+        .join("logs")
+        .join("bench-kueue.log");
+    let kueue = kueue::Kueue::start(client, &args.kueue_bin, &log).await?;
+    let result = async {
+        workload::create_namespace(client, ns).await?;
+        kueue::create_queues(client, ns, plan).await?;
+        workload::run(client, Kind::Kueue, plan).await
+    }
+    .await;
+    let mut result = result;
+    if let Ok(figures) = &mut result {
+        eprintln!("  deleting namespace {ns} (Kueue still runs, for its finalizers)");
+        figures.cleanup_seconds = cleanup(client, ns, Duration::from_secs(args.timeout)).await;
+    }
+    kueue::delete_cluster_queues(client, plan).await;
+    eprintln!("  stopping Kueue");
+    kueue.stop().await?;
     result
 }
 

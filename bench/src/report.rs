@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::control_plane::ServerCost;
 use crate::stats::{Figures, Requests, fmt_secs, ratio};
 
 /// Sizes and settings of a run.
@@ -100,6 +101,16 @@ pub struct Report {
     pub operator_over_bare: Option<Ratios>,
     /// operator ÷ kube-scheduler.
     pub operator_over_scheduler: Option<Ratios>,
+    /// operator ÷ Jobs.
+    #[serde(default)]
+    pub operator_over_jobs: Option<Ratios>,
+    /// operator ÷ Kueue.
+    #[serde(default)]
+    pub operator_over_kueue: Option<Ratios>,
+    /// What each workload cost the control plane (its processes' CPU, the requests the
+    /// API server counted).
+    #[serde(default)]
+    pub server: BTreeMap<String, ServerCost>,
     /// The operator process.
     pub operator: Option<OperatorStats>,
     /// Criterion's mean time of each allocator benchmark (`cargo bench --bench
@@ -116,6 +127,12 @@ impl Report {
             .map(|(o, b)| Ratios::of(o, b));
         self.operator_over_scheduler = op
             .zip(self.workloads.get("scheduler"))
+            .map(|(o, s)| Ratios::of(o, s));
+        self.operator_over_jobs = op
+            .zip(self.workloads.get("jobs"))
+            .map(|(o, s)| Ratios::of(o, s));
+        self.operator_over_kueue = op
+            .zip(self.workloads.get("kueue"))
             .map(|(o, s)| Ratios::of(o, s));
     }
 
@@ -174,6 +191,8 @@ impl Report {
         for (label, r) in [
             ("operator/bare", &self.operator_over_bare),
             ("operator/scheduler", &self.operator_over_scheduler),
+            ("operator/jobs", &self.operator_over_jobs),
+            ("operator/kueue", &self.operator_over_kueue),
         ] {
             if let Some(r) = r {
                 out.push_str(&format!(
@@ -184,6 +203,9 @@ impl Report {
                     fmt_ratio(r.latency_p99)
                 ));
             }
+        }
+        if !self.server.is_empty() {
+            out.push_str(&server_table(&self.server));
         }
         if let Some(o) = &self.operator {
             out.push_str(&format!(
@@ -209,6 +231,35 @@ impl Report {
         }
         out
     }
+}
+
+/// Per workload: control-plane CPU ms per task and API requests per task as the API
+/// server counted them.
+fn server_table(server: &BTreeMap<String, ServerCost>) -> String {
+    let ms = |c: &ServerCost, k: &str| {
+        c.cpu_seconds_per_task
+            .get(k)
+            .map_or("-".to_string(), |s| format!("{:.1}", s * 1000.0))
+    };
+    let mut out = format!(
+        "\nserver-side cost per task (CPU ms; API requests counted by kube-apiserver)\n{:<10} {:>10} {:>7} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8}\n",
+        "workload", "apiserver", "etcd", "kcm", "scheduler", "kwok", "kueue", "writes", "requests"
+    );
+    for (name, c) in server {
+        out.push_str(&format!(
+            "{:<10} {:>10} {:>7} {:>7} {:>9} {:>7} {:>7} {:>8.2} {:>8.2}\n",
+            name,
+            ms(c, "kube-apiserver"),
+            ms(c, "etcd"),
+            ms(c, "kube-controller-manager"),
+            ms(c, "kube-scheduler"),
+            ms(c, "kwok"),
+            ms(c, "kueue"),
+            c.writes_per_task,
+            c.requests_per_task_total
+        ));
+    }
+    out
 }
 
 fn fmt_rate(r: Option<f64>) -> String {

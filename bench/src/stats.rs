@@ -161,11 +161,19 @@ pub fn cpu_ticks(stat: &str) -> Option<u64> {
 /// `mesos_operator_api_requests_total` from Prometheus text: verb → resource → count.
 pub type Requests = BTreeMap<String, BTreeMap<String, u64>>;
 
-/// Parses the request counters out of a `/metrics` body.
+/// Parses the operator's request counters out of a `/metrics` body.
 pub fn parse_requests(text: &str) -> Requests {
+    parse_counter(text, "mesos_operator_api_requests_total")
+}
+
+/// Parses a request counter with `verb` and `resource` labels (and `subresource`, which
+/// the API server's `apiserver_request_total` has: it is appended as `resource/sub`),
+/// summing the series that differ in other labels (code, scope, version…).
+pub fn parse_counter(text: &str, metric: &str) -> Requests {
+    let prefix = format!("{metric}{{");
     let mut out = Requests::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("mesos_operator_api_requests_total{") else {
+        let Some(rest) = line.strip_prefix(prefix.as_str()) else {
             continue;
         };
         let Some((labels, value)) = rest.split_once("} ") else {
@@ -178,18 +186,32 @@ pub fn parse_requests(text: &str) -> Requests {
         let Ok(value) = value.trim().parse::<f64>() else {
             continue;
         };
+        let resource = match label(labels, "subresource") {
+            Some(sub) if !sub.is_empty() => format!("{resource}/{sub}"),
+            _ => resource.to_string(),
+        };
         *out.entry(verb.to_string())
             .or_default()
-            .entry(resource.to_string())
+            .entry(resource)
             .or_default() += value as u64;
     }
     out
 }
 
+/// The value of label `name` (a whole label name: `resource` does not match
+/// `subresource`). Values with escaped quotes are not expected in these counters.
 fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
-    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
-    let len = labels[start..].find('"')?;
-    Some(&labels[start..start + len])
+    let key = format!("{name}=\"");
+    let mut from = 0;
+    while let Some(at) = labels[from..].find(&key).map(|i| i + from) {
+        if at == 0 || labels[..at].ends_with(',') {
+            let start = at + key.len();
+            let len = labels[start..].find('"')?;
+            return Some(&labels[start..start + len]);
+        }
+        from = at + key.len();
+    }
+    None
 }
 
 /// `after - before`, per verb and resource (counters only grow; a missing entry is 0).
@@ -251,6 +273,21 @@ pub fn parse_run_for(s: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_server_counters_are_summed_by_verb_and_resource() {
+        let text = r#"# TYPE apiserver_request_total counter
+apiserver_request_total{code="201",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 10
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 2
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="status",verb="PATCH",version="v1"} 7
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="batch",resource="jobs",scope="namespace",subresource="",verb="LIST",version="v1"} 1
+"#;
+        let r = parse_counter(text, "apiserver_request_total");
+        assert_eq!(r["POST"]["pods"], 12);
+        assert_eq!(r["PATCH"]["pods/status"], 7);
+        assert_eq!(r["LIST"]["jobs"], 1);
+        assert!(parse_requests(text).is_empty());
+    }
 
     #[test]
     fn percentiles_nearest_rank() {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::watcher::{self, Event};
@@ -17,13 +18,18 @@ use serde_json::json;
 
 use crate::stats::{Figures, Timeline, since};
 
-/// The three ways of running the same pods.
+/// The ways of running the same pods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     /// Pods created with `nodeName` set, round-robin over the nodes.
     Bare,
     /// Pods without `nodeName`, placed by kube-scheduler.
     Scheduler,
+    /// `batch/v1` Jobs of one pod each: the job controller and kube-scheduler.
+    Jobs,
+    /// The same Jobs, created suspended in a LocalQueue per tenant and admitted by Kueue
+    /// (ClusterQueues in one cohort with fair sharing), then kube-scheduler.
+    Kueue,
     /// Tasks of Builtin frameworks, placed by mesos-operator's DRF allocator.
     Operator,
 }
@@ -34,6 +40,8 @@ impl Kind {
         match self {
             Self::Bare => "bare",
             Self::Scheduler => "scheduler",
+            Self::Jobs => "jobs",
+            Self::Kueue => "kueue",
             Self::Operator => "operator",
         }
     }
@@ -41,6 +49,20 @@ impl Kind {
     /// The workload's namespace.
     pub fn namespace(self) -> String {
         format!("mesos-bench-{}", self.name())
+    }
+
+    /// Whether its pods are placed by kube-scheduler (which runs for it only).
+    pub fn needs_scheduler(self) -> bool {
+        matches!(self, Self::Scheduler | Self::Jobs | Self::Kueue)
+    }
+
+    /// What it creates, for the progress lines.
+    pub fn objects(self) -> &'static str {
+        match self {
+            Self::Bare | Self::Scheduler => "pods",
+            Self::Jobs | Self::Kueue => "Jobs",
+            Self::Operator => "tasks",
+        }
     }
 }
 
@@ -73,8 +95,48 @@ fn object_index(name: &str) -> Option<usize> {
     name.strip_prefix("b-")?.parse().ok()
 }
 
-fn framework_name(i: usize) -> String {
+/// The framework (operator) or tenant queue (Kueue) of object `i`.
+pub fn framework_name(i: usize) -> String {
     format!("fw-{i}")
+}
+
+/// Kueue's queue label on a Job.
+pub const QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
+/// The job controller's label on a Job's pods.
+const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+/// The Job `i` of the jobs and kueue workloads: one pod, exactly the scheduler
+/// workload's, never retried (`backoffLimit: 0`); for Kueue suspended in its tenant's
+/// LocalQueue, as Kueue's webhook would make it.
+fn job(plan: &Plan, ns: &str, kind: Kind, i: usize) -> Result<Job> {
+    let pod = pod(plan, ns, Kind::Scheduler, i)?;
+    let mut labels = serde_json::Map::new();
+    labels.insert("app".into(), json!("mesos-bench"));
+    if kind == Kind::Kueue {
+        labels.insert(
+            QUEUE_LABEL.into(),
+            json!(framework_name(i % plan.frameworks.max(1))),
+        );
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": object_name(i), "namespace": ns, "labels": labels },
+        "spec": {
+            "backoffLimit": 0,
+            "completions": 1,
+            "parallelism": 1,
+            "suspend": kind == Kind::Kueue,
+            "template": {
+                "metadata": {
+                    "labels": pod.metadata.labels,
+                    "annotations": pod.metadata.annotations,
+                },
+                "spec": pod.spec,
+            }
+        }
+    }))
+    .context("building a job")
 }
 
 /// The task `i` of the operator workload.
@@ -219,6 +281,35 @@ fn pod_seen(p: &Pod) -> Seen {
     }
 }
 
+/// A Job is finished when its Complete or Failed condition is True; running once a pod
+/// of it is ready (the pods' own watch gives the running instant, see `run`).
+fn job_seen(j: &Job) -> Seen {
+    let status = j.status.as_ref();
+    let condition = |type_: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == type_ && c.status == "True"))
+    };
+    if condition("Complete") {
+        Seen::Finished { failed: false }
+    } else if condition("Failed") {
+        Seen::Finished { failed: true }
+    } else if status.and_then(|s| s.ready).unwrap_or(0) > 0 {
+        Seen::Running
+    } else {
+        Seen::Pending
+    }
+}
+
+/// The index of a Job's pod: from the job controller's label.
+fn job_pod_index(p: &Pod) -> Option<usize> {
+    object_index(p.labels().get(JOB_NAME_LABEL)?)
+}
+
+fn by_name<K: Resource>(o: &K) -> Option<usize> {
+    object_index(&o.meta().name.clone().unwrap_or_default())
+}
+
 fn task_seen(t: &Task) -> Seen {
     match t.status.as_ref().and_then(|s| s.state) {
         Some(TaskState::Running) => Seen::Running,
@@ -241,6 +332,7 @@ struct Progress {
 async fn track<K>(
     api: Api<K>,
     n: usize,
+    index: fn(&K) -> Option<usize>,
     seen: fn(&K) -> Seen,
     progress: Arc<Progress>,
     ready: tokio::sync::oneshot::Sender<()>,
@@ -277,7 +369,7 @@ where
             Some(Ok(Event::Apply(o) | Event::InitApply(o))) => o,
             Some(Ok(Event::Delete(_) | Event::Init)) => continue,
         };
-        let Some(t) = object_index(&object.name_any()).and_then(|i| timelines.get_mut(i)) else {
+        let Some(t) = index(&object).and_then(|i| timelines.get_mut(i)) else {
             continue;
         };
         let now = Instant::now();
@@ -313,23 +405,62 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let deadline = Instant::now() + plan.timeout;
     let n = plan.tasks;
-    let tracker = match kind {
-        Kind::Operator => tokio::spawn(track(
-            Api::<Task>::namespaced(client.clone(), &ns),
-            n,
-            task_seen,
-            progress.clone(),
-            ready_tx,
-            deadline,
-        )),
-        Kind::Bare | Kind::Scheduler => tokio::spawn(track(
-            Api::<Pod>::namespaced(client.clone(), &ns),
-            n,
-            pod_seen,
-            progress.clone(),
-            ready_tx,
-            deadline,
-        )),
+    let pods = || Api::<Pod>::namespaced(client.clone(), &ns);
+    let (tracker, job_tracker) = match kind {
+        Kind::Operator => (
+            tokio::spawn(track(
+                Api::<Task>::namespaced(client.clone(), &ns),
+                n,
+                by_name,
+                task_seen,
+                progress.clone(),
+                ready_tx,
+                deadline,
+            )),
+            None,
+        ),
+        Kind::Bare | Kind::Scheduler => (
+            tokio::spawn(track(
+                pods(),
+                n,
+                by_name,
+                pod_seen,
+                progress.clone(),
+                ready_tx,
+                deadline,
+            )),
+            None,
+        ),
+        Kind::Jobs | Kind::Kueue => {
+            // Running from the pods (as for the other workloads), finished from the Jobs'
+            // conditions: what a user of Jobs waits for.
+            let (jobs_ready_tx, jobs_ready_rx) = tokio::sync::oneshot::channel();
+            let jobs = tokio::spawn(track(
+                Api::<Job>::namespaced(client.clone(), &ns),
+                n,
+                by_name,
+                job_seen,
+                Arc::new(Progress::default()),
+                jobs_ready_tx,
+                deadline,
+            ));
+            tokio::time::timeout(Duration::from_secs(60), jobs_ready_rx)
+                .await
+                .context("the Job watch did not list within 60 s")?
+                .context("the Job watch stopped before its first list")?;
+            (
+                tokio::spawn(track(
+                    pods(),
+                    n,
+                    job_pod_index,
+                    pod_seen,
+                    progress.clone(),
+                    ready_tx,
+                    deadline,
+                )),
+                Some(jobs),
+            )
+        }
     };
     tokio::time::timeout(Duration::from_secs(60), ready_rx)
         .await
@@ -340,7 +471,12 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
     let objects: Vec<serde_json::Value> = (0..n)
         .map(|i| match kind {
             Kind::Operator => task(plan, &ns, i).and_then(|t| Ok(serde_json::to_value(t)?)),
-            _ => pod(plan, &ns, kind, i).and_then(|p| Ok(serde_json::to_value(p)?)),
+            Kind::Jobs | Kind::Kueue => {
+                job(plan, &ns, kind, i).and_then(|j| Ok(serde_json::to_value(j)?))
+            }
+            Kind::Bare | Kind::Scheduler => {
+                pod(plan, &ns, kind, i).and_then(|p| Ok(serde_json::to_value(p)?))
+            }
         })
         .collect::<Result<_>>()?;
 
@@ -371,7 +507,8 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
                 let sent = Instant::now();
                 let result = match kind {
                     Kind::Operator => create::<Task>(&client, &ns, object).await,
-                    _ => create::<Pod>(&client, &ns, object).await,
+                    Kind::Jobs | Kind::Kueue => create::<Job>(&client, &ns, object).await,
+                    Kind::Bare | Kind::Scheduler => create::<Pod>(&client, &ns, object).await,
                 };
                 match result {
                     Ok(()) => {
@@ -395,6 +532,14 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
     );
 
     let mut timelines = tracker.await.context("the watch task panicked")?;
+    if let Some(jobs) = job_tracker {
+        let jobs = jobs.await.context("the Job watch task panicked")?;
+        for (t, j) in timelines.iter_mut().zip(jobs) {
+            t.running = t.running.or(t.finished);
+            t.finished = j.finished;
+            t.failed = j.failed;
+        }
+    }
     reporter.abort();
     let stuck: Vec<String> = timelines
         .iter()
