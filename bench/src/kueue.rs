@@ -238,12 +238,23 @@ async fn install_crds(client: &Client) -> Result<()> {
     if !status.success() {
         bail!("installing Kueue's CRDs from {} failed", dir.display());
     }
-    let api: Api<DynamicObject> =
-        Api::all_with(client.clone(), &resource("ClusterQueue", "clusterqueues"));
+    // Every CRD Established (Kueue's manager fails at start on any kind not yet served),
+    // then a list through the API server to be sure discovery has them.
+    let status = Command::new(&kubectl)
+        .args(["wait", "--for=condition=Established", "--timeout=60s", "-f"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .with_context(|| format!("running {}", kubectl.display()))?;
+    if !status.success() {
+        bail!("Kueue's CRDs were not Established after 60 s");
+    }
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource("Workload", "workloads"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while api.list(&ListParams::default().limit(1)).await.is_err() {
         if Instant::now() > deadline {
-            bail!("Kueue's CRDs were not served after 60 s");
+            bail!("Kueue's Workloads were not served after 60 s");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -165,41 +165,44 @@ async fn run(args: RunArgs) -> Result<()> {
             kind.objects(),
             args.nodes
         );
+        // The server-side cost is read before and right after the workload (before its
+        // namespace is deleted, and while Kueue or the operator still run).
         let before = control_plane::read(&client, &control_plane::cluster_dir()).await?;
-        let mut figures = match kind {
+        let (mut figures, cost) = match kind {
             Kind::Bare => {
                 workload::create_namespace(&client, &ns).await?;
-                workload::run(&client, kind, &plan).await?
+                let figures = workload::run(&client, kind, &plan).await?;
+                (figures, cost_since(&client, &before, &plan).await?)
             }
             Kind::Scheduler | Kind::Jobs => {
                 cluster_sh(&args, &["scheduler"]).await?;
-                workload::create_namespace(&client, &ns).await?;
-                let figures = workload::run(&client, kind, &plan).await;
-                if figures.is_err() {
+                let measured = async {
+                    workload::create_namespace(&client, &ns).await?;
+                    let figures = workload::run(&client, kind, &plan).await?;
+                    Ok::<_, anyhow::Error>((figures, cost_since(&client, &before, &plan).await?))
+                }
+                .await;
+                if measured.is_err() {
                     let _ = cluster_sh(&args, &["scheduler", "stop"]).await;
                 }
-                figures?
+                measured?
             }
             Kind::Kueue => {
                 cluster_sh(&args, &["scheduler"]).await?;
-                let figures = run_kueue(&client, &args, &plan, &ns).await;
-                if figures.is_err() {
+                let measured = run_kueue(&client, &args, &plan, &ns, &before).await;
+                if measured.is_err() {
                     let _ = cluster_sh(&args, &["scheduler", "stop"]).await;
                 }
-                figures?
+                measured?
             }
             Kind::Operator => {
-                let (figures, stats) = run_operator(&client, &args, &plan, &ns).await?;
+                let (figures, stats, cost) =
+                    run_operator(&client, &args, &plan, &ns, &before).await?;
                 report.operator = Some(stats);
-                figures
+                (figures, cost)
             }
         };
-        // Read before the cleanup: the cost is the workload's, not its namespace's deletion.
-        let after = control_plane::read(&client, &control_plane::cluster_dir()).await?;
-        report.server.insert(
-            kind.name().to_string(),
-            control_plane::ServerCost::between(&before, &after, args.tasks),
-        );
+        report.server.insert(kind.name().to_string(), cost);
         if !matches!(kind, Kind::Operator | Kind::Kueue) {
             // (the operator's and Kueue's namespaces go while they run, for their finalizers)
             eprintln!("  deleting namespace {ns}");
@@ -239,7 +242,8 @@ async fn run_operator(
     args: &RunArgs,
     plan: &Plan,
     ns: &str,
-) -> Result<(stats::Figures, OperatorStats)> {
+    server_before: &control_plane::Reading,
+) -> Result<(stats::Figures, OperatorStats, control_plane::ServerCost)> {
     let log = match &args.operator_log {
         Some(p) => p.clone(),
         None => PathBuf::from(std::env::var("CLUSTER_DIR").unwrap_or_else(|_| "/tmp".into()))
@@ -265,6 +269,7 @@ async fn run_operator(
         let before = op.requests().await?;
         let usage_before = op.usage()?;
         let figures = workload::run(client, Kind::Operator, plan).await?;
+        let cost = cost_since(client, server_before, plan).await?;
         let after = op.requests().await?;
         let usage = op.usage()?;
         let requests = requests_delta(&after, &before);
@@ -284,11 +289,11 @@ async fn run_operator(
             writes,
             writes_per_task: writes as f64 / tasks,
         };
-        Ok::<_, anyhow::Error>((figures, stats))
+        Ok::<_, anyhow::Error>((figures, stats, cost))
     }
     .await;
     let mut result = result;
-    if let Ok((figures, _)) = &mut result {
+    if let Ok((figures, _, _)) = &mut result {
         eprintln!("  deleting namespace {ns} (the operator still runs, for its finalizers)");
         figures.cleanup_seconds = cleanup(client, ns, Duration::from_secs(args.timeout)).await;
     }
@@ -305,7 +310,8 @@ async fn run_kueue(
     args: &RunArgs,
     plan: &Plan,
     ns: &str,
-) -> Result<stats::Figures> {
+    server_before: &control_plane::Reading,
+) -> Result<(stats::Figures, control_plane::ServerCost)> {
     let log = PathBuf::from(std::env::var("CLUSTER_DIR").unwrap_or_else(|_| "/tmp".into()))
         .join("logs")
         .join("bench-kueue.log");
@@ -313,11 +319,12 @@ async fn run_kueue(
     let result = async {
         workload::create_namespace(client, ns).await?;
         kueue::create_queues(client, ns, plan).await?;
-        workload::run(client, Kind::Kueue, plan).await
+        let figures = workload::run(client, Kind::Kueue, plan).await?;
+        Ok::<_, anyhow::Error>((figures, cost_since(client, server_before, plan).await?))
     }
     .await;
     let mut result = result;
-    if let Ok(figures) = &mut result {
+    if let Ok((figures, _)) = &mut result {
         eprintln!("  deleting namespace {ns} (Kueue still runs, for its finalizers)");
         figures.cleanup_seconds = cleanup(client, ns, Duration::from_secs(args.timeout)).await;
     }
@@ -325,6 +332,18 @@ async fn run_kueue(
     eprintln!("  stopping Kueue");
     kueue.stop().await?;
     result
+}
+
+/// What the control plane spent since `before`, per task.
+async fn cost_since(
+    client: &Client,
+    before: &control_plane::Reading,
+    plan: &Plan,
+) -> Result<control_plane::ServerCost> {
+    let after = control_plane::read(client, &control_plane::cluster_dir()).await?;
+    Ok(control_plane::ServerCost::between(
+        before, &after, plan.tasks,
+    ))
 }
 
 /// Deletes the namespace and waits; a failure or timeout is reported, not fatal (the

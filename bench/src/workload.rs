@@ -402,6 +402,8 @@ where
 pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
     let ns = kind.namespace();
     let progress = Arc::new(Progress::default());
+    // Jobs: finished is counted from the Jobs' conditions, not from their pods.
+    let job_progress = Arc::new(Progress::default());
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let deadline = Instant::now() + plan.timeout;
     let n = plan.tasks;
@@ -440,7 +442,7 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
                 n,
                 by_name,
                 job_seen,
-                Arc::new(Progress::default()),
+                job_progress.clone(),
                 jobs_ready_tx,
                 deadline,
             ));
@@ -482,6 +484,10 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
 
     let reporter = {
         let progress = progress.clone();
+        let finished = match kind {
+            Kind::Jobs | Kind::Kueue => job_progress.clone(),
+            _ => progress.clone(),
+        };
         let start = Instant::now();
         tokio::spawn(async move {
             loop {
@@ -491,7 +497,7 @@ pub async fn run(client: &Client, kind: Kind, plan: &Plan) -> Result<Figures> {
                     since(start),
                     progress.created.load(Ordering::Relaxed),
                     progress.running.load(Ordering::Relaxed),
-                    progress.finished.load(Ordering::Relaxed),
+                    finished.finished.load(Ordering::Relaxed),
                 );
             }
         })
