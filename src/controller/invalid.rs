@@ -4,7 +4,7 @@
 //! A Task that does not read becomes `TASK_ERROR` with `REASON_TASK_INVALID` and a message
 //! naming the field and the value; a Framework, Offer or ResourceRole gets the condition
 //! `Valid=False`, reason `InvalidSpec`. Each also gets a Warning Event. The status is
-//! written as a raw server-side apply of the status subresource, never through the Rust
+//! written as a raw JSON merge patch of the status subresource, never through the Rust
 //! type (which is what cannot read the object). Once the object reads again (fixed with
 //! `kubectl edit`, or by a newer operator) its mark is replaced by `Valid=True` — for a
 //! Task that also clears the `TASK_ERROR` the operator wrote, the one terminal state
@@ -30,7 +30,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
-use super::{Context, FIELD_MANAGER, WARNING};
+use super::{Context, WARNING};
 use crate::api::GROUP;
 use crate::error::{KubeContext, Result};
 use crate::guard::{CONDITION_VALID, REASON_INVALID_SPEC, REASON_VALID_SPEC, Refused};
@@ -246,18 +246,24 @@ pub fn invalid_status(kind: &str, refused: &Refused, now: &Time) -> Value {
     }
 }
 
-/// The status the operator applies to a fixed object that still carries its mark. Applied
-/// by the operator's one field manager, it also drops every other status field the
-/// operator set (for a Task: the `TASK_ERROR`), so the object's controller starts afresh.
+/// The status (a merge patch) the operator writes on a fixed object that still carries its
+/// mark: `Valid=True`, and for a Task the `TASK_ERROR` of the report removed, so the
+/// task's controller starts afresh (no pod was launched for the unreadable spec).
 pub fn fixed_status(kind: &str, generation: Option<i64>, now: &Time) -> Value {
-    json!({
+    let mut status = json!({
         "observedGeneration": generation,
         "conditions": [{
             "type": CONDITION_VALID, "status": "True", "reason": REASON_VALID_SPEC,
             "message": format!("the {kind} reads again"),
             "observedGeneration": generation, "lastTransitionTime": now,
         }],
-    })
+    });
+    if kind == "Task" {
+        for field in ["state", "reason", "message", "source", "finishTime"] {
+            status[field] = Value::Null;
+        }
+    }
+    status
 }
 
 /// Writes the waiting reports until the process ends (run by the leader only).
@@ -312,19 +318,31 @@ async fn write(ctx: &Context, report: &Report) -> Result<()> {
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, resource),
         None => Api::all_with(ctx.client.clone(), resource),
     };
+    // A JSON merge patch, not server-side apply: apply needs the live object to match the
+    // schema's types (it builds a typed object for field ownership), which is exactly what
+    // an object stored under an older schema may not do. The resourceVersion is a
+    // precondition: a report on a version that changed meanwhile is refused (409).
     let body = json!({
-        "apiVersion": resource.api_version,
-        "kind": resource.kind,
-        "metadata": { "name": name, "resourceVersion": metadata.resource_version },
+        "metadata": { "resourceVersion": metadata.resource_version },
         "status": status,
     });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .context(|| format!("reporting on {} {name}", resource.kind))?;
+    let written = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+        .context(|| format!("reporting on {} {name}", resource.kind));
+    // 422: the API server validates the whole object on a status write, and a rule of the
+    // installed schema cannot even evaluate on a field of the wrong type (CEL errors are
+    // not ratcheted). No status can be written then, until the object is fixed; the Event
+    // below still tells the owner (`kubectl describe` shows it with the object).
+    let refused_status = match &written {
+        Err(e) if e.is_status(422) => {
+            warn!(kind = %resource.kind, namespace = ?metadata.namespace, %name, error = %e,
+                "the API server refuses any status for this object; reporting with an Event only");
+            true
+        }
+        Err(_) => return written.map(|_| ()),
+        Ok(_) => false,
+    };
     if let Report::Invalid { refused, .. } = report {
         let regarding = ObjectReference {
             api_version: Some(resource.api_version.clone()),
@@ -334,10 +352,15 @@ async fn write(ctx: &Context, report: &Report) -> Result<()> {
             uid: metadata.uid.clone(),
             ..ObjectReference::default()
         };
-        let note = format!(
+        let mut note = format!(
             "the operator cannot read this {}: {}; fix or delete it",
             resource.kind, refused.error
         );
+        if refused_status {
+            note.push_str(
+                " (its status cannot be written: it does not match the installed schema)",
+            );
+        }
         if let Err(e) = ctx
             .recorder
             .publish(regarding, WARNING, REASON_INVALID_SPEC, "Validate", note)
@@ -417,7 +440,12 @@ mod tests {
         assert_eq!(other["conditions"][0]["reason"], "InvalidSpec");
         let fixed = fixed_status("Task", Some(4), &now());
         assert_eq!(fixed["conditions"][0]["status"], "True");
-        assert!(fixed.get("state").is_none());
+        assert_eq!(fixed["state"], Value::Null);
+        assert!(
+            fixed_status("Offer", Some(4), &now())
+                .get("state")
+                .is_none()
+        );
     }
 
     #[test]
