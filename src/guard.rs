@@ -108,12 +108,14 @@ impl<K: DeserializeOwned> Guarded<K> {
     pub fn from_value(value: Value) -> Self {
         let marked = mark_of(&value);
         let marked_invalid = marked.is_some();
-        // The fast path: no path tracking for objects that read.
-        let object = match K::deserialize(&value) {
+        // The fast path: no path tracking for objects that read. A deserializer that
+        // panics on some value (kube's Go-duration parser does on `99999999999999999999h`)
+        // must not take the watch down with it: the panic refuses the object too.
+        let object = match catch(|| K::deserialize(&value).map_err(|e| e.to_string())) {
             Ok(k) => Ok(k),
             Err(plain) => Err(Box::new(Refused {
                 metadata: metadata_of(&value),
-                error: decode_error::<K>(&value, &plain.to_string()),
+                error: decode_error::<K>(&value, &plain),
                 reported: marked,
             })),
         };
@@ -142,7 +144,17 @@ pub fn readable<K: Clone>(list: kube::core::ObjectList<Guarded<K>>) -> Vec<K> {
 
 /// The error with its path: deserializes again, tracking the path this time.
 fn decode_error<K: DeserializeOwned>(value: &Value, plain: &str) -> DecodeError {
-    match serde_path_to_error::deserialize::<_, K>(value) {
+    let tracked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serde_path_to_error::deserialize::<_, K>(value)
+    }));
+    let Ok(tracked) = tracked else {
+        return DecodeError {
+            path: ".".into(),
+            value: None,
+            message: plain.to_string(),
+        };
+    };
+    match tracked {
         Err(e) => {
             let path = e.path().to_string();
             let found = lookup(value, e.path());
@@ -159,6 +171,20 @@ fn decode_error<K: DeserializeOwned>(value: &Value, plain: &str) -> DecodeError 
             message: plain.to_string(),
         },
     }
+}
+
+/// Runs `f`, turning a panic into an error naming it.
+fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(format!(
+            "the value cannot be read (the deserializer panicked: {what})"
+        ))
+    })
 }
 
 /// The value at `path` in `value`, if the path names one.
@@ -455,6 +481,19 @@ mod tests {
         let g: Guarded<Task> = serde_json::from_value(odd).expect("guarded");
         assert_eq!(g.name_any(), "o");
         assert_eq!(g.namespace().as_deref(), Some("ns"));
+        // A value that makes kube's duration parser panic is refused, not a crash.
+        let g: Guarded<Task> = serde_json::from_value(task(
+            "p",
+            json!({"framework": "f", "resources": {"cpus": 1, "mem": 1}, "command": {"shell": "x"},
+                   "maxCompletionTime": "99999999999999999999h"}),
+        ))
+        .expect("guarded");
+        let refused = g.refused().expect("refused");
+        assert!(
+            refused.error.message.contains("panicked"),
+            "{}",
+            refused.error.message
+        );
         // Long values are cut.
         let long = "x".repeat(500);
         let g: Guarded<Task> = serde_json::from_value(task(
