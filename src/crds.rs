@@ -106,6 +106,19 @@ fn bounded(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
         let kind = schema.type_.clone().unwrap_or_default();
         let free_form = schema.x_kubernetes_preserve_unknown_fields == Some(true)
             || schema.x_kubernetes_int_or_string == Some(true);
+        // Times: the Rust type (jiff) reads years up to 9999-12-30 only, and the API server
+        // lets a list through where a date-time is expected (its format check skips
+        // lists); a rule makes it evaluate, and so refuse, both.
+        if schema.format.as_deref() == Some("date-time") {
+            schema
+                .x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .push(ValidationRule {
+                    rule: "self < timestamp('9999-12-30T00:00:00Z')".into(),
+                    message: Some(format!("{path} must be a time before 9999-12-30")),
+                    ..ValidationRule::default()
+                });
+        }
         match kind.as_str() {
             "string" if schema.enum_.is_none() && schema.format.is_none() => {
                 schema.max_length.get_or_insert(DEFAULT_MAX_LENGTH);
