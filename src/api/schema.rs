@@ -27,7 +27,12 @@ fn duration(min: &str, max: &str) -> Schema {
         "maxLength": DURATION_MAX_LENGTH,
         "pattern": GO_DURATION,
         "x-kubernetes-validations": [{
-            "rule": format!("duration(self) >= duration('{min}') && duration(self) <= duration('{max}')"),
+            // Guarded by the pattern: a string that is no duration at all fails the
+            // pattern (which the API server ratchets: an object stored under an older
+            // schema can still have its status written), not an evaluation error here.
+            "rule": format!(
+                "!self.matches(r'{GO_DURATION}') || (duration(self) >= duration('{min}') && duration(self) <= duration('{max}'))"
+            ),
             "message": format!("must be a duration from {min} to {max}"),
         }],
     })

@@ -415,6 +415,27 @@ async fn poisoned_objects_never_stop_the_operator() {
     install_real_crds();
     wait_schema(&ns, false).await;
     wait_reported(&env, &batch1, &a_log).await;
+    // A good task of a framework the operator cannot read waits, and says why.
+    apply(
+        &ns,
+        &task_yaml(
+            "of-bad-framework",
+            "  framework: fw-bad-enum\n  resources: {cpus: 0.1, mem: 32}\n  command: {shell: \"true\"}\n",
+        ),
+    );
+    env.wait_task(
+        "of-bad-framework",
+        T,
+        "a message about its framework",
+        |t| {
+            t.state() == Some(TaskState::Staging)
+                && t.status
+                    .as_ref()
+                    .and_then(|s| s.message.as_deref())
+                    .is_some_and(|m| m.contains("fw-bad-enum") && m.contains("spec.scheduler"))
+        },
+    )
+    .await;
     run_good_tasks(&env, "good-a", 50, &a_log).await;
     let scrape = http_get(&a.metrics_addr(T), "/metrics")
         .map(|(_, body)| body)
