@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
-bin=target/debug/mesos-operator
+bin="${CARGO_TARGET_DIR:-target}/debug/mesos-operator"
 for dir in crds charts/mesos-operator/crds; do
   mkdir -p "$dir"
   rm -f "$dir"/*.yaml

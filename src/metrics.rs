@@ -227,6 +227,31 @@ impl Metrics {
         );
     }
 
+    /// Exposes the deserialize guard's metrics: `mesos_operator_objects_refused_total`
+    /// (objects that did not read as their kind, each version once) and
+    /// `mesos_operator_objects_invalid` (those currently left out of the caches), by kind.
+    pub fn register_refused(
+        &mut self,
+        (refused, current): (
+            Family<crate::controller::invalid::KindLabels, Counter>,
+            Family<
+                crate::controller::invalid::KindLabels,
+                prometheus_client::metrics::gauge::Gauge,
+            >,
+        ),
+    ) {
+        self.registry.register(
+            "mesos_operator_objects_refused",
+            "Objects that did not deserialize as their kind (left out of the caches and reported on the object), by kind; each object version counts once",
+            refused,
+        );
+        self.registry.register(
+            "mesos_operator_objects_invalid",
+            "Objects currently left out of the caches because they do not deserialize as their kind, by kind",
+            current,
+        );
+    }
+
     /// Starts timing one reconcile of `controller`; counted and observed when the returned
     /// guard is dropped (at the end of the reconcile, whatever its outcome).
     pub fn reconcile(&self, controller: &str) -> ReconcileTimer<'_> {

@@ -120,18 +120,14 @@ fn spec_requests(spec: &CachedPodSpec) -> Resources {
     };
     let mut sum = Resources::default();
     for c in &spec.containers {
-        sum = sum
-            .checked_add(&requests_of(c.resources.as_ref()))
-            .unwrap_or_else(|| sum.clone());
+        sum = sum.saturating_add(&requests_of(c.resources.as_ref()));
     }
     for c in spec.init_containers.iter().flatten() {
         let init = requests_of(c.resources.as_ref());
         sum = sum.max_each(&init);
     }
     if let Some(overhead) = spec.overhead.as_ref() {
-        sum = sum
-            .checked_add(&from_quantities(overhead))
-            .unwrap_or_else(|| sum.clone());
+        sum = sum.saturating_add(&from_quantities(overhead));
     }
     if let Some(pod_level) = spec.resources.as_ref().and_then(|r| r.requests.as_ref()) {
         let level = from_quantities(pod_level);
@@ -247,10 +243,8 @@ pub fn agents<'a>(
 
 /// Counts `requests` (one more pod) as used on `agent`.
 pub fn charge(agent: &mut Agent, requests: &Resources) {
-    agent.used = agent
-        .used
-        .checked_add(requests)
-        .unwrap_or_else(|| agent.used.clone());
+    // Saturating: a node whose used resources no longer add up counts as full.
+    agent.used = agent.used.saturating_add(requests);
     agent.pods += 1;
 }
 

@@ -18,6 +18,7 @@ use crate::api::resources::{Cpus, Mebibytes};
 use crate::api::{Framework, Offer, OfferState, Resources, SchedulerKind, Task, TaskState};
 use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
+use crate::guard::{Guarded, readable};
 use crate::placement;
 
 /// Number of tasks in each state, indexed like [`TaskState::ALL`].
@@ -527,32 +528,42 @@ pub async fn fetch(client: &Client, namespace: Option<&str>) -> Result<Summary> 
         }
     }
     let lp = ListParams::default();
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&lp)
-        .await
-        .context(|| "listing nodes".into())?;
-    let pods = Api::<CachedPod>::all(client.clone())
-        .list(&lp)
-        .await
-        .context(|| "listing pods".into())?;
-    let frameworks = scoped::<Framework>(client, namespace)
-        .list(&lp)
-        .await
-        .context(|| "listing frameworks".into())?;
-    let tasks = scoped::<Task>(client, namespace)
-        .list(&lp)
-        .await
-        .context(|| "listing tasks".into())?;
-    let offers = scoped::<Offer>(client, namespace)
-        .list(&lp)
-        .await
-        .context(|| "listing offers".into())?;
+    let nodes = readable(
+        Api::<Guarded<Node>>::all(client.clone())
+            .list(&lp)
+            .await
+            .context(|| "listing nodes".into())?,
+    );
+    let pods = readable(
+        Api::<Guarded<CachedPod>>::all(client.clone())
+            .list(&lp)
+            .await
+            .context(|| "listing pods".into())?,
+    );
+    let frameworks = readable(
+        scoped::<Guarded<Framework>>(client, namespace)
+            .list(&lp)
+            .await
+            .context(|| "listing frameworks".into())?,
+    );
+    let tasks = readable(
+        scoped::<Guarded<Task>>(client, namespace)
+            .list(&lp)
+            .await
+            .context(|| "listing tasks".into())?,
+    );
+    let offers = readable(
+        scoped::<Guarded<Offer>>(client, namespace)
+            .list(&lp)
+            .await
+            .context(|| "listing offers".into())?,
+    );
     Ok(Summary::compute(
-        &nodes.items,
-        &pods.items,
-        &frameworks.items,
-        &tasks.items,
-        &offers.items,
+        &nodes,
+        &pods,
+        &frameworks,
+        &tasks,
+        &offers,
     ))
 }
 

@@ -67,7 +67,7 @@ pub struct FrameworkSpec {
     /// The Mesos role whose share and quota this framework's resources count against.
     /// `*` is the default role.
     #[serde(default = "default_role")]
-    #[x_kube(validation = Rule::new("self == '*' || self.matches('^[a-zA-Z0-9_][a-zA-Z0-9_./-]*$')").message("role must be '*' or a Mesos role name (letters, digits, '_', '-', '.', '/'; not starting with '.' or '-')"))]
+    #[x_kube(validation = Rule::new("self == '*' || self.matches('^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(/[a-zA-Z0-9_][a-zA-Z0-9_.-]*)*$')").message("role must be '*' or a Mesos role name: '/'-separated components of letters, digits, '_', '-' and '.', none empty or starting with '.' or '-'"))]
     #[schemars(length(min = 1, max = 128))]
     pub role: String,
 
@@ -75,13 +75,14 @@ pub struct FrameworkSpec {
     /// reports (TASK_UNREACHABLE/TASK_GONE instead of TASK_LOST); `TaskKillingState`
     /// makes a kill report TASK_KILLING before TASK_KILLED.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"), length(max = 4))]
     pub capabilities: Vec<FrameworkCapability>,
 
     /// How long a disconnected framework's tasks keep running before the framework is
-    /// torn down (Mesos `failover_timeout`). A Go duration, e.g. `168h`. Defaults to one
-    /// week, as Marathon does, not to Mesos' 0.
+    /// torn down (Mesos `failover_timeout`). A Go duration from 0s to 87600h, e.g. `168h`.
+    /// Defaults to one week, as Marathon does, not to Mesos' 0.
     #[serde(default = "default_failover_timeout")]
+    #[schemars(schema_with = "super::schema::failover_timeout")]
     pub failover_timeout: Duration,
 
     /// Who places this framework's tasks. `Builtin`: the operator does, tasks need no
@@ -110,7 +111,7 @@ pub struct ReconcileRequest {
     pub id: String,
     /// Task names; empty asks for every task of the framework.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 1000))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 253), regex(pattern = super::schema::OBJECT_NAME)))]
     pub tasks: Vec<String>,
 }
 
@@ -126,6 +127,7 @@ pub struct ReconciliationAnswer {
     pub answered_at: Option<Time>,
     /// One entry per task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100000))]
     pub tasks: Vec<ReconciledTask>,
 }
 
@@ -197,8 +199,10 @@ pub struct OfferSettings {
     #[schemars(range(min = 0, max = 31_536_000))]
     pub refuse_seconds: u32,
 
-    /// How long an unanswered offer stays valid before it is rescinded. A Go duration.
+    /// How long an unanswered offer stays valid before it is rescinded. A Go duration from
+    /// 1s to 24h.
     #[serde(default = "default_offer_timeout")]
+    #[schemars(schema_with = "super::schema::offer_timeout")]
     pub timeout: Duration,
 
     /// Resources below this are not offered (Mesos `min_allocatable_resources`).

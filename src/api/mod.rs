@@ -10,6 +10,7 @@ pub mod framework;
 pub mod offer;
 pub mod resources;
 pub mod role;
+pub mod schema;
 pub mod task;
 
 pub use condition::{ConditionStatus, Conditions};

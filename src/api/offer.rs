@@ -38,21 +38,23 @@ use super::resources::Resources;
 #[serde(rename_all = "camelCase")]
 pub struct OfferSpec {
     /// The framework the offer is made to.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::schema::OBJECT_NAME))]
     pub framework: String,
     /// The agent (Node name) whose resources are offered.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::schema::OBJECT_NAME))]
     pub agent: String,
     /// The agent's hostname.
     #[serde(default)]
     pub hostname: String,
     /// The role the resources are allocated to.
     #[serde(default)]
+    #[schemars(length(max = 128))]
     pub role: String,
     /// The offered resources.
     pub resources: Resources,
     /// Agent attributes (node labels such as zone, region, instance type).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 1024))]
     pub attributes: BTreeMap<String, String>,
     /// When the offer is rescinded if unanswered.
     #[serde(default, skip_serializing_if = "Option::is_none")]

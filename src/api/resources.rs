@@ -231,7 +231,9 @@ impl JsonSchema for Cpus {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schema_from_json(serde_json::json!({"type": "number", "minimum": 0}))
+        schema_from_json(serde_json::json!({
+            "type": "number", "minimum": 0, "maximum": Resources::MAX_CPUS.0 / MILLIS_PER_CPU,
+        }))
     }
 }
 
@@ -418,7 +420,9 @@ impl JsonSchema for Mebibytes {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schema_from_json(serde_json::json!({"type": "number", "minimum": 0}))
+        schema_from_json(serde_json::json!({
+            "type": "number", "minimum": 0, "maximum": Resources::MAX_BYTES.0 / MIB,
+        }))
     }
 }
 
@@ -561,6 +565,10 @@ impl JsonSchema for PortRange {
             "type": "object",
             "description": "An inclusive range of host ports.",
             "required": ["begin", "end"],
+            "x-kubernetes-validations": [{
+                "rule": "self.begin <= self.end",
+                "message": "a port range's begin must not be greater than its end",
+            }],
             "properties": {
                 "begin": {
                     "type": "integer",
@@ -589,6 +597,10 @@ impl JsonSchema for PortRange {
 pub struct PortRanges(Vec<PortRange>);
 
 impl PortRanges {
+    /// The most ranges a normalized set can hold (every other port of 1..=65535); the
+    /// schema's bound on a list of ranges.
+    pub const MAX_RANGES: usize = 32_768;
+
     /// The empty set.
     pub const fn empty() -> Self {
         PortRanges(Vec::new())
@@ -788,6 +800,7 @@ impl JsonSchema for PortRanges {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         schema_from_json(serde_json::json!({
             "type": "array",
+            "maxItems": PortRanges::MAX_RANGES,
             "items": generator.subschema_for::<PortRange>(),
         }))
     }
@@ -816,6 +829,7 @@ pub struct Resources {
     pub disk: Mebibytes,
     /// Number of whole GPUs; maps to the Kubernetes extended resource nvidia.com/gpu.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[schemars(range(max = 1_000_000_000))]
     pub gpus: u64,
     /// Host ports, as inclusive ranges (e.g. [{"begin": 31000, "end": 31005}]).
     #[serde(default, skip_serializing_if = "PortRanges::is_empty")]
@@ -823,6 +837,32 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// The most CPUs one resource bag may hold, as the CRD schemas bound it: 10^9 CPUs.
+    /// Every value up to it is exact (milli-CPUs) on the wire and in the type, and 18
+    /// million such bags still add up without overflow.
+    pub const MAX_CPUS: Cpus = Cpus(1_000_000_000_000);
+    /// The most memory or disk one resource bag may hold: 2^36 MiB (64 PiB), so that any
+    /// 255 bags add up exactly in bytes.
+    pub const MAX_BYTES: Mebibytes = Mebibytes(1 << 56);
+    /// The most GPUs one resource bag may hold: 10^9.
+    pub const MAX_GPUS: u64 = 1_000_000_000;
+
+    /// Sum with every scalar saturating at its documented maximum ([`Self::MAX_CPUS`],
+    /// [`Self::MAX_BYTES`], [`Self::MAX_GPUS`]); ports combine by union. For tallies (used,
+    /// allocated, offered): a sum that no longer fits counts as "everything", never as
+    /// less than it is (so nothing is overcommitted), and stays a value the schema (and
+    /// so a status write) accepts.
+    pub fn saturating_add(&self, other: &Resources) -> Resources {
+        let sat = |a: u64, b: u64, max: u64| a.saturating_add(b).min(max.max(a).max(b));
+        Resources {
+            cpus: Cpus(sat(self.cpus.0, other.cpus.0, Self::MAX_CPUS.0)),
+            mem: Mebibytes(sat(self.mem.0, other.mem.0, Self::MAX_BYTES.0)),
+            disk: Mebibytes(sat(self.disk.0, other.disk.0, Self::MAX_BYTES.0)),
+            gpus: sat(self.gpus, other.gpus, Self::MAX_GPUS),
+            ports: self.ports.union(&other.ports),
+        }
+    }
+
     /// Whether every dimension is zero and there are no ports.
     pub fn is_empty(&self) -> bool {
         self.cpus.is_zero()
@@ -2093,6 +2133,53 @@ mod tests {
         let cpus = serde_json::to_value(schemars::schema_for!(Cpus)).unwrap();
         assert_eq!(cpus["type"], "number");
         assert_eq!(cpus["minimum"], 0);
+        // The documented maxima, and they read back exactly.
+        assert_eq!(props["cpus"]["maximum"], 1_000_000_000u64);
+        assert_eq!(props["mem"]["maximum"], 1u64 << 36);
+        assert_eq!(props["gpus"]["maximum"], 1_000_000_000u64);
+        assert_eq!(props["ports"]["maxItems"], 32_768);
+        assert_eq!(
+            item["x-kubernetes-validations"][0]["rule"],
+            "self.begin <= self.end"
+        );
+        let max: Resources = serde_json::from_value(serde_json::json!({
+            "cpus": 1_000_000_000u64, "mem": 1u64 << 36, "disk": 1u64 << 36, "gpus": 1_000_000_000u64
+        }))
+        .unwrap();
+        assert_eq!(max.cpus, Resources::MAX_CPUS);
+        assert_eq!(max.mem, Resources::MAX_BYTES);
+        assert_eq!(max.gpus, Resources::MAX_GPUS);
+        let wire = serde_json::to_value(&max).unwrap();
+        assert_eq!(serde_json::from_value::<Resources>(wire).unwrap(), max);
+        // 255 maximal bags add up exactly.
+        let sum: Option<Resources> = std::iter::repeat_n(&max, 255).sum();
+        assert!(sum.is_some());
+    }
+
+    #[test]
+    fn saturating_add_stops_at_the_documented_maximum_never_below_an_addend() {
+        let max = Resources {
+            cpus: Resources::MAX_CPUS,
+            mem: Resources::MAX_BYTES,
+            disk: Resources::MAX_BYTES,
+            gpus: Resources::MAX_GPUS,
+            ports: ports(&[(31000, 31001)]),
+        };
+        let one = res(1000, 1, 1, &[(31005, 31005)]);
+        let sum = max.saturating_add(&one);
+        assert_eq!(sum.cpus, Resources::MAX_CPUS);
+        assert_eq!(sum.mem, Resources::MAX_BYTES);
+        assert_eq!(sum.gpus, Resources::MAX_GPUS);
+        assert_eq!(sum.ports, ports(&[(31000, 31001), (31005, 31005)]));
+        // Below the maxima it is the exact sum.
+        assert_eq!(Some(one.saturating_add(&one)), one.checked_add(&one));
+        // An addend beyond the maximum (a Node's capacity is not schema-bounded) is kept.
+        let huge = Resources {
+            mem: Mebibytes(u64::MAX - 5),
+            ..Resources::default()
+        };
+        assert_eq!(huge.saturating_add(&huge).mem, huge.mem);
+        assert!(huge.saturating_add(&one).mem >= huge.mem);
     }
 
     // ----- display -----

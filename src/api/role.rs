@@ -42,6 +42,7 @@ pub struct ResourceRoleSpec {
     /// weights (weighted DRF).
     #[serde(default = "default_weight")]
     #[x_kube(validation = Rule::new("self > 0.0").message("spec.weight must be greater than 0"))]
+    #[schemars(range(max = 1_000_000))]
     pub weight: f64,
     /// The role's quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]

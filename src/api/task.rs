@@ -55,14 +55,14 @@ pub const HISTORY_LIMIT: usize = 16;
 #[serde(rename_all = "camelCase")]
 pub struct TaskSpec {
     /// Name of the Framework (same namespace) this task belongs to. Immutable.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::schema::OBJECT_NAME))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.framework is immutable"))]
     pub framework: String,
 
     /// Name of the Offer (same namespace) the task was launched on. Required for tasks of
     /// External frameworks, optional otherwise. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::schema::OBJECT_NAME))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.offer is immutable"))]
     pub offer: Option<String>,
 
@@ -93,8 +93,9 @@ pub struct TaskSpec {
     pub kill_policy: Option<KillPolicy>,
 
     /// The task fails with REASON_MAX_COMPLETION_TIME_REACHED if it runs longer than this
-    /// (a Go duration, e.g. `1h`).
+    /// (a Go duration from 1s to 8760h, e.g. `1h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::max_completion_time")]
     pub max_completion_time: Option<Duration>,
 
     /// Set to true to kill the task (Mesos KILL). Cannot be undone.
@@ -121,6 +122,7 @@ fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                     "containers": {
                         "type": "array",
                         "minItems": 1,
+                        "maxItems": 128,
                         "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true }
                     }
                 }
@@ -137,12 +139,12 @@ fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub struct CommandSpec {
     /// A shell command line, run with `/bin/sh -c`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 32768))]
     pub shell: Option<String>,
 
     /// An argument vector, run without a shell; the first element is the program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024), inner(length(max = 32768)))]
     pub argv: Option<Vec<String>>,
 
     /// Environment variables. Ports of the task are also exported as `PORTS`,
@@ -152,7 +154,7 @@ pub struct CommandSpec {
 
     /// The container image.
     #[serde(default = "default_image")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub image: String,
 }
 
@@ -173,7 +175,7 @@ pub struct HealthCheck {
     pub tcp: Option<TcpCheck>,
     /// A command (argv) that must exit 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024), inner(length(max = 32768)))]
     pub command: Option<Vec<String>>,
     /// Seconds before the first check.
     #[serde(default = "default_delay_seconds")]
@@ -222,6 +224,7 @@ pub struct HttpCheck {
     pub port: i32,
     /// Path to GET.
     #[serde(default = "default_path")]
+    #[schemars(length(max = 4096))]
     pub path: String,
     /// `HTTP` or `HTTPS`.
     #[serde(default)]
@@ -258,8 +261,9 @@ pub struct TcpCheck {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KillPolicy {
-    /// Time between SIGTERM and SIGKILL (a Go duration, e.g. `30s`); the Pod's
-    /// `terminationGracePeriodSeconds`.
+    /// Time between SIGTERM and SIGKILL (a Go duration from 0s to 24h, e.g. `30s`); the
+    /// Pod's `terminationGracePeriodSeconds`.
+    #[schemars(schema_with = "super::schema::grace_period")]
     pub grace_period: Duration,
 }
 

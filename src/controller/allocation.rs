@@ -135,7 +135,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         let slot = allocated_by_framework
             .entry(key(ns, framework))
             .or_default();
-        *slot = slot.checked_add(resources).unwrap_or_else(|| slot.clone());
+        *slot = slot.saturating_add(resources);
     };
     for pod in pods.iter().filter(|p| placement::holds_resources(p)) {
         if let (Some(ns), Some(fw)) = (

@@ -24,6 +24,9 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tracing::warn;
 
+use super::invalid::Invalids;
+use crate::guard::Guarded;
+
 /// A kind's cache and the controllers subscribed to its changes.
 pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
     store: Store<K>,
@@ -120,7 +123,17 @@ pub fn trim_metadata<K: Resource>(obj: &mut K) {
 /// Starts the one watch of `api` and returns its cache and subscriptions; the watch runs
 /// until the process ends, reconnecting with [`WatchBackoff`]. `trim` shrinks each object
 /// before it is cached.
-pub fn spawn<K>(api: Api<K>, config: watcher::Config, trim: fn(&mut K)) -> Shared<K>
+///
+/// The watch reads [`Guarded`] objects: one that does not deserialize as `K` never fails
+/// the list or the watch. It is kept out of the cache (an object that stops reading is
+/// removed from it) and handed to `invalid`, which counts it and has it reported on the
+/// object; the rest of the stream goes on.
+pub fn spawn<K>(
+    api: Api<Guarded<K>>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+    invalid: Arc<Invalids>,
+) -> Shared<K>
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -136,13 +149,9 @@ where
         store: store.clone(),
         subscribers: subscribers.clone(),
     };
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, config)
-            .backoff(WatchBackoff::default())
-            .modify(trim),
-    )
-    .touched_objects();
+    let events = watcher(api, config).backoff(WatchBackoff::default());
+    let stream = reflector::reflector(writer, guarded(events, store.clone(), trim, invalid))
+        .touched_objects();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
@@ -165,6 +174,70 @@ where
         }
     });
     shared
+}
+
+/// Turns a watch of [`Guarded`] objects into a watch of `K`: objects that read pass (and
+/// are trimmed); one that does not is handed to `invalid` and left out, and if the cache
+/// (`store`) still holds an older, readable version of it, that version is deleted from
+/// the cache so that nothing acts on a spec that is no longer the object's.
+pub fn guarded<K, S>(
+    events: S,
+    store: Store<K>,
+    trim: fn(&mut K),
+    invalid: Arc<Invalids>,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<Guarded<K>>, watcher::Error>> + Send,
+{
+    use watcher::Event;
+    events.filter_map(move |event| {
+        let typed = |g: Guarded<K>, deleted: bool| -> Option<K> {
+            let marked = g.marked_invalid;
+            match g.object {
+                Ok(mut k) => {
+                    invalid.readable(&k, marked, deleted);
+                    trim(&mut k);
+                    Some(k)
+                }
+                Err(refused) => {
+                    invalid.refused::<K>(refused, deleted);
+                    None
+                }
+            }
+        };
+        // The cached version of an object that stopped reading, to delete from the cache.
+        let cached = |g: &Guarded<K>| {
+            let meta = g.meta();
+            let mut key = ObjectRef::<K>::new(meta.name.as_deref().unwrap_or_default());
+            if let Some(ns) = meta.namespace.as_deref() {
+                key = key.within(ns);
+            }
+            store.get(&key).map(|k| Event::Delete(K::clone(&k)))
+        };
+        let out = match event {
+            Err(e) => Some(Err(e)),
+            Ok(Event::Init) => Some(Ok(Event::Init)),
+            Ok(Event::InitDone) => Some(Ok(Event::InitDone)),
+            // A refused object is simply not part of the new list: the cache drops it.
+            Ok(Event::InitApply(g)) => typed(g, false).map(|k| Ok(Event::InitApply(k))),
+            Ok(Event::Apply(g)) => {
+                let stale = g.object.is_err().then(|| cached(&g)).flatten();
+                match typed(g, false) {
+                    Some(k) => Some(Ok(Event::Apply(k))),
+                    None => stale.map(Ok),
+                }
+            }
+            Ok(Event::Delete(g)) => {
+                let stale = g.object.is_err().then(|| cached(&g)).flatten();
+                match typed(g, true) {
+                    Some(k) => Some(Ok(Event::Delete(k))),
+                    None => stale.map(Ok),
+                }
+            }
+        };
+        futures::future::ready(out)
+    })
 }
 
 #[cfg(test)]
@@ -201,5 +274,64 @@ mod tests {
         assert_eq!(node.metadata.uid.as_deref(), Some("u"));
         assert_eq!(node.labels().len(), 1);
         assert!(crate::task_state::node_ready(&node));
+    }
+
+    fn task(name: &str, mem: serde_json::Value) -> crate::guard::Guarded<crate::api::Task> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "mesos.operator.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": name, "namespace": "ns", "generation": 1,
+                         "managedFields": [{"manager": "m", "operation": "Apply"}]},
+            "spec": {"framework": "demo", "resources": {"cpus": 1, "mem": mem},
+                     "command": {"shell": "true"}},
+        }))
+        .expect("guarded")
+    }
+
+    #[tokio::test]
+    async fn refused_objects_stay_out_of_the_cache_and_the_stream_goes_on() {
+        use crate::api::Task;
+        use futures::stream;
+        use watcher::Event;
+        let (store, writer) = reflector::store::<Task>();
+        let invalid = Arc::new(Invalids::default());
+        let events: Vec<Result<Event<Guarded<Task>>, watcher::Error>> = vec![
+            Ok(Event::Init),
+            Ok(Event::InitApply(task("a", 64.into()))),
+            Ok(Event::InitApply(task("bad", 1e15.into()))),
+            Ok(Event::InitApply(task("b", 64.into()))),
+            Ok(Event::InitDone),
+            // A watch event with a bad object between good ones.
+            Ok(Event::Apply(task("c", 64.into()))),
+            Ok(Event::Apply(task("worse", (-1).into()))),
+            Ok(Event::Apply(task("d", 64.into()))),
+            // A cached object that stops reading leaves the cache.
+            Ok(Event::Apply(task("a", "lots".into()))),
+            Ok(Event::Delete(task("worse", (-1).into()))),
+        ];
+        let out: Vec<_> = reflector::reflector(
+            writer,
+            guarded(
+                stream::iter(events),
+                store.clone(),
+                trim_metadata,
+                invalid.clone(),
+            ),
+        )
+        .collect()
+        .await;
+        assert!(out.iter().all(Result::is_ok));
+        let mut cached: Vec<String> = store.state().iter().map(|t| t.name_any()).collect();
+        cached.sort();
+        assert_eq!(cached, ["b", "c", "d"]);
+        assert!(
+            store
+                .state()
+                .iter()
+                .all(|t| t.metadata.managed_fields.is_none())
+        );
+        // "bad" and "a" are refused now; "worse" was deleted.
+        assert_eq!(invalid.count("Task"), 2);
+        let reported: Vec<String> = invalid.take().into_iter().map(|(k, _)| k.name).collect();
+        assert_eq!(reported, ["a", "bad"]);
     }
 }

@@ -76,9 +76,7 @@ pub fn tally<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> (TaskCounts, Reso
         counts.add(state);
         let launched = task.status.as_ref().is_some_and(|s| s.pod.is_some());
         if launched && !state.is_terminal() {
-            allocated = allocated
-                .checked_add(&task.spec.resources)
-                .unwrap_or(allocated);
+            allocated = allocated.saturating_add(&task.spec.resources);
         }
     }
     (counts, allocated)
@@ -155,23 +153,15 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
             .as_ref()
             .map(|s| s.remaining.clone())
             .unwrap_or_else(|| offer.spec.resources.clone());
-        next.offered = next
-            .offered
-            .checked_add(&remaining)
-            .unwrap_or(next.offered.clone());
+        next.offered = next.offered.saturating_add(&remaining);
     }
     let total = ctx
         .nodes
         .state()
         .iter()
         .map(|n| placement::agent_from_node(n).allocatable)
-        .fold(Resources::default(), |sum, r| {
-            sum.checked_add(&r).unwrap_or(sum)
-        });
-    let held = next
-        .allocated
-        .checked_add(&next.offered)
-        .unwrap_or(next.allocated.clone());
+        .fold(Resources::default(), |sum, r| sum.saturating_add(&r));
+    let held = next.allocated.saturating_add(&next.offered);
     // Two decimals are plenty and keep the status from changing on float noise.
     next.dominant_share_percent = (held.dominant_share(&total) * 10_000.0).round() / 100.0;
 

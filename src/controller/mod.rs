@@ -5,6 +5,7 @@
 pub mod allocation;
 pub mod cache;
 pub mod framework;
+pub mod invalid;
 pub mod offer;
 pub mod role;
 pub mod task;
@@ -28,6 +29,7 @@ use crate::api::{Framework, Offer, ResourceRole, Resources, Task};
 use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
 use crate::events::EventRecorder;
+use crate::guard::Guarded;
 use cache::{Shared, trim_metadata};
 
 /// The one field manager every write of the operator uses.
@@ -144,6 +146,8 @@ pub struct Context {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// One recorder for the process, so that repeated Events aggregate into a series.
     recorder: EventRecorder,
+    /// Objects of the watched kinds that do not read as their type, to report on.
+    pub invalids: Arc<invalid::Invalids>,
 }
 
 /// Pods the operator created that the pod store has not shown yet.
@@ -330,7 +334,8 @@ pub async fn run(settings: Settings) -> Result<()> {
     let namespace = settings.namespace.clone();
 
     // A clear answer when the CRDs are missing, instead of endless watch errors.
-    scoped::<Task>(&client, namespace.as_deref())
+    // Guarded: one Task that does not read must not stop the operator from starting.
+    scoped::<Guarded<Task>>(&client, namespace.as_deref())
         .list(&ListParams::default().limit(1))
         .await
         .map_err(|e| Error::Config(format!(
@@ -341,36 +346,49 @@ pub async fn run(settings: Settings) -> Result<()> {
     if let Some(selector) = settings.node_selector.as_deref() {
         node_config = node_config.labels(selector);
     }
-    let nodes = cache::spawn(Api::<Node>::all(client.clone()), node_config, trim_metadata);
+    let invalids = Arc::new(invalid::Invalids::default());
+    let all = watcher::Config::default;
+    let nodes = cache::spawn(
+        Api::all(client.clone()),
+        node_config,
+        trim_metadata::<Node>,
+        invalids.clone(),
+    );
     let pods = cache::spawn(
-        Api::<CachedPod>::all(client.clone()),
-        watcher::Config::default(),
+        Api::all(client.clone()),
+        all(),
         crate::cached_pod::trim,
+        invalids.clone(),
     );
     let frameworks = cache::spawn(
-        scoped::<Framework>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        trim_metadata,
+        scoped(&client, namespace.as_deref()),
+        all(),
+        trim_metadata::<Framework>,
+        invalids.clone(),
     );
     let tasks = cache::spawn(
-        scoped::<Task>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        trim_metadata,
+        scoped(&client, namespace.as_deref()),
+        all(),
+        trim_metadata::<Task>,
+        invalids.clone(),
     );
     let offers = cache::spawn(
-        scoped::<Offer>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        trim_metadata,
+        scoped(&client, namespace.as_deref()),
+        all(),
+        trim_metadata::<Offer>,
+        invalids.clone(),
     );
     let roles = cache::spawn(
-        Api::<ResourceRole>::all(client.clone()),
-        watcher::Config::default(),
-        trim_metadata,
+        Api::all(client.clone()),
+        all(),
+        trim_metadata::<ResourceRole>,
+        invalids.clone(),
     );
     let leases = cache::spawn(
-        scoped::<Lease>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        trim_metadata,
+        scoped(&client, namespace.as_deref()),
+        all(),
+        trim_metadata::<Lease>,
+        invalids.clone(),
     );
     let mut metrics = crate::metrics::Metrics::new(Some(crate::metrics::ClusterStores {
         nodes: nodes.store(),
@@ -380,6 +398,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         offers: offers.store(),
     }));
     metrics.register_api_requests(api_requests);
+    metrics.register_refused(invalids.metrics());
     let metrics = Arc::new(metrics);
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
     let synced = [
@@ -444,9 +463,11 @@ pub async fn run(settings: Settings) -> Result<()> {
         failures: Mutex::new(HashMap::new()),
         metrics,
         recorder,
+        invalids,
     });
 
     let allocation = tokio::spawn(allocation::run(ctx.clone()));
+    let reporter = tokio::spawn(invalid::run(ctx.clone()));
     let controllers = async {
         tokio::join!(
             task::run(ctx.clone()),
@@ -473,6 +494,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
     };
     allocation.abort();
+    reporter.abort();
     info!("controllers stopped");
     result
 }

@@ -64,10 +64,8 @@ async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
         .filter(|f| f.spec.role == name)
     {
         if let Some(status) = &fw.status {
-            allocated = allocated
-                .checked_add(&status.allocated)
-                .unwrap_or(allocated);
-            offered = offered.checked_add(&status.offered).unwrap_or(offered);
+            allocated = allocated.saturating_add(&status.allocated);
+            offered = offered.saturating_add(&status.offered);
         }
     }
     let current = role.status.clone().unwrap_or_default();
@@ -81,8 +79,8 @@ async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
     if let Some(guarantee) = role.spec.quota.as_ref().and_then(|q| q.guarantee.as_ref()) {
         let met = next
             .allocated
-            .checked_add(&next.offered)
-            .is_some_and(|held| held.contains(guarantee));
+            .saturating_add(&next.offered)
+            .contains(guarantee);
         let (reason, message) = if met {
             (
                 "Met",

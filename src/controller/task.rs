@@ -26,6 +26,7 @@ use crate::api::{
 };
 use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
+use crate::guard::Guarded;
 use crate::placement::{self, Agent};
 use crate::pod::{build_pod, pod_name};
 use crate::task_state::{self, Capabilities, NodeView, Observation, PodView, Update};
@@ -360,13 +361,32 @@ async fn launch(
         Some(f) => f.clone(),
         None => {
             // Confirm with the API server: the store may not have seen a new framework yet.
-            let api: Api<Framework> = Api::namespaced(ctx.client.clone(), ns);
+            // Guarded: a Framework the operator cannot read is not the same as none.
+            let api: Api<Guarded<Framework>> = Api::namespaced(ctx.client.clone(), ns);
             match api
                 .get_opt(fw_name)
                 .await
                 .context(|| format!("reading framework {fw_name}"))?
             {
-                Some(f) => f,
+                Some(Guarded { object: Ok(f), .. }) => f,
+                Some(Guarded {
+                    object: Err(refused),
+                    ..
+                }) => {
+                    // Fixing it registers it, and that wakes this task.
+                    return Ok(Outcome {
+                        update: Update {
+                            message: Some(format!(
+                                "waiting for framework {fw_name}, which the operator cannot read ({}); fix it",
+                                refused.error
+                            )),
+                            ..staging()
+                        },
+                        pod: None,
+                        unschedulable: None,
+                        waiting: false,
+                    });
+                }
                 None => {
                     return Ok(invalid(
                         TaskState::Error,
@@ -421,11 +441,25 @@ async fn launch(
     let node = {
         let agent = match &task.spec.offer {
             Some(offer_name) => {
-                let api: Api<Offer> = Api::namespaced(ctx.client.clone(), ns);
-                let offer = api
+                let api: Api<Guarded<Offer>> = Api::namespaced(ctx.client.clone(), ns);
+                let offer = match api
                     .get_opt(offer_name)
                     .await
-                    .context(|| format!("reading offer {offer_name}"))?;
+                    .context(|| format!("reading offer {offer_name}"))?
+                {
+                    Some(Guarded {
+                        object: Err(refused),
+                        ..
+                    }) => {
+                        return Ok(invalid(
+                            dropped,
+                            TaskReason::ReasonInvalidOffers,
+                            format!("offer {offer_name} cannot be read: {}", refused.error),
+                        ));
+                    }
+                    Some(Guarded { object: Ok(o), .. }) => Some(o),
+                    None => None,
+                };
                 match check_offer(task, ctx, offer.as_ref(), offer_name, ns) {
                     Ok(agent) => agent,
                     Err(message) => {

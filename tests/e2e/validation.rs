@@ -22,6 +22,21 @@ fn role(spec: &str) -> String {
     )
 }
 
+fn offer(spec: &str) -> String {
+    format!(
+        "apiVersion: mesos.operator.dev/v1alpha1\nkind: Offer\nmetadata:\n  name: o\nspec:\n{spec}"
+    )
+}
+
+/// A Task spec of the valid base with `resources` replaced.
+fn with_resources(resources: &str) -> String {
+    task(&format!(
+        "  framework: f\n  resources: {resources}\n  command: {{shell: x}}\n"
+    ))
+}
+
+const OFFER_OK: &str = "  framework: f\n  agent: node-1\n  resources: {cpus: 1, mem: 64}\n";
+
 /// Applies `manifest` (server-side dry run, so nothing is created) and expects a rejection
 /// naming `field`.
 fn rejected(ns: &str, what: &str, manifest: &str, field: &str) -> Result<(), String> {
@@ -164,6 +179,339 @@ async fn invalid_manifests_are_rejected_with_the_field_named() {
             "spec.quota",
         ),
     ];
+    // Every field the operator parses, at and past its bounds (issue 10).
+    let long_name = "a".repeat(254);
+    let many_ranges: String = (0..65)
+        .map(|i| format!("{{begin: {}, end: {}}}", 31000 + 2 * i, 31000 + 2 * i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more: Vec<(&str, String, &str)> = vec![
+        (
+            "framework not an object name",
+            task("  framework: Demo_1\n  resources: {cpus: 1, mem: 1}\n  command: {shell: x}\n"),
+            "spec.framework",
+        ),
+        (
+            "framework too long",
+            task(&format!(
+                "  framework: {long_name}\n  resources: {{cpus: 1, mem: 1}}\n  command: {{shell: x}}\n"
+            )),
+            "spec.framework",
+        ),
+        (
+            "offer not an object name",
+            task(&format!("{OK}  offer: Offer!\n")),
+            "spec.offer",
+        ),
+        (
+            "cpus beyond the maximum",
+            with_resources("{cpus: 1e10, mem: 1}"),
+            "spec.resources.cpus",
+        ),
+        (
+            "mem beyond the maximum",
+            with_resources("{cpus: 1, mem: 1e15}"),
+            "spec.resources.mem",
+        ),
+        (
+            "disk beyond the maximum",
+            with_resources("{cpus: 1, mem: 1, disk: 1e15}"),
+            "spec.resources.disk",
+        ),
+        (
+            "gpus beyond the maximum",
+            with_resources("{cpus: 1, mem: 1, gpus: 10000000000}"),
+            "spec.resources.gpus",
+        ),
+        (
+            "fractional gpus",
+            with_resources("{cpus: 1, mem: 1, gpus: 1.5}"),
+            "spec.resources.gpus",
+        ),
+        (
+            "cpus as a string",
+            with_resources("{cpus: lots, mem: 1}"),
+            "spec.resources.cpus",
+        ),
+        (
+            "port 0",
+            with_resources("{cpus: 1, mem: 1, ports: [{begin: 0, end: 5}]}"),
+            "spec.resources.ports[0].begin",
+        ),
+        (
+            "port range begin after end",
+            with_resources("{cpus: 1, mem: 1, ports: [{begin: 31010, end: 31000}]}"),
+            "spec.resources.ports[0]",
+        ),
+        (
+            "overlapping port ranges",
+            with_resources(
+                "{cpus: 1, mem: 1, ports: [{begin: 31000, end: 31010}, {begin: 31005, end: 31020}]}",
+            ),
+            "spec.resources.ports",
+        ),
+        (
+            "too many port ranges",
+            with_resources(&format!("{{cpus: 1, mem: 1, ports: [{many_ranges}]}}")),
+            "spec.resources.ports",
+        ),
+        (
+            "empty shell",
+            task("  framework: f\n  resources: {cpus: 1, mem: 1}\n  command: {shell: \"\"}\n"),
+            "spec.command.shell",
+        ),
+        (
+            "empty argv",
+            task("  framework: f\n  resources: {cpus: 1, mem: 1}\n  command: {argv: []}\n"),
+            "spec.command.argv",
+        ),
+        (
+            "empty image",
+            task(
+                "  framework: f\n  resources: {cpus: 1, mem: 1}\n  command: {shell: x, image: \"\"}\n",
+            ),
+            "spec.command.image",
+        ),
+        (
+            "env not a list",
+            task("  framework: f\n  resources: {cpus: 1, mem: 1}\n  command: {shell: x, env: x}\n"),
+            "spec.command.env",
+        ),
+        (
+            "http check port 0",
+            task(&format!("{OK}  healthCheck: {{http: {{port: 0}}}}\n")),
+            "spec.healthCheck.http.port",
+        ),
+        (
+            "http check port 70000",
+            task(&format!("{OK}  healthCheck: {{http: {{port: 70000}}}}\n")),
+            "spec.healthCheck.http.port",
+        ),
+        (
+            "unknown http scheme",
+            task(&format!(
+                "{OK}  healthCheck: {{http: {{port: 80, scheme: GOPHER}}}}\n"
+            )),
+            "spec.healthCheck.http.scheme",
+        ),
+        (
+            "tcp check port -1",
+            task(&format!("{OK}  healthCheck: {{tcp: {{port: -1}}}}\n")),
+            "spec.healthCheck.tcp.port",
+        ),
+        (
+            "empty check command",
+            task(&format!("{OK}  healthCheck: {{command: []}}\n")),
+            "spec.healthCheck.command",
+        ),
+        (
+            "check delay beyond a day",
+            task(&format!(
+                "{OK}  healthCheck: {{tcp: {{port: 80}}, delaySeconds: 86401}}\n"
+            )),
+            "spec.healthCheck.delaySeconds",
+        ),
+        (
+            "check timeout 0",
+            task(&format!(
+                "{OK}  healthCheck: {{tcp: {{port: 80}}, timeoutSeconds: 0}}\n"
+            )),
+            "spec.healthCheck.timeoutSeconds",
+        ),
+        (
+            "1001 consecutive failures",
+            task(&format!(
+                "{OK}  healthCheck: {{tcp: {{port: 80}}, consecutiveFailures: 1001}}\n"
+            )),
+            "spec.healthCheck.consecutiveFailures",
+        ),
+        (
+            "negative check grace period",
+            task(&format!(
+                "{OK}  healthCheck: {{tcp: {{port: 80}}, gracePeriodSeconds: -1}}\n"
+            )),
+            "spec.healthCheck.gracePeriodSeconds",
+        ),
+        (
+            "grace period not a duration",
+            task(&format!("{OK}  killPolicy: {{gracePeriod: soon}}\n")),
+            "spec.killPolicy.gracePeriod",
+        ),
+        (
+            "negative grace period",
+            task(&format!("{OK}  killPolicy: {{gracePeriod: -5s}}\n")),
+            "spec.killPolicy.gracePeriod",
+        ),
+        (
+            "grace period beyond a day",
+            task(&format!("{OK}  killPolicy: {{gracePeriod: 25h}}\n")),
+            "spec.killPolicy.gracePeriod",
+        ),
+        (
+            "kill policy without grace period",
+            task(&format!("{OK}  killPolicy: {{}}\n")),
+            "spec.killPolicy.gracePeriod",
+        ),
+        (
+            "zero max completion time",
+            task(&format!("{OK}  maxCompletionTime: 0s\n")),
+            "spec.maxCompletionTime",
+        ),
+        (
+            "max completion time overflowing",
+            task(&format!("{OK}  maxCompletionTime: 99999999999999999999h\n")),
+            "spec.maxCompletionTime",
+        ),
+        (
+            "max completion time in days",
+            task(&format!("{OK}  maxCompletionTime: 1d\n")),
+            "spec.maxCompletionTime",
+        ),
+        (
+            "kill not a boolean",
+            task(&format!("{OK}  kill: \"yes\"\n")),
+            "spec.kill",
+        ),
+        (
+            "template without spec",
+            task("  framework: f\n  resources: {cpus: 1, mem: 1}\n  template: {metadata: {}}\n"),
+            "spec.template.spec",
+        ),
+        (
+            "empty role component",
+            framework("  role: \"a//b\"\n"),
+            "spec.role",
+        ),
+        (
+            "role with a .. component",
+            framework("  role: \"a/../b\"\n"),
+            "spec.role",
+        ),
+        (
+            "role too long",
+            framework(&format!("  role: {}\n", "r".repeat(129))),
+            "spec.role",
+        ),
+        (
+            "failover timeout not a duration",
+            framework("  failoverTimeout: forever\n"),
+            "spec.failoverTimeout",
+        ),
+        (
+            "failover timeout beyond ten years",
+            framework("  failoverTimeout: 87601h\n"),
+            "spec.failoverTimeout",
+        ),
+        (
+            "zero offer timeout",
+            framework("  offers: {timeout: 0s}\n"),
+            "spec.offers.timeout",
+        ),
+        (
+            "offer timeout beyond a day",
+            framework("  offers: {timeout: 25h}\n"),
+            "spec.offers.timeout",
+        ),
+        (
+            "refuseSeconds beyond a year",
+            framework("  offers: {refuseSeconds: 31536001}\n"),
+            "spec.offers.refuseSeconds",
+        ),
+        (
+            "suppressed not a boolean",
+            framework("  offers: {suppressed: \"no\"}\n"),
+            "spec.offers.suppressed",
+        ),
+        (
+            "minAllocatable mem beyond the maximum",
+            framework("  offers: {minAllocatable: {mem: 1e15}}\n"),
+            "spec.offers.minAllocatable.mem",
+        ),
+        (
+            "duplicate capability",
+            framework("  capabilities: [PartitionAware, PartitionAware]\n"),
+            "spec.capabilities[1]",
+        ),
+        (
+            "empty reconcile id",
+            framework("  reconcile: {id: \"\"}\n"),
+            "spec.reconcile.id",
+        ),
+        (
+            "reconcile task not a name",
+            framework("  reconcile: {id: r1, tasks: [\"Bad Name\"]}\n"),
+            "spec.reconcile.tasks[0]",
+        ),
+        (
+            "reconcile without id",
+            framework("  reconcile: {tasks: [a]}\n"),
+            "spec.reconcile.id",
+        ),
+        ("negative weight", role("  weight: -1\n"), "spec.weight"),
+        (
+            "weight beyond a million",
+            role("  weight: 2000000\n"),
+            "spec.weight",
+        ),
+        (
+            "mem guarantee above limit",
+            role("  quota: {guarantee: {mem: 10}, limit: {mem: 5}}\n"),
+            "spec.quota",
+        ),
+        (
+            "quota limit cpus beyond the maximum",
+            role("  quota: {limit: {cpus: 1e10}}\n"),
+            "spec.quota.limit.cpus",
+        ),
+        (
+            "overlapping guarantee ports",
+            role("  quota: {guarantee: {ports: [{begin: 1, end: 10}, {begin: 10, end: 20}]}}\n"),
+            "spec.quota.guarantee.ports",
+        ),
+        (
+            "offer framework not a name",
+            offer("  framework: F!\n  agent: node-1\n  resources: {cpus: 1}\n"),
+            "spec.framework",
+        ),
+        (
+            "offer without agent",
+            offer("  framework: f\n  agent: \"\"\n  resources: {cpus: 1}\n"),
+            "spec.agent",
+        ),
+        (
+            "offer mem beyond the maximum",
+            offer("  framework: f\n  agent: node-1\n  resources: {mem: 1e15}\n"),
+            "spec.resources.mem",
+        ),
+        (
+            "negative decline refuseSeconds",
+            offer(&format!("{OFFER_OK}  decline: {{refuseSeconds: -1}}\n")),
+            "spec.decline.refuseSeconds",
+        ),
+        (
+            "expiresAt not a time",
+            offer(&format!("{OFFER_OK}  expiresAt: yesterday\n")),
+            "spec.expiresAt",
+        ),
+        (
+            "expiresAt past year 9999",
+            offer(&format!(
+                "{OFFER_OK}  expiresAt: \"9999-12-31T23:59:59Z\"\n"
+            )),
+            "spec.expiresAt",
+        ),
+        (
+            "offer role too long",
+            offer(&format!("{OFFER_OK}  role: {}\n", "r".repeat(129))),
+            "spec.role",
+        ),
+        (
+            "offer without resources",
+            offer("  framework: f\n  agent: node-1\n"),
+            "spec.resources",
+        ),
+    ];
+    let cases: Vec<(&str, String, &str)> = cases.into_iter().chain(more).collect();
     let mut failures = Vec::new();
     for (what, manifest, field) in &cases {
         if let Err(e) = rejected(ns, what, manifest, field) {
