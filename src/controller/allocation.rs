@@ -97,7 +97,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         .placements
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .pending(&ctx.pods);
+        .pending(&pods);
     for pending in &pending_pods {
         if let Some(a) = agents.iter_mut().find(|a| a.name == pending.node) {
             placement::charge(a, &pending.resources);

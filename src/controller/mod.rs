@@ -173,12 +173,23 @@ impl Assumed {
             .remove(&(namespace.to_string(), name.to_string()));
     }
 
-    /// Drops entries the store now shows (or that are too old to matter) and returns the
+    /// Drops entries that `pods` shows (or that are too old to matter) and returns the
     /// remaining pods.
-    pub fn pending(&mut self, pods: &Store<CachedPod>) -> Vec<PendingPod> {
-        self.entries.retain(|(ns, name), (_, _, at)| {
-            at.elapsed() < Self::TTL && pods.get(&ObjectRef::new(name).within(ns)).is_none()
-        });
+    ///
+    /// `pods` must be the very snapshot the caller counts usage from: checked against the
+    /// live store instead, a pod that arrived between the caller's snapshot and this call
+    /// would be counted by neither, and its node would look free (double booking under
+    /// load).
+    pub fn pending(&mut self, pods: &[Arc<CachedPod>]) -> Vec<PendingPod> {
+        if !self.entries.is_empty() {
+            let shown: std::collections::HashSet<(String, String)> = pods
+                .iter()
+                .filter_map(|p| Some((p.namespace()?, p.name_any())))
+                .collect();
+            self.entries.retain(|key, (_, _, at)| {
+                at.elapsed() < Self::TTL && !shown.contains(key)
+            });
+        }
         self.entries
             .iter()
             .map(|((namespace, name), (node, resources, _))| PendingPod {
@@ -522,3 +533,37 @@ pub fn pod_apply_body(pod: &Pod) -> serde_json::Value {
 pub const WARNING: EventType = EventType::Warning;
 /// Events' type for normal transitions.
 pub const NORMAL: EventType = EventType::Normal;
+
+#[cfg(test)]
+mod assumed_tests {
+    use super::*;
+
+    fn cached(ns: &str, name: &str) -> Arc<CachedPod> {
+        let pod: CachedPod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"nodeName": "node-1", "containers": []}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(pod)
+    }
+
+    #[test]
+    fn a_created_pod_counts_until_the_callers_snapshot_shows_it() {
+        let mut ledger = Assumed::default();
+        ledger.insert("ns", "a", "node-1", Resources::default());
+        ledger.insert("ns", "b", "node-1", Resources::default());
+        // An older snapshot without the pods: both still count (the store may show them
+        // by now, but the caller counts usage from this snapshot).
+        let names = |p: Vec<PendingPod>| {
+            let mut n: Vec<String> = p.into_iter().map(|p| p.name).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(ledger.pending(&[])), ["a", "b"]);
+        // A snapshot that shows `a`: it is counted from the snapshot, not the ledger.
+        assert_eq!(names(ledger.pending(&[cached("ns", "a")])), ["b"]);
+        // A pod of the same name elsewhere does not count as shown.
+        assert_eq!(names(ledger.pending(&[cached("other", "b")])), ["b"]);
+        assert_eq!(names(ledger.pending(&[cached("ns", "b")])), Vec::<String>::new());
+    }
+}

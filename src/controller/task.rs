@@ -508,11 +508,12 @@ async fn launch(
             }
         };
         let mut ledger = ctx.placements.lock().unwrap_or_else(|p| p.into_inner());
+        let pods = ctx.pods.state();
         let mut agents = placement::agents(
             ctx.nodes.state().iter().map(|n| &**n),
-            ctx.pods.state().iter().map(|p| &**p),
+            pods.iter().map(|p| &**p),
         );
-        for pending in ledger.pending(&ctx.pods) {
+        for pending in ledger.pending(&pods) {
             if let Some(a) = agents.iter_mut().find(|a| a.name == pending.node) {
                 placement::charge(a, &pending.resources);
             }
