@@ -84,6 +84,9 @@ pub struct Settings {
     /// The `/metrics`, `/healthz` and `/readyz` server (`--metrics-addr`).
     #[command(flatten)]
     pub server: crate::metrics::ServerSettings,
+
+    #[command(flatten)]
+    pub scheduler_api: crate::scheduler_api::ApiSettings,
 }
 
 /// Which Task Events are published (`--task-events`).
@@ -382,6 +385,10 @@ pub async fn run(settings: Settings) -> Result<()> {
     metrics.register_api_requests(api_requests);
     let metrics = Arc::new(metrics);
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
+    // The Mesos HTTP API answers 503 until this replica leads.
+    let (_, scheduler_api) =
+        crate::scheduler_api::server::serve(settings.scheduler_api.clone(), namespace.as_deref())
+            .await?;
     let synced = [
         nodes.wait_until_ready().await,
         pods.wait_until_ready().await,
@@ -446,6 +453,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         recorder,
     });
 
+    scheduler_api.set(ctx.clone());
     let allocation = tokio::spawn(allocation::run(ctx.clone()));
     let controllers = async {
         tokio::join!(

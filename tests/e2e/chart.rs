@@ -486,6 +486,8 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             &full,
             "--metrics-addr",
             "127.0.0.1:0",
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
             "--resync-period",
             "30s",
             "--unschedulable-retry",
