@@ -698,6 +698,13 @@ pub fn task_from_info(
             LABELS_ANNOTATION.to_string(),
             serde_json::to_string(&map).unwrap_or_default(),
         );
+        // Labels that are valid annotation keys become annotations of the Task (and so
+        // of its Pod), where tools and webhooks can read them.
+        for (key, value) in map {
+            if is_annotation_key(key) && !key.starts_with("mesos.operator.dev/") {
+                annotations.insert(key.to_string(), value.to_string());
+            }
+        }
     }
     let kill_policy = match info
         .kill_policy
@@ -730,6 +737,35 @@ pub fn task_from_info(
             kill: false,
         },
     })
+}
+
+/// Whether `key` is a Kubernetes annotation key: `[prefix/]name`, the prefix a DNS
+/// subdomain, the name 1-63 alphanumerics with `-`, `_`, `.` inside.
+pub fn is_annotation_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            })
+    });
+    name_ok && prefix_ok
 }
 
 /// What an offer of an ACCEPT looks like to [`plan_accept`].

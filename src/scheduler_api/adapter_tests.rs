@@ -250,12 +250,27 @@ fn task_info_becomes_a_task_spec() {
             value: Some("v".into()),
         }],
     });
+    info.labels.as_mut().unwrap().labels.push(v1::Label {
+        key: "kwok.mesos.operator.dev/run-for".into(),
+        value: Some("1s".into()),
+    });
+    info.labels.as_mut().unwrap().labels.push(v1::Label {
+        key: "not a key".into(),
+        value: Some("x".into()),
+    });
     let new = task_from_info(&info, "fw", "fid", "o1").unwrap();
+    assert_eq!(new.annotations["kwok.mesos.operator.dev/run-for"], "1s");
+    assert!(!new.annotations.contains_key("not a key"));
+    assert!(is_annotation_key("a.b/c-d_e.f") && is_annotation_key("k"));
+    assert!(!is_annotation_key("A_/x") && !is_annotation_key("a/") && !is_annotation_key("-a"));
     assert!(new.name.starts_with("my-task-1-"), "{}", new.name);
     assert!(new.name.len() <= 63);
     assert_eq!(new.annotations[TASK_ID_ANNOTATION], "My_Task.1");
     assert_eq!(new.annotations[AGENT_ANNOTATION], "node-1");
-    assert_eq!(new.annotations[LABELS_ANNOTATION], r#"{"k":"v"}"#);
+    assert_eq!(
+        new.annotations[LABELS_ANNOTATION],
+        r#"{"k":"v","kwok.mesos.operator.dev/run-for":"1s","not a key":"x"}"#
+    );
     let command = new.spec.command.unwrap();
     assert_eq!(command.argv.unwrap(), ["echo", "hello"]);
     assert!(command.shell.is_none());

@@ -37,6 +37,7 @@ pub struct ApiSettings {
     /// Address of the Mesos HTTP API (scheduler API and master endpoints). Port 0 picks
     /// a free port (the bound address is logged).
     #[arg(
+        id = "scheduler_api_addr",
         long = "scheduler-api-addr",
         env = "SCHEDULER_API_ADDR",
         default_value = "0.0.0.0:5050"
@@ -46,11 +47,16 @@ pub struct ApiSettings {
     /// Namespace of frameworks that subscribe without credentials (with
     /// `--scheduler-api-allow-anonymous`). Default: the watched `--namespace`, else
     /// `default`.
-    #[arg(long = "scheduler-api-namespace", env = "SCHEDULER_API_NAMESPACE")]
+    #[arg(
+        id = "scheduler_api_namespace",
+        long = "scheduler-api-namespace",
+        env = "SCHEDULER_API_NAMESPACE"
+    )]
     pub namespace: Option<String>,
 
     /// Let frameworks subscribe without credentials (development only).
     #[arg(
+        id = "scheduler_api_allow_anonymous",
         long = "scheduler-api-allow-anonymous",
         env = "SCHEDULER_API_ALLOW_ANONYMOUS"
     )]
@@ -59,6 +65,7 @@ pub struct ApiSettings {
     /// Namespace of the principals' Secrets. Default: `POD_NAMESPACE`, else the
     /// anonymous namespace.
     #[arg(
+        id = "scheduler_api_credentials_namespace",
         long = "scheduler-api-credentials-namespace",
         env = "SCHEDULER_API_CREDENTIALS_NAMESPACE"
     )]
@@ -66,6 +73,10 @@ pub struct ApiSettings {
 
     /// `host:port` frameworks and tools reach this API at (MasterInfo, `/redirect`).
     /// Default: the bound address.
-    #[arg(long = "scheduler-api-advertise", env = "SCHEDULER_API_ADVERTISE")]
+    #[arg(
+        id = "scheduler_api_advertise",
+        long = "scheduler-api-advertise",
+        env = "SCHEDULER_API_ADVERTISE"
+    )]
     pub advertise: Option<String>,
 }

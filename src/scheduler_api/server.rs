@@ -1279,9 +1279,27 @@ impl Session {
         if plan.launches.is_empty() {
             return true;
         }
+        let mut per_offer: HashMap<String, usize> = HashMap::new();
         for task in &plan.launches {
             if let Some(id) = task.annotations.get(adapter::TASK_ID_ANNOTATION) {
                 self.launching.insert(id.clone());
+            }
+            if let Some(offer) = &task.spec.offer {
+                *per_offer.entry(offer.clone()).or_default() += 1;
+            }
+        }
+        // The offer waits for every task of the ACCEPT, however long creating them takes.
+        let offers_api: Api<crate::api::Offer> =
+            Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        for (offer, count) in &per_offer {
+            let patch = serde_json::json!({"metadata": {"annotations": {
+                crate::controller::offer::LAUNCHING_ANNOTATION: count.to_string()
+            }}});
+            if let Err(e) = offers_api
+                .patch(offer, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                debug!(offer = %offer, error = %e, "cannot mark an offer as being launched on");
             }
         }
         let api: Api<Task> = Api::namespaced(self.ctx.client.clone(), &self.namespace);

@@ -7,6 +7,7 @@ mod leader;
 mod lifecycle;
 mod observability;
 mod process;
+mod scheduler_api;
 mod support;
 mod tasks;
 mod validation;
