@@ -10,6 +10,7 @@ Modes:
                while tasks run and revives at the end, kills the long task.
   start N      Launches N tasks that run for 8 s; stops (failover, no teardown) once
                they all run; records the framework id.
+  run N        Launches N tasks that run for 1 s; done when all are terminal.
   resume ID    Re-subscribes with framework id ID; waits until the tasks it reconciles
                finish.
 """
@@ -52,6 +53,9 @@ class Batch(Scheduler):
                     labels["kwok.mesos.operator.dev/exit-code"] = "3"
                 self.pending.append(("t-%d" % i, labels))
             self.pending.append(("long", {"kwok.mesos.operator.dev/run-for": "1h"}))
+        elif mode == "run":
+            for i in range(count):
+                self.pending.append(("r-%d" % i, {"kwok.mesos.operator.dev/run-for": "1s"}))
         elif mode == "start":
             for i in range(count):
                 self.pending.append(("f-%d" % i, {"kwok.mesos.operator.dev/run-for": "8s"}))
@@ -171,6 +175,10 @@ class Batch(Scheduler):
     def step(self, driver):
         if self.mode == "start":
             if not self.pending and all(self.state.get(t) == "TASK_RUNNING" for t in self.launched):
+                self.done.set()
+            return
+        if self.mode == "run":
+            if self.finished_all():
                 self.done.set()
             return
         if self.mode == "resume":

@@ -670,3 +670,99 @@ async fn malformed_calls_get_a_clear_4xx_and_semantic_errors_go_on_the_stream() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+fn basic(principal: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"))
+    )
+}
+
+#[tokio::test]
+async fn principals_from_secrets_choose_the_namespace_and_roles() {
+    let env = TestEnv::with_args("mesos-auth", &["--scheduler-api-addr", "127.0.0.1:0"]).await;
+    let addr = wait_api_addr(&env, 0);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = env.api();
+    for (name, principal, roles) in [("alice", "alice", "*"), ("bob", "bob", "web")] {
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"mesos.operator.dev/principal": "true"}},
+            "stringData": {"principal": principal, "secret": "s3cret", "namespace": env.ns, "roles": roles}
+        }))
+        .expect("secret");
+        secrets
+            .create(&Default::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+    let subscribe = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}}).to_string();
+    let json_ct = ("Content-Type", "application/json");
+    // No credentials (anonymous access is off), wrong ones: 401.
+    let (status, headers, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct],
+        subscribe.as_bytes(),
+    );
+    assert_eq!(status, 401);
+    assert!(header(&headers, "www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+    let wrong = basic("alice", "nope");
+    let (status, _, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct, ("Authorization", &wrong)],
+        subscribe.as_bytes(),
+    );
+    assert_eq!(status, 401);
+    // bob may only use role "web": subscribing with "*" is refused on the stream.
+    let bob = basic("bob", "s3cret");
+    let (status, _, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct, ("Authorization", &bob)],
+        subscribe.as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("ERROR") && body.contains("Not authorized to use role '*'"),
+        "{body}"
+    );
+    // alice's pymesos scheduler (HTTP Basic, as pymesos sends it) runs in her namespace.
+    let (ok, record, stderr) = python(
+        "pymesos_scheduler.py",
+        &[&addr, "start", "3"],
+        &[("MESOS_PRINCIPAL", "alice"), ("MESOS_SECRET", "s3cret")],
+    );
+    assert!(
+        ok,
+        "alice's scheduler failed: {}\n{stderr}\n{}",
+        brief(&record),
+        env.log_tail(30)
+    );
+    let frameworks: Api<Framework> = env.api();
+    let fws = frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(fws.len(), 1);
+    assert_eq!(
+        fws[0].metadata.uid.as_ref(),
+        record["framework_id"].as_str().map(str::to_string).as_ref()
+    );
+    // Another principal cannot call for alice's framework.
+    let call =
+        json!({"type": "REVIVE", "framework_id": {"value": record["framework_id"]}}).to_string();
+    let (status, _, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct, ("Authorization", &bob), ("Mesos-Stream-Id", "x")],
+        call.as_bytes(),
+    );
+    assert!(status == 400 || status == 403, "{status}");
+}
