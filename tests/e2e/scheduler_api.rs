@@ -766,3 +766,75 @@ async fn principals_from_secrets_choose_the_namespace_and_roles() {
     );
     assert!(status == 400 || status == 403, "{status}");
 }
+
+#[tokio::test]
+async fn an_operator_restart_is_a_master_failover() {
+    // A fixed port: the scheduler comes back to the same master address.
+    let port = "127.0.0.1:35091";
+    let mut env = TestEnv::with_args(
+        "mesos-restart",
+        &[
+            "--scheduler-api-addr",
+            port,
+            "--scheduler-api-allow-anonymous",
+        ],
+    )
+    .await;
+    let addr = wait_api_addr(&env, 0);
+    let (ok, first, stderr) = python("pymesos_scheduler.py", &[&addr, "start", "5"], &[]);
+    assert!(
+        ok,
+        "start failed: {}\n{stderr}\n{}",
+        brief(&first),
+        env.log_tail(30)
+    );
+    let fw_id = first["framework_id"]
+        .as_str()
+        .expect("framework id")
+        .to_string();
+    // SIGKILL while the tasks run (no graceful shutdown, nothing flushed).
+    env.kill_operator();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.start_operator();
+    let addr = wait_api_addr(&env, 1);
+    let (ok, second, stderr) = python("pymesos_scheduler.py", &[&addr, "resume", &fw_id], &[]);
+    assert!(
+        ok,
+        "resume failed: {}\n{stderr}\n{}",
+        brief(&second),
+        env.log_tail(30)
+    );
+    assert_eq!(second["framework_id"], fw_id.as_str());
+    let finals = second["final"].as_object().expect("final");
+    // Every task's terminal update reached the framework after the restart, none lost.
+    let relaunched = first["relaunched"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(finals.len(), 5 + relaunched, "{}", brief(&second));
+    let tasks = tasks_of(&env).await;
+    assert_eq!(tasks.len(), 5 + relaunched, "no task duplicated");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = env.api();
+    let pods = pods.list(&ListParams::default()).await.expect("pods").items;
+    assert_eq!(
+        pods.len(),
+        tasks
+            .iter()
+            .filter(|t| t.status.as_ref().is_some_and(|s| s.pod.is_some()))
+            .count(),
+        "one pod per launched task"
+    );
+    for task in tasks
+        .iter()
+        .filter(|t| t.state() == Some(TaskState::Finished))
+    {
+        let id = task
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("mesos.operator.dev/task-id"))
+            .expect("task id");
+        assert_eq!(
+            finals.get(id.as_str()).and_then(Value::as_str),
+            Some("TASK_FINISHED"),
+            "{id}"
+        );
+    }
+}
