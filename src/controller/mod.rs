@@ -386,9 +386,27 @@ pub async fn run(settings: Settings) -> Result<()> {
     let metrics = Arc::new(metrics);
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
     // The Mesos HTTP API answers 503 until this replica leads.
-    let (_, scheduler_api) =
-        crate::scheduler_api::server::serve(settings.scheduler_api.clone(), namespace.as_deref())
-            .await?;
+    let leader_record = settings.leader_election.enabled.then(|| {
+        let pod_namespace = std::env::var("POD_NAMESPACE").ok();
+        (
+            crate::leader::lease_namespace(
+                &settings.leader_election,
+                namespace.as_deref(),
+                pod_namespace.as_deref(),
+            ),
+            crate::scheduler_api::server::leader_record_name(&crate::leader::lease_name(
+                &settings.leader_election,
+                namespace.as_deref(),
+            )),
+        )
+    });
+    let (_, scheduler_api) = crate::scheduler_api::server::serve(
+        settings.scheduler_api.clone(),
+        namespace.as_deref(),
+        client.clone(),
+        leader_record,
+    )
+    .await?;
     let synced = [
         nodes.wait_until_ready().await,
         pods.wait_until_ready().await,
@@ -453,7 +471,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         recorder,
     });
 
-    scheduler_api.set(ctx.clone());
+    scheduler_api.set(ctx.clone()).await;
     let allocation = tokio::spawn(allocation::run(ctx.clone()));
     let controllers = async {
         tokio::join!(

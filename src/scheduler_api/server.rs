@@ -68,6 +68,12 @@ pub struct Counters {
 /// What the server shares: the controllers' context (once this replica leads).
 pub struct ApiState {
     ctx: Arc<Mutex<Option<Arc<Context>>>>,
+    client: kube::Client,
+    /// With leader election: (namespace, name) of the Lease in which the leader records
+    /// its scheduler API address, for a standby's 307.
+    leader_record: Option<(String, String)>,
+    /// This replica's own address (the pod IP with `POD_IP`), what a standby redirects to.
+    direct: String,
     pub(super) settings: ApiSettings,
     pub(super) default_namespace: String,
     pub(super) advertise: String,
@@ -109,12 +115,72 @@ impl ApiState {
 
 /// A handle to hand the controllers' context to the server when leadership starts.
 #[derive(Clone)]
-pub struct Leading(Arc<Mutex<Option<Arc<Context>>>>);
+pub struct Leading {
+    slot: Arc<Mutex<Option<Arc<Context>>>>,
+    client: kube::Client,
+    leader_record: Option<(String, String)>,
+    direct: String,
+}
 
 impl Leading {
-    /// This replica leads: the API serves with `ctx`.
-    pub fn set(&self, ctx: Arc<Context>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx);
+    /// This replica leads: the API serves with `ctx`, and (with leader election) records
+    /// its address where standbys read it.
+    pub async fn set(&self, ctx: Arc<Context>) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx);
+        let Some((namespace, name)) = &self.leader_record else {
+            return;
+        };
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name},
+            "spec": {"holderIdentity": self.direct},
+        });
+        if let Err(e) = api
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            warn!(error = %e, "cannot record the scheduler API's address for standbys");
+        }
+    }
+}
+
+/// The Lease in which the leader records its scheduler API address: `<leader lease>-api`.
+pub fn leader_record_name(leader_lease: &str) -> String {
+    format!("{leader_lease}-api")
+}
+
+/// The leader's scheduler API address, as it recorded it.
+async fn leader_address(state: &ApiState) -> Option<String> {
+    let (namespace, name) = state.leader_record.as_ref()?;
+    let api: Api<Lease> = Api::namespaced(state.client.clone(), namespace);
+    let lease = api.get_opt(name).await.ok().flatten()?;
+    lease
+        .spec?
+        .holder_identity
+        .filter(|a| !a.is_empty() && *a != state.direct)
+}
+
+/// A standby's answer: 307 to the leader (`Location: //host:port/path`, as Mesos), or 503
+/// when no leader is known.
+async fn not_leading(state: &ApiState, path: &str) -> Response {
+    match leader_address(state).await {
+        Some(leader) => {
+            let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("//{leader}{path}")) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this master is not the leader (or not yet recovered)",
+        ),
     }
 }
 
@@ -122,6 +188,8 @@ impl Leading {
 pub async fn serve(
     settings: ApiSettings,
     watched_namespace: Option<&str>,
+    client: kube::Client,
+    leader_record: Option<(String, String)>,
 ) -> Result<(SocketAddr, Leading)> {
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
@@ -145,9 +213,23 @@ pub async fn serve(
             bound.to_string()
         }
     });
+    let direct = match std::env::var("POD_IP") {
+        Ok(ip) if !ip.is_empty() => format!("{ip}:{}", bound.port()),
+        _ if bound.ip().is_unspecified() => format!("127.0.0.1:{}", bound.port()),
+        _ => bound.to_string(),
+    };
     let slot = Arc::new(Mutex::new(None));
+    let leading = Leading {
+        slot: slot.clone(),
+        client: client.clone(),
+        leader_record: leader_record.clone(),
+        direct: direct.clone(),
+    };
     let state = Arc::new(ApiState {
         ctx: slot.clone(),
+        client,
+        leader_record,
+        direct,
         settings,
         default_namespace,
         advertise,
@@ -163,7 +245,7 @@ pub async fn serve(
         }
     });
     info!(addr = %bound, "serving the Mesos scheduler API and master endpoints");
-    Ok((bound, Leading(slot)))
+    Ok((bound, leading))
 }
 
 fn router(state: Arc<ApiState>) -> Router {
@@ -308,10 +390,14 @@ pub fn parse_basic(value: &str) -> Option<(String, String)> {
 
 async fn scheduler(
     State(state): State<Arc<ApiState>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     state.counters.calls.fetch_add(1, Ordering::Relaxed);
+    if state.context().is_none() {
+        return not_leading(&state, uri.path()).await;
+    }
     let response = handle(&state, &headers, &body).await;
     if response.status().is_client_error() {
         state.counters.bad_calls.fetch_add(1, Ordering::Relaxed);

@@ -838,3 +838,106 @@ async fn an_operator_restart_is_a_master_failover() {
         );
     }
 }
+
+fn api_addr_in(log: &str) -> Option<String> {
+    strip_ansi(log)
+        .lines()
+        .find(|l| l.contains("serving the Mesos scheduler API"))
+        .and_then(|l| {
+            let at = l.find("addr=")? + 5;
+            Some(l[at..].split_whitespace().next()?.to_string())
+        })
+}
+
+#[tokio::test]
+async fn a_standby_redirects_to_the_leader() {
+    let env = TestEnv::without_operator("mesos-standby").await;
+    let ns = env.ns.clone();
+    let start = |name: &str| {
+        crate::process::Operator::start(
+            &ns,
+            name,
+            &[
+                "--namespace",
+                &ns,
+                "--leader-elect",
+                "--leader-election-identity",
+                name,
+                "--leader-election-lease-duration",
+                "4s",
+                "--leader-election-renew-grace",
+                "2s",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--scheduler-api-addr",
+                "127.0.0.1:0",
+                "--scheduler-api-allow-anonymous",
+                "--node-selector",
+                "!e2e-pool",
+            ],
+            Path::new(&crate::support::kubeconfig()),
+        )
+    };
+    let a = start("a");
+    let b = start("b");
+    // Which one leads: the one whose /health is 200; the other answers 307 to it.
+    let began = Instant::now();
+    let (leader, standby) = loop {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no leader:\n{}\n{}",
+            a.log_tail(20),
+            b.log_tail(20)
+        );
+        if let (Some(x), Some(y)) = (api_addr_in(&a.log_text()), api_addr_in(&b.log_text())) {
+            let (hx, hy) = (
+                http(&x, "GET", "/health", &[], b"").0,
+                http(&y, "GET", "/health", &[], b"").0,
+            );
+            if hx == 200 && hy == 503 {
+                break (x, y);
+            }
+            if hy == 200 && hx == 503 {
+                break (y, x);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let subscribe = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}}).to_string();
+    let redirect = Instant::now();
+    let location = loop {
+        let (status, headers, _) = http(
+            &standby,
+            "POST",
+            "/api/v1/scheduler",
+            &[("Content-Type", "application/json")],
+            subscribe.as_bytes(),
+        );
+        if status == 307 {
+            break header(&headers, "location").unwrap_or_default().to_string();
+        }
+        assert_eq!(
+            status, 503,
+            "a standby answers 307 (or 503 before the leader recorded its address)"
+        );
+        assert!(
+            redirect.elapsed() < Duration::from_secs(30),
+            "the standby never redirected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(location, format!("//{leader}/api/v1/scheduler"));
+    // pymesos pointed at the standby follows the redirect and runs its tasks.
+    let (ok, record, stderr) = python("pymesos_scheduler.py", &[&standby, "run", "5"], &[]);
+    assert!(
+        ok,
+        "pymesos via the standby failed: {}\n{stderr}",
+        brief(&record)
+    );
+    let finals = record["final"].as_object().expect("final");
+    assert!(
+        finals.len() >= 5 && finals.values().filter(|s| *s == "TASK_FINISHED").count() == 5,
+        "{}",
+        brief(&record)
+    );
+}
