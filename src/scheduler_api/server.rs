@@ -85,7 +85,6 @@ pub struct ApiState {
 
 struct SessionHandle {
     stream_id: String,
-    namespace: String,
     authorization: Option<String>,
     calls: mpsc::UnboundedSender<SessionMsg>,
 }
@@ -440,12 +439,12 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
             format!("Failed to validate scheduler::Call: {message}"),
         );
     }
-    let tenant = match authenticate(state, &ctx, headers).await {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
     let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok());
     if kind == Some(call::Type::Subscribe) {
+        let tenant = match authenticate(state, &ctx, headers).await {
+            Ok(t) => t,
+            Err(response) => return response,
+        };
         if headers.contains_key("mesos-stream-id") {
             return text(
                 StatusCode::BAD_REQUEST,
@@ -471,10 +470,15 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
         .get("mesos-stream-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // A call to a subscribed framework must carry the credentials it subscribed with
+    // (compared as they are: no Secret lookup per call).
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let calls = {
         let sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
         match sessions.get(&framework_id) {
-            Some(session) if session.namespace != tenant.namespace => None,
             Some(session) => {
                 let Some(stream_id) = stream_id else {
                     return text(
@@ -490,7 +494,12 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
                         ),
                     );
                 }
-                if session.authorization != tenant.authorization {
+                let same = match (&session.authorization, &authorization) {
+                    (None, _) => true,
+                    (Some(a), Some(b)) => constant_time_eq(a, b),
+                    (Some(_), None) => false,
+                };
+                if !same {
                     return text(
                         StatusCode::FORBIDDEN,
                         "the call's principal is not the framework's",
@@ -502,6 +511,10 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
         }
     };
     let Some(calls) = calls else {
+        let tenant = match authenticate(state, &ctx, headers).await {
+            Ok(t) => t,
+            Err(response) => return response,
+        };
         let known = ctx.frameworks.state().iter().any(|f| {
             f.uid().as_deref() == Some(framework_id.as_str())
                 && f.namespace().as_deref() == Some(tenant.namespace.as_str())
@@ -748,7 +761,6 @@ async fn subscribe(
             framework_id.clone(),
             SessionHandle {
                 stream_id: stream_id.clone(),
-                namespace: tenant.namespace.clone(),
                 authorization: tenant.authorization.clone(),
                 calls: calls_tx,
             },
@@ -917,6 +929,11 @@ impl Session {
                         break;
                     }
                     if self.torn_down() {
+                        self.state
+                            .deliveries
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&self.framework_id);
                         self.stream.error("Framework has been removed");
                         break;
                     }
@@ -1129,6 +1146,11 @@ impl Session {
                     Ok(_) | Err(kube::Error::Api(_)) => {}
                     Err(e) => warn!(error = %e, "cannot delete a torn-down framework"),
                 }
+                self.state
+                    .deliveries
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&self.framework_id);
                 info!(framework = %self.name, "framework torn down by its scheduler");
                 return Ok(false);
             }
