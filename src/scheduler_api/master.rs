@@ -36,6 +36,98 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
         .route("/state.json", get(state))
         .route("/master/state.json", get(state))
         .route("/metrics/snapshot", get(metrics))
+        .route("/api/v1", axum::routing::post(operator_api))
+        .route("/api/v1/operator", axum::routing::post(operator_api))
+        .route("/master/api/v1", axum::routing::post(operator_api))
+}
+
+/// The v1 operator API (`POST /api/v1`): GET_HEALTH, GET_VERSION and GET_METRICS; any
+/// other call is answered 501 (Not Implemented), as Mesos answers calls it lacks.
+async fn operator_api(
+    State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use mesos_proto::ContentType;
+    use mesos_proto::v1::master::{call, response};
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        )
+            .into_response();
+    };
+    let content_type = match ContentType::from_header(content_type) {
+        Ok(ct) => ct,
+        Err(e) => return (StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()).into_response(),
+    };
+    let call: v1::master::Call = match mesos_proto::decode(&body, content_type) {
+        Ok(call) => call,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse body into Call: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let Some(answer_type) = ContentType::negotiate(accept) else {
+        return StatusCode::NOT_ACCEPTABLE.into_response();
+    };
+    let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok());
+    let mut out = v1::master::Response::default();
+    match kind {
+        Some(call::Type::GetHealth) => {
+            out.r#type = Some(response::Type::GetHealth as i32);
+            out.get_health = Some(response::GetHealth {
+                healthy: state.context().is_some(),
+            });
+        }
+        Some(call::Type::GetVersion) => {
+            out.r#type = Some(response::Type::GetVersion as i32);
+            out.get_version = Some(response::GetVersion {
+                version_info: v1::VersionInfo {
+                    version: MESOS_VERSION.to_string(),
+                    build_date: Some("2020-11-19 12:00:00".to_string()),
+                    build_time: Some(1_605_787_200.0),
+                    build_user: Some("mesos-operator".to_string()),
+                    ..Default::default()
+                },
+            });
+        }
+        Some(call::Type::GetMetrics) => {
+            let Value::Object(snapshot) = snapshot_json(&state) else {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            };
+            out.r#type = Some(response::Type::GetMetrics as i32);
+            out.get_metrics = Some(response::GetMetrics {
+                metrics: snapshot
+                    .into_iter()
+                    .map(|(name, value)| v1::Metric {
+                        name,
+                        value: value.as_f64(),
+                    })
+                    .collect(),
+            });
+        }
+        _ => {
+            return (
+                StatusCode::NOT_IMPLEMENTED,
+                "this master serves GET_HEALTH, GET_VERSION and GET_METRICS of the operator API",
+            )
+                .into_response();
+        }
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, answer_type.as_str())],
+        mesos_proto::encode(&out, answer_type),
+    )
+        .into_response()
 }
 
 async fn version() -> Response {
@@ -331,8 +423,13 @@ async fn state(
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    axum::Json(snapshot_json(&state)).into_response()
+}
+
+/// `/metrics/snapshot`: a flat object of numbers with Mesos' key names.
+fn snapshot_json(state: &ApiState) -> Value {
     let Some(ctx) = state.context() else {
-        return axum::Json(json!({"master/elected": 0.0})).into_response();
+        return json!({"master/elected": 0.0});
     };
     let mut m: serde_json::Map<String, Value> = serde_json::Map::new();
     let mut put = |k: &str, v: f64| {
@@ -465,5 +562,5 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         "allocator/mesos/resources/disk/offered_or_allocated",
         mib_f64(used.disk),
     );
-    axum::Json(Value::Object(m)).into_response()
+    Value::Object(m)
 }

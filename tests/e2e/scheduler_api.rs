@@ -645,6 +645,36 @@ async fn malformed_calls_get_a_clear_4xx_and_semantic_errors_go_on_the_stream() 
     );
     // The server is still fine.
     assert_eq!(http(&addr, "GET", "/health", &[], b"").0, 200);
+    // The operator API: what it serves, 501 for the rest.
+    let operator = |call: Value| {
+        http(
+            &addr,
+            "POST",
+            "/api/v1",
+            &[json_ct],
+            call.to_string().as_bytes(),
+        )
+    };
+    let (status, _, body) = operator(json!({"type": "GET_VERSION"}));
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(body["type"], "GET_VERSION");
+    assert_eq!(body["get_version"]["version_info"]["version"], "1.11.0");
+    let (status, _, body) = operator(json!({"type": "GET_HEALTH"}));
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("JSON")["get_health"]["healthy"],
+        true
+    );
+    let (status, _, body) = operator(json!({"type": "GET_METRICS", "get_metrics": {}}));
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    let elected = body["get_metrics"]["metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "master/elected"))
+        .expect("master/elected");
+    assert_eq!(elected["value"], 1.0);
+    assert_eq!(operator(json!({"type": "GET_STATE"})).0, 501);
     // TEARDOWN removes the framework; its id is then refused.
     assert_eq!(
         b.call(
