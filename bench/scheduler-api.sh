@@ -31,10 +31,30 @@ trap cleanup EXIT
 pid=$!
 until curl -sf "http://127.0.0.1:$base/health" >/dev/null; do sleep 0.2; done
 w0=$(writes $((base + 1)))
+curl -s "http://127.0.0.1:$((base + 1))/metrics" | grep '^mesos_operator_api_requests_total' >"/tmp/$ns_api.before"
 out=$(SCENARIO_TIMEOUT=600 "$venv/bin/python" "$repo/tests/clients/pymesos_scheduler.py" "127.0.0.1:$base" run "$n" | tail -1)
 api_seconds=$(echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["completed"], r; print("%.2f" % r["seconds"])')
 sleep 3 # the acknowledgements' annotation writes
 w1=$(writes $((base + 1)))
+curl -s "http://127.0.0.1:$((base + 1))/metrics" | grep '^mesos_operator_api_requests_total' >"/tmp/$ns_api.after"
+echo "writes by resource and verb during the API run:"
+python3 - "/tmp/$ns_api.before" "/tmp/$ns_api.after" "$n" <<'PY'
+import re, sys
+def load(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'\S+\{(.*)\} (\S+)', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels.get("verb") not in ("get", "list", "watch"):
+                out[(labels.get("resource"), labels.get("verb"))] = float(m.group(2))
+    return out
+a, b, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
+for key in sorted(b):
+    d = b[key] - a.get(key, 0)
+    if d:
+        print(f"  {key[0]:>12} {key[1]:<8} {d:6.0f}  ({d / n:.2f} per task)")
+PY
 # Memory per subscribed framework: 20 idle frameworks (open SUBSCRIBE streams).
 sleep 2
 m0=$(rss "$pid")
