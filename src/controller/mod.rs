@@ -400,13 +400,14 @@ pub async fn run(settings: Settings) -> Result<()> {
             )),
         )
     });
-    let (_, scheduler_api) = crate::scheduler_api::server::serve(
+    let scheduler_api = crate::scheduler_api::server::serve(
         settings.scheduler_api.clone(),
         namespace.as_deref(),
         client.clone(),
         leader_record,
     )
-    .await?;
+    .await?
+    .map(|(_, leading)| leading);
     let synced = [
         nodes.wait_until_ready().await,
         pods.wait_until_ready().await,
@@ -471,7 +472,9 @@ pub async fn run(settings: Settings) -> Result<()> {
         recorder,
     });
 
-    scheduler_api.set(ctx.clone()).await;
+    if let Some(api) = &scheduler_api {
+        api.set(ctx.clone()).await;
+    }
     let allocation = tokio::spawn(allocation::run(ctx.clone()));
     let controllers = async {
         tokio::join!(

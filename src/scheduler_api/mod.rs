@@ -31,18 +31,24 @@ pub mod server;
 
 use std::net::SocketAddr;
 
+/// The scheduler API's address without `--scheduler-api-addr`: Mesos' 5050.
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 5050);
+
 /// Command-line settings of the scheduler API.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApiSettings {
     /// Address of the Mesos HTTP API (scheduler API and master endpoints). Port 0 picks
-    /// a free port (the bound address is logged).
+    /// a free port (the bound address is logged). Default: 0.0.0.0:5050, Mesos' port;
+    /// when that default is taken the API is off (with a warning), while an address
+    /// given here that cannot be bound stops the operator.
     #[arg(
         id = "scheduler_api_addr",
         long = "scheduler-api-addr",
         env = "SCHEDULER_API_ADDR",
-        default_value = "0.0.0.0:5050"
+        value_name = "ADDR"
     )]
-    pub addr: SocketAddr,
+    pub addr: Option<SocketAddr>,
 
     /// Namespace of frameworks that subscribe without credentials (with
     /// `--scheduler-api-allow-anonymous`). Default: the watched `--namespace`, else

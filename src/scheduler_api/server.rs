@@ -183,19 +183,28 @@ async fn not_leading(state: &ApiState, path: &str) -> Response {
     }
 }
 
-/// Binds the API's port and serves it; calls are answered 503 until [`Leading::set`].
+/// Binds the API's port and serves it; calls are answered 503 (or 307 to the leader)
+/// until [`Leading::set`]. `None`: the default port was taken, the API is off.
 pub async fn serve(
     settings: ApiSettings,
     watched_namespace: Option<&str>,
     client: kube::Client,
     leader_record: Option<(String, String)>,
-) -> Result<(SocketAddr, Leading)> {
-    let listener = tokio::net::TcpListener::bind(settings.addr)
-        .await
-        .map_err(|source| Error::Io {
-            context: format!("cannot listen on --scheduler-api-addr {}", settings.addr),
-            source,
-        })?;
+) -> Result<Option<(SocketAddr, Leading)>> {
+    let addr = settings.addr.unwrap_or(super::DEFAULT_ADDR);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) if settings.addr.is_none() => {
+            warn!(addr = %addr, error = %e, "the Mesos scheduler API is off: its default port is taken (set --scheduler-api-addr)");
+            return Ok(None);
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                context: format!("cannot listen on --scheduler-api-addr {addr}"),
+                source,
+            });
+        }
+    };
     let bound = listener.local_addr().map_err(|source| Error::Io {
         context: "reading the scheduler API's address".into(),
         source,
@@ -244,7 +253,7 @@ pub async fn serve(
         }
     });
     info!(addr = %bound, "serving the Mesos scheduler API and master endpoints");
-    Ok((bound, leading))
+    Ok(Some((bound, leading)))
 }
 
 fn router(state: Arc<ApiState>) -> Router {
