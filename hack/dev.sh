@@ -15,7 +15,7 @@ if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev
   kill "$(cat "$state/operator.pid")" 2>/dev/null || true
   sleep 1
 fi
-nohup target/debug/mesos-operator run >"$state/logs/operator.log" 2>&1 &
+nohup target/debug/mesos-operator run --scheduler-api-allow-anonymous --scheduler-api-namespace mesos-demo >"$state/logs/operator.log" 2>&1 &
 echo $! >"$state/operator.pid"
 echo "operator running (pid $(cat "$state/operator.pid"), log $state/logs/operator.log)"
 
@@ -42,8 +42,20 @@ done
 echo
 "$bin/kubectl" -n mesos-demo get frameworks,tasks
 echo
+# An unmodified Mesos framework (pymesos 0.3.15) on the scheduler API at :5050, when
+# Python 3.10 is there for its venv.
+if venv=$(bash tests/clients/setup.sh 2>/dev/null | tail -1) && [ -x "$venv/bin/python" ]; then
+  echo "a pymesos framework launches 5 tasks through the Mesos scheduler API (127.0.0.1:5050):"
+  "$venv/bin/python" tests/clients/pymesos_scheduler.py 127.0.0.1:5050 run 5 |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print("  framework", r["framework_id"], r["final"])' || true
+  "$bin/kubectl" -n mesos-demo get frameworks,tasks 2>/dev/null | head -12 || true
+else
+  echo "(skipping the pymesos demo: Python 3.10 is missing)"
+fi
+echo
 echo "The cluster and operator keep running. Try:"
 echo "  export KUBECONFIG=$KUBECONFIG"
 echo "  $bin/kubectl -n mesos-demo get mesos"
 echo "  $bin/kubectl -n mesos-demo describe task sleepy"
+echo "  curl -s 127.0.0.1:5050/state | python3 -m json.tool | head -40   # Mesos' /state"
 echo "Stop everything with: make down"

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod placement;
 pub mod pod;
+pub mod scheduler_api;
 pub mod state;
 pub mod task_state;
 pub mod telemetry;

@@ -160,6 +160,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
             o.status
                 .as_ref()
                 .is_some_and(|s| s.state == OfferState::Accepted)
+                || launching(o)
         })
         .filter_map(|o| Some(key(&o.namespace()?, &o.name_any())))
         .collect();
@@ -290,6 +291,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
             o.status
                 .as_ref()
                 .is_none_or(|s| s.state == OfferState::Outstanding)
+                && !launching(o)
         })
         .filter_map(|o| {
             let ns = o.namespace()?;
@@ -663,4 +665,14 @@ async fn launch(ctx: &Context, launch: &Launch) -> Option<(Arc<Task>, String)> {
             None
         }
     }
+}
+
+/// Whether a scheduler-API ACCEPT is creating tasks on `offer`: consumed, as an accepted
+/// offer is, even before the offer reconciler says so.
+fn launching(offer: &Offer) -> bool {
+    offer
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(super::offer::LAUNCHING_ANNOTATION))
 }

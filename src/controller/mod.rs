@@ -86,6 +86,9 @@ pub struct Settings {
     /// The `/metrics`, `/healthz` and `/readyz` server (`--metrics-addr`).
     #[command(flatten)]
     pub server: crate::metrics::ServerSettings,
+
+    #[command(flatten)]
+    pub scheduler_api: crate::scheduler_api::ApiSettings,
 }
 
 /// Which Task Events are published (`--task-events`).
@@ -412,6 +415,29 @@ pub async fn run(settings: Settings) -> Result<()> {
     metrics.register_refused(invalids.metrics());
     let metrics = Arc::new(metrics);
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
+    // The Mesos HTTP API answers 503 until this replica leads.
+    let leader_record = settings.leader_election.enabled.then(|| {
+        let pod_namespace = std::env::var("POD_NAMESPACE").ok();
+        (
+            crate::leader::lease_namespace(
+                &settings.leader_election,
+                namespace.as_deref(),
+                pod_namespace.as_deref(),
+            ),
+            crate::scheduler_api::server::leader_record_name(&crate::leader::lease_name(
+                &settings.leader_election,
+                namespace.as_deref(),
+            )),
+        )
+    });
+    let scheduler_api = crate::scheduler_api::server::serve(
+        settings.scheduler_api.clone(),
+        namespace.as_deref(),
+        client.clone(),
+        leader_record,
+    )
+    .await?
+    .map(|(_, leading)| leading);
     let synced = [
         nodes.wait_until_ready().await,
         pods.wait_until_ready().await,
@@ -477,6 +503,9 @@ pub async fn run(settings: Settings) -> Result<()> {
         invalids,
     });
 
+    if let Some(api) = &scheduler_api {
+        api.set(ctx.clone()).await;
+    }
     let allocation = tokio::spawn(allocation::run(ctx.clone()));
     let reporter = tokio::spawn(invalid::run(ctx.clone()));
     let controllers = async {

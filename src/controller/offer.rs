@@ -26,6 +26,10 @@ use crate::api::{Offer, OfferState, OfferStatus, Task};
 use crate::error::{Error, Result};
 
 /// How long an accepted offer's remainder stays with the framework for more launches.
+/// Annotation on an Offer: how many Tasks an ACCEPT of the scheduler API is creating on
+/// it (the offer is kept until they all exist and are launched or refused).
+pub const LAUNCHING_ANNOTATION: &str = "mesos.operator.dev/launching";
+
 pub const ACCEPT_WINDOW: Duration = Duration::from_secs(1);
 
 /// How long past [`ACCEPT_WINDOW`] an accepted offer waits for the tasks created on it
@@ -105,7 +109,9 @@ pub fn decide(
             now.checked_add(SignedDuration::from_secs(i64::from(seconds)))
                 .unwrap_or(now),
         ));
-    } else if !next.tasks.is_empty() {
+    } else if !next.tasks.is_empty() || offer.annotations().contains_key(LAUNCHING_ANNOTATION) {
+        // Launched on, or named by a scheduler-API ACCEPT whose tasks are being created:
+        // consumed (no longer outstanding, so neither rescinded nor re-offered).
         next.state = OfferState::Accepted;
         next.accepted_at = current.accepted_at.or(Some(Time(now)));
     }
@@ -174,17 +180,35 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
         // even when the operator reaches them later (a batch of a hundred, a busy
         // operator): the offer stays until each of them has a pod or a verdict, for at
         // most ACCEPT_HOLD past the window.
-        let undecided = ctx.tasks.state().iter().any(|t| {
-            t.namespace().as_deref() == Some(ns.as_str())
-                && t.spec.offer.as_deref() == Some(offer.name_any().as_str())
-                && t.status
-                    .as_ref()
-                    .is_none_or(|s| s.pod.is_none() && !s.state.is_some_and(|st| st.is_terminal()))
-                && t.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .is_none_or(|c| c.0 <= release)
-        });
+        // A scheduler-API ACCEPT says how many tasks it is creating on the offer
+        // (LAUNCHING_ANNOTATION): the offer waits for all of them, however long their
+        // creation takes (within ACCEPT_HOLD).
+        let expected: usize = offer
+            .annotations()
+            .get(LAUNCHING_ANNOTATION)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let tasks = ctx.tasks.state();
+        let named = tasks
+            .iter()
+            .filter(|t| {
+                t.namespace().as_deref() == Some(ns.as_str())
+                    && t.spec.offer.as_deref() == Some(offer.name_any().as_str())
+            })
+            .count();
+        let undecided = named < expected
+            || tasks.iter().any(|t| {
+                t.namespace().as_deref() == Some(ns.as_str())
+                    && t.spec.offer.as_deref() == Some(offer.name_any().as_str())
+                    && t.status.as_ref().is_none_or(|s| {
+                        s.pod.is_none() && !s.state.is_some_and(|st| st.is_terminal())
+                    })
+                    && (expected > 0
+                        || t.metadata
+                            .creation_timestamp
+                            .as_ref()
+                            .is_none_or(|c| c.0 <= release))
+            });
         let hold_until = release
             .checked_add(SignedDuration::try_from(ACCEPT_HOLD).unwrap_or_default())
             .unwrap_or(release);

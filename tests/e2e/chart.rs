@@ -462,6 +462,11 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             &ns,
             "--set",
             "replicaCount=0",
+            // The controllers' own rules; the scheduler API's (templates/scheduler-api.yaml:
+            // it writes Frameworks, Tasks and scheduler Leases for the frameworks it serves)
+            // are a separate ClusterRole.
+            "--set",
+            "schedulerApi.rbac=false",
         ],
         None,
     );
@@ -485,6 +490,8 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             "--leader-election-id",
             &full,
             "--metrics-addr",
+            "127.0.0.1:0",
+            "--scheduler-api-addr",
             "127.0.0.1:0",
             "--resync-period",
             "30s",

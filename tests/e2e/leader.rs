@@ -36,6 +36,8 @@ fn start(env: &TestEnv, name: &str) -> Operator {
             "2s",
             "--metrics-addr",
             "127.0.0.1:0",
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
             "--resync-period",
             "30s",
             "--unschedulable-retry",

@@ -8,6 +8,7 @@ mod lifecycle;
 mod observability;
 mod process;
 mod schema_property;
+mod scheduler_api;
 mod support;
 mod tasks;
 mod validation;

@@ -37,6 +37,8 @@ async fn metrics_probes_events_logs_and_state_after_a_known_workload() {
             &ns,
             "--metrics-addr",
             "127.0.0.1:0",
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
             "--resync-period",
             "30s",
             "--unschedulable-retry",

@@ -73,6 +73,16 @@ pub fn pool_guard(args: &[impl AsRef<str>]) -> Vec<&'static str> {
     }
 }
 
+/// Operators of tests that do not use the Mesos HTTP API bind it to a free port, so
+/// that parallel tests never compete for 5050.
+pub fn api_guard(args: &[impl AsRef<str>]) -> Vec<&'static str> {
+    if args.iter().any(|a| a.as_ref() == "--scheduler-api-addr") {
+        Vec::new()
+    } else {
+        vec!["--scheduler-api-addr", "127.0.0.1:0"]
+    }
+}
+
 /// One test's namespace and operator.
 pub struct TestEnv {
     pub client: Client,
@@ -192,6 +202,7 @@ impl TestEnv {
             ])
             .args(&self.extra_args)
             .args(pool_guard(&self.extra_args))
+            .args(api_guard(&self.extra_args))
             .env("KUBECONFIG", kubeconfig())
             .env("RUST_LOG", "info,mesos_operator=debug")
             .stdout(log)

@@ -662,6 +662,8 @@ impl Operator {
                 "1s",
                 "--metrics-addr",
                 "127.0.0.1:0",
+                "--scheduler-api-addr",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .env("KUBECONFIG", support::kubeconfig())

@@ -386,6 +386,8 @@ fn start(env: &TestEnv, name: &str) -> Operator {
             "127.0.0.1:0",
             "--resync-period",
             "30s",
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
         ],
         &kubeconfig,
     )

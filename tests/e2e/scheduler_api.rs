@@ -1,0 +1,973 @@
+//! The Mesos v1 scheduler HTTP API against a real API server, driven by clients we did
+//! not write: pymesos 0.3.15 (JSON) and Python's `protobuf` classes generated from the
+//! vendored `.proto` files (protobuf), plus raw HTTP for malformed input.
+//!
+//! The Python 3.10 venv comes from tests/clients/setup.sh (cached; these tests fail,
+//! never skip, without Python 3.10).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, ListParams};
+use mesos_operator::api::{Framework, SchedulerKind, Task, TaskState};
+use serde_json::{Value, json};
+
+use crate::support::TestEnv;
+
+fn venv() -> &'static Path {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/setup.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            output.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+    })
+}
+
+/// An operator serving the scheduler API on a free port, anonymous access allowed;
+/// returns the environment and the API's `host:port`.
+async fn api_env(name: &str, extra: &[&str]) -> (TestEnv, String) {
+    let mut args = vec![
+        "--scheduler-api-addr",
+        "127.0.0.1:0",
+        "--scheduler-api-allow-anonymous",
+    ];
+    args.extend_from_slice(extra);
+    let env = TestEnv::with_args(name, &args).await;
+    let addr = wait_api_addr(&env, 0);
+    (env, addr)
+}
+
+/// The address the operator's `n`th start logged for the scheduler API.
+fn wait_api_addr(env: &TestEnv, n: usize) -> String {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let log = strip_ansi(&std::fs::read_to_string(&env.log).unwrap_or_default());
+        let found: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("serving the Mesos scheduler API"))
+            .filter_map(|l| {
+                let at = l.find("addr=")? + 5;
+                Some(l[at..].split_whitespace().next()?.to_string())
+            })
+            .collect();
+        if let Some(addr) = found.get(n)
+            && http(addr, "GET", "/health", &[], b"").0 == 200
+        {
+            return addr.clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the scheduler API never served; log:\n{}", env.log_tail(40));
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A run's record without its long offer list, for messages.
+fn brief(record: &Value) -> String {
+    let mut short = record.clone();
+    if let Some(obj) = short.as_object_mut() {
+        obj.remove("offer_ids");
+    }
+    short.to_string()
+}
+
+/// Runs tests/clients/`script` in the venv; (exit success, last stdout line as JSON, stderr).
+fn python(script: &str, args: &[&str], envs: &[(&str, &str)]) -> (bool, Value, String) {
+    let venv = venv();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let output = Command::new(venv.join("bin/python"))
+        .arg(&path)
+        .args(args)
+        .env("PYTHONPATH", venv.join("mesos_pb"))
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let record = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    (output.status.success(), record, stderr)
+}
+
+/// A raw HTTP/1.1 request; (status, lowercase headers, body). Reads until the server
+/// closes or `Content-Length` is reached; chunked bodies are returned undecoded.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return (0, Vec::new(), Vec::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    let _ = stream.write_all(request.as_bytes());
+    let _ = stream.write_all(body);
+    read_response(&mut stream, false)
+}
+
+fn read_response(stream: &mut TcpStream, head_only: bool) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return (0, Vec::new(), buf),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[head_end + 4..].to_vec();
+    if head_only {
+        return (status, headers, body);
+    }
+    let length: Option<usize> = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok());
+    while length.is_none_or(|l| body.len() < l) {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A SUBSCRIBE stream read with raw HTTP: its stream id and a reader of its events.
+struct Subscription {
+    stream: TcpStream,
+    stream_id: String,
+    framework_id: String,
+    pending: Vec<u8>,
+    decoder: mesos_proto::recordio::RecordDecoder,
+}
+
+impl Subscription {
+    fn open(addr: &str, name: &str) -> Subscription {
+        let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": name}}}).to_string();
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let request = format!(
+            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let (status, headers, rest) = read_response(&mut stream, true);
+        assert_eq!(status, 200, "SUBSCRIBE answered {status}");
+        assert_eq!(header(&headers, "transfer-encoding"), Some("chunked"));
+        assert_eq!(header(&headers, "content-type"), Some("application/json"));
+        assert!(header(&headers, "content-length").is_none());
+        let stream_id = header(&headers, "mesos-stream-id")
+            .expect("Mesos-Stream-Id")
+            .to_string();
+        let mut sub = Subscription {
+            stream,
+            stream_id,
+            framework_id: String::new(),
+            pending: rest,
+            decoder: mesos_proto::recordio::RecordDecoder::new(16 << 20),
+        };
+        let first = sub.next_event();
+        assert_eq!(first["type"], "SUBSCRIBED", "{first}");
+        assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);
+        sub.framework_id = first["subscribed"]["framework_id"]["value"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        assert_eq!(sub.next_event()["type"], "HEARTBEAT");
+        sub
+    }
+
+    /// The next event (decoding the chunked body and RecordIO on the way).
+    fn next_event(&mut self) -> Value {
+        loop {
+            if let Ok(Some(record)) = self.decoder.next_record() {
+                return serde_json::from_slice(&record).expect("a JSON event");
+            }
+            // One chunk: hex size, CRLF, data, CRLF.
+            while let Some(line_end) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let size = usize::from_str_radix(
+                    std::str::from_utf8(&self.pending[..line_end])
+                        .unwrap_or("0")
+                        .trim(),
+                    16,
+                )
+                .unwrap_or(0);
+                if self.pending.len() < line_end + 2 + size + 2 {
+                    break;
+                }
+                assert!(size > 0, "the stream ended");
+                let data = self.pending[line_end + 2..line_end + 2 + size].to_vec();
+                self.pending.drain(..line_end + 2 + size + 2);
+                self.decoder.push(&data);
+            }
+            if let Ok(Some(record)) = self.decoder.next_record() {
+                return serde_json::from_slice(&record).expect("a JSON event");
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("the stream closed"),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("reading the stream: {e}"),
+            }
+        }
+    }
+
+    /// Events until one of `kind` (others skipped, at most 30 s).
+    fn wait_for(&mut self, kind: &str) -> Value {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            let event = self.next_event();
+            if event["type"] == kind {
+                return event;
+            }
+        }
+        panic!("no {kind} event");
+    }
+
+    fn call(&self, addr: &str, call: Value) -> u16 {
+        http(
+            addr,
+            "POST",
+            "/api/v1/scheduler",
+            &[
+                ("Content-Type", "application/json"),
+                ("Mesos-Stream-Id", &self.stream_id),
+            ],
+            call.to_string().as_bytes(),
+        )
+        .0
+    }
+}
+
+async fn tasks_of(env: &TestEnv) -> Vec<Task> {
+    let api: Api<Task> = env.api();
+    api.list(&ListParams::default())
+        .await
+        .expect("list tasks")
+        .items
+}
+
+#[tokio::test]
+async fn pymesos_runs_200_tasks_decline_suppress_revive_reconcile_kill() {
+    let (env, addr) = api_env("mesos-pymesos", &[]).await;
+    let started = Instant::now();
+    let (ok, record, stderr) = python("pymesos_scheduler.py", &[&addr, "batch", "200"], &[]);
+    let elapsed = started.elapsed();
+    assert!(
+        ok,
+        "pymesos scenario failed: {record}\n{stderr}\n{}",
+        env.log_tail(30)
+    );
+    assert_eq!(record["errors"], json!([]));
+    let final_states = record["final"].as_object().expect("final states");
+    assert_eq!(final_states.len(), 201);
+    for (id, state) in final_states {
+        let expected = match id.as_str() {
+            "t-0" => "TASK_FAILED",
+            "long" => "TASK_KILLED",
+            _ => "TASK_FINISHED",
+        };
+        assert_eq!(state, expected, "{id}");
+    }
+    // Every update carried a uuid and pymesos acknowledged it.
+    assert_eq!(record["acked"], record["updates"]);
+    // Explicit reconciliation: a finished task and one never known; implicit: the one
+    // task still running.
+    assert_eq!(
+        record["reconcile"],
+        json!({"t-1": "TASK_FINISHED", "ghost": "TASK_LOST"})
+    );
+    assert_eq!(record["implicit"], json!(["TASK_RUNNING"]));
+    // Declined offers are never offered again; REVIVE brings offers after SUPPRESS.
+    let declined: Vec<&Value> = record["declined"]
+        .as_array()
+        .expect("declined")
+        .iter()
+        .collect();
+    assert!(!declined.is_empty());
+    let offered = record["offer_ids"].as_array().expect("offer ids");
+    for id in &declined {
+        assert_eq!(
+            offered.iter().filter(|o| o == id).count(),
+            1,
+            "{id} offered again"
+        );
+    }
+    assert!(record["offers_after_revive"].as_u64().unwrap_or(0) > 0);
+
+    // Everything the framework did is visible as objects.
+    let fw_id = record["framework_id"].as_str().expect("framework id");
+    let frameworks: Api<Framework> = env.api();
+    let fws = frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("frameworks")
+        .items;
+    assert_eq!(fws.len(), 1);
+    assert_eq!(fws[0].metadata.uid.as_deref(), Some(fw_id));
+    assert_eq!(fws[0].spec.scheduler, SchedulerKind::External);
+    let tasks = tasks_of(&env).await;
+    let relaunched = record["relaunched"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(tasks.len(), 201 + relaunched, "one Task per launch");
+    let agents: std::collections::HashSet<String> = tasks
+        .iter()
+        .filter_map(|t| t.status.as_ref().and_then(|s| s.agent.clone()))
+        .collect();
+    assert!(agents.len() > 1, "tasks ran on {agents:?}");
+    assert!(tasks.iter().all(|t| t.spec.offer.is_some()));
+
+    // /state and /metrics/snapshot tell the same story.
+    let (status, _, body) = http(&addr, "GET", "/state", &[], b"");
+    assert_eq!(status, 200);
+    let state: Value = serde_json::from_slice(&body).expect("state JSON");
+    assert_eq!(state["version"], "1.11.0");
+    let fw = state["frameworks"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["id"] == fw_id))
+        .expect("the framework in /state");
+    assert_eq!(fw["name"], "pymesos-batch");
+    assert_eq!(fw["user"], "root");
+    assert_eq!(fw["failover_timeout"], 60.0);
+    assert_eq!(fw["tasks"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        fw["completed_tasks"].as_array().map(Vec::len),
+        Some(201 + relaunched)
+    );
+    let t1 = fw["completed_tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "t-1"))
+        .expect("t-1");
+    assert_eq!(t1["state"], "TASK_FINISHED");
+    assert_eq!(t1["framework_id"], fw_id);
+    assert_eq!(t1["resources"]["cpus"], 0.01);
+    assert_eq!(t1["resources"]["mem"], 8.0);
+    assert!(state["slaves"].as_array().is_some_and(|s| s.len() >= 2));
+    let (status, _, body) = http(&addr, "GET", "/metrics/snapshot", &[], b"");
+    assert_eq!(status, 200);
+    let metrics: Value = serde_json::from_slice(&body).expect("metrics JSON");
+    assert!(
+        metrics
+            .as_object()
+            .expect("object")
+            .values()
+            .all(Value::is_number)
+    );
+    assert_eq!(metrics["master/elected"], 1.0);
+    assert_eq!(metrics["master/tasks_finished"], 199.0);
+    // Launches on offers rescinded under them are answered, as in Mesos, and relaunched.
+    let refused = metrics["master/tasks_error"].as_f64().unwrap_or(0.0)
+        + metrics["master/tasks_lost"].as_f64().unwrap_or(0.0);
+    assert_eq!(refused as usize, relaunched);
+    assert_eq!(metrics["master/tasks_failed"], 1.0);
+    assert_eq!(metrics["master/tasks_killed"], 1.0);
+    assert_eq!(metrics["master/tasks_running"], 0.0);
+    // Every task's terminal update (at least) was acknowledged, each ACK counted once.
+    let valid = metrics["master/valid_status_update_acknowledgements"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(valid >= (201 + relaunched) as f64, "{valid}");
+    assert!(valid <= record["acked"].as_f64().unwrap_or(0.0), "{valid}");
+    eprintln!(
+        "pymesos: 201 tasks from SUBSCRIBE to all terminal in {:.1} s ({:.1} tasks/s)",
+        record["seconds"].as_f64().unwrap_or(0.0),
+        201.0 / record["seconds"].as_f64().unwrap_or(1.0)
+    );
+    let _ = elapsed;
+}
+
+#[tokio::test]
+async fn pymesos_failover_keeps_the_framework_and_its_tasks() {
+    let (env, addr) = api_env("mesos-failover", &[]).await;
+    let (ok, first, stderr) = python("pymesos_scheduler.py", &[&addr, "start", "6"], &[]);
+    assert!(
+        ok,
+        "start failed: {}\n{stderr}\n{}",
+        brief(&first),
+        env.log_tail(30)
+    );
+    let fw_id = first["framework_id"]
+        .as_str()
+        .expect("framework id")
+        .to_string();
+    // The scheduler is gone (failover, not teardown): its tasks keep running.
+    let (ok, second, stderr) = python("pymesos_scheduler.py", &[&addr, "resume", &fw_id], &[]);
+    assert!(
+        ok,
+        "resume failed: {second}\n{stderr}\n{}",
+        env.log_tail(30)
+    );
+    assert_eq!(second["framework_id"], fw_id.as_str());
+    let finals = second["final"].as_object().expect("final");
+    assert_eq!(finals.len(), 6, "{}", brief(&second));
+    assert!(
+        finals.values().all(|s| s == "TASK_FINISHED"),
+        "{}",
+        brief(&second)
+    );
+    let tasks = tasks_of(&env).await;
+    let relaunched = first["relaunched"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(tasks.len(), 6 + relaunched, "no task duplicated");
+    assert_eq!(
+        tasks
+            .iter()
+            .filter(|t| t.state() == Some(TaskState::Finished))
+            .count(),
+        6
+    );
+    let frameworks: Api<Framework> = env.api();
+    assert_eq!(
+        frameworks
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn protobuf_client_runs_tasks() {
+    let (env, addr) = api_env("mesos-protobuf", &[]).await;
+    let (ok, record, stderr) = python("protobuf_scheduler.py", &[&addr, "40"], &[]);
+    assert!(
+        ok,
+        "protobuf scenario failed: {record}\n{stderr}\n{}",
+        env.log_tail(30)
+    );
+    let finals = record["final"].as_object().expect("final");
+    assert_eq!(finals.len(), 40);
+    assert!(finals.values().all(|s| s == "TASK_FINISHED"), "{record}");
+    assert_eq!(record["content_type"], "application/x-protobuf");
+    assert_eq!(record["bad_launch"], "TASK_ERROR");
+    assert_eq!(tasks_of(&env).await.len(), 40);
+}
+
+#[tokio::test]
+async fn malformed_calls_get_a_clear_4xx_and_semantic_errors_go_on_the_stream() {
+    let (env, addr) = api_env("mesos-bad", &[]).await;
+    let post = |headers: &[(&str, &str)], body: &[u8]| {
+        http(&addr, "POST", "/api/v1/scheduler", headers, body)
+    };
+    let json_ct = ("Content-Type", "application/json");
+    let (status, _, body) = post(&[], b"{}");
+    assert_eq!(status, 400, "no Content-Type");
+    assert!(String::from_utf8_lossy(&body).contains("Content-Type"));
+    assert_eq!(post(&[("Content-Type", "text/plain")], b"{}").0, 415);
+    let (status, _, body) = post(&[json_ct], b"{not json");
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("JSON"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _, body) = post(
+        &[json_ct],
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"name":"x"}}}"#,
+    );
+    assert_eq!(status, 400, "FrameworkInfo.user is required");
+    assert!(
+        String::from_utf8_lossy(&body).contains("user"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(
+        post(
+            &[("Content-Type", "application/x-protobuf")],
+            &[0xff, 0xff, 0xff]
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        post(
+            &[json_ct],
+            br#"{"type":"ACCEPT","framework_id":{"value":"x"}}"#
+        )
+        .0,
+        400,
+        "no accept"
+    );
+    let (status, _, body) = post(
+        &[json_ct],
+        br#"{"type":"REVIVE","framework_id":{"value":"nobody"}}"#,
+    );
+    assert_eq!(status, 400, "a call before SUBSCRIBE");
+    assert!(String::from_utf8_lossy(&body).contains("Framework cannot be found"));
+    // A 100 MiB body is refused without being read.
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        100 << 20
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut writer = stream.try_clone().expect("clone");
+    let feeder = std::thread::spawn(move || {
+        let block = vec![b' '; 1 << 20];
+        for _ in 0..100 {
+            if writer.write_all(&block).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(read_response(&mut stream, true).0, 413);
+    drop(stream);
+    let _ = feeder.join();
+
+    let mut a = Subscription::open(&addr, "a");
+    let mut b = Subscription::open(&addr, "b");
+    let kill = |fw: &str| json!({"type": "KILL", "framework_id": {"value": fw}, "kill": {"task_id": {"value": "nope"}}});
+    // Stream ids: missing or another subscription's.
+    assert_eq!(
+        post(&[json_ct], kill(&a.framework_id).to_string().as_bytes()).0,
+        400
+    );
+    assert_eq!(
+        post(
+            &[json_ct, ("Mesos-Stream-Id", &b.stream_id)],
+            kill(&a.framework_id).to_string().as_bytes()
+        )
+        .0,
+        400
+    );
+    let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": a.framework_id}, "acknowledge": {"agent_id": {"value": "n"}, "task_id": {"value": "t"}, "uuid": "AAEC"}});
+    assert_eq!(a.call(&addr, ack), 400, "a uuid must be 16 bytes");
+    // Semantic errors: 202, answered on the stream.
+    assert_eq!(a.call(&addr, kill(&a.framework_id)), 202);
+    let update = a.wait_for("UPDATE");
+    assert_eq!(update["update"]["status"]["state"], "TASK_LOST");
+    assert_eq!(update["update"]["status"]["source"], "SOURCE_MASTER");
+    assert!(update["update"]["status"].get("uuid").is_none());
+    // Framework a launches on b's offer: TASK_LOST, REASON_INVALID_OFFERS.
+    let offers = b.wait_for("OFFERS");
+    let offer = &offers["offers"]["offers"][0];
+    let launch = json!({"type": "ACCEPT", "framework_id": {"value": a.framework_id}, "accept": {
+        "offer_ids": [offer["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+            "name": "steal", "task_id": {"value": "steal"}, "agent_id": offer["agent_id"],
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}, {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+            "command": {"value": "true"}}]}}]}});
+    assert_eq!(a.call(&addr, launch), 202);
+    let update = a.wait_for("UPDATE");
+    assert_eq!(update["update"]["status"]["task_id"]["value"], "steal");
+    assert_eq!(update["update"]["status"]["state"], "TASK_LOST");
+    assert_eq!(
+        update["update"]["status"]["reason"],
+        "REASON_INVALID_OFFERS"
+    );
+    assert!(tasks_of(&env).await.is_empty(), "nothing launched");
+    // A custom executor is TASK_ERROR with a message.
+    let offer = &offers["offers"]["offers"][0];
+    let custom = json!({"type": "ACCEPT", "framework_id": {"value": b.framework_id}, "accept": {
+        "offer_ids": [offer["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+            "name": "exec", "task_id": {"value": "exec"}, "agent_id": offer["agent_id"],
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}, {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+            "executor": {"executor_id": {"value": "e"}, "command": {"value": "true"}}}]}}]}});
+    assert_eq!(b.call(&addr, custom), 202);
+    let update = b.wait_for("UPDATE");
+    assert_eq!(update["update"]["status"]["state"], "TASK_ERROR");
+    assert_eq!(update["update"]["status"]["reason"], "REASON_TASK_INVALID");
+    assert!(
+        update["update"]["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("custom executors")
+    );
+    // The server is still fine.
+    assert_eq!(http(&addr, "GET", "/health", &[], b"").0, 200);
+    // The operator API: what it serves, 501 for the rest.
+    let operator = |call: Value| {
+        http(
+            &addr,
+            "POST",
+            "/api/v1",
+            &[json_ct],
+            call.to_string().as_bytes(),
+        )
+    };
+    let (status, _, body) = operator(json!({"type": "GET_VERSION"}));
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(body["type"], "GET_VERSION");
+    assert_eq!(body["get_version"]["version_info"]["version"], "1.11.0");
+    let (status, _, body) = operator(json!({"type": "GET_HEALTH"}));
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("JSON")["get_health"]["healthy"],
+        true
+    );
+    let (status, _, body) = operator(json!({"type": "GET_METRICS", "get_metrics": {}}));
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    let elected = body["get_metrics"]["metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "master/elected"))
+        .expect("master/elected");
+    assert_eq!(elected["value"], 1.0);
+    assert_eq!(operator(json!({"type": "GET_STATE"})).0, 501);
+    // TEARDOWN removes the framework; its id is then refused.
+    assert_eq!(
+        b.call(
+            &addr,
+            json!({"type": "TEARDOWN", "framework_id": {"value": b.framework_id}})
+        ),
+        202
+    );
+    let frameworks: Api<Framework> = env.api();
+    let start = Instant::now();
+    while frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .len()
+        != 1
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "framework b was not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn basic(principal: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"))
+    )
+}
+
+#[tokio::test]
+async fn principals_from_secrets_choose_the_namespace_and_roles() {
+    let env = TestEnv::with_args("mesos-auth", &["--scheduler-api-addr", "127.0.0.1:0"]).await;
+    let addr = wait_api_addr(&env, 0);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = env.api();
+    for (name, principal, roles) in [("alice", "alice", "*"), ("bob", "bob", "web")] {
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"mesos.operator.dev/principal": "true"}},
+            "stringData": {"principal": principal, "secret": "s3cret", "namespace": env.ns, "roles": roles}
+        }))
+        .expect("secret");
+        secrets
+            .create(&Default::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+    let subscribe = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}}).to_string();
+    let json_ct = ("Content-Type", "application/json");
+    // No credentials (anonymous access is off), wrong ones: 401.
+    let (status, headers, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct],
+        subscribe.as_bytes(),
+    );
+    assert_eq!(status, 401);
+    assert!(header(&headers, "www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+    let wrong = basic("alice", "nope");
+    let (status, _, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct, ("Authorization", &wrong)],
+        subscribe.as_bytes(),
+    );
+    assert_eq!(status, 401);
+    // bob may only use role "web": subscribing with "*" is refused on the stream.
+    let bob = basic("bob", "s3cret");
+    let (status, _, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct, ("Authorization", &bob)],
+        subscribe.as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("ERROR") && body.contains("Not authorized to use role '*'"),
+        "{body}"
+    );
+    // alice's pymesos scheduler (HTTP Basic, as pymesos sends it) runs in her namespace.
+    let (ok, record, stderr) = python(
+        "pymesos_scheduler.py",
+        &[&addr, "start", "3"],
+        &[("MESOS_PRINCIPAL", "alice"), ("MESOS_SECRET", "s3cret")],
+    );
+    assert!(
+        ok,
+        "alice's scheduler failed: {}\n{stderr}\n{}",
+        brief(&record),
+        env.log_tail(30)
+    );
+    let frameworks: Api<Framework> = env.api();
+    let fws = frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(fws.len(), 1);
+    assert_eq!(
+        fws[0].metadata.uid.as_ref(),
+        record["framework_id"].as_str().map(str::to_string).as_ref()
+    );
+    // Another principal cannot call for alice's framework.
+    let call =
+        json!({"type": "REVIVE", "framework_id": {"value": record["framework_id"]}}).to_string();
+    let (status, _, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[json_ct, ("Authorization", &bob), ("Mesos-Stream-Id", "x")],
+        call.as_bytes(),
+    );
+    assert!(status == 400 || status == 403, "{status}");
+}
+
+#[tokio::test]
+async fn an_operator_restart_is_a_master_failover() {
+    // A fixed port: the scheduler comes back to the same master address.
+    let port = "127.0.0.1:35091";
+    let mut env = TestEnv::with_args(
+        "mesos-restart",
+        &[
+            "--scheduler-api-addr",
+            port,
+            "--scheduler-api-allow-anonymous",
+        ],
+    )
+    .await;
+    let addr = wait_api_addr(&env, 0);
+    let (ok, first, stderr) = python("pymesos_scheduler.py", &[&addr, "start", "5"], &[]);
+    assert!(
+        ok,
+        "start failed: {}\n{stderr}\n{}",
+        brief(&first),
+        env.log_tail(30)
+    );
+    let fw_id = first["framework_id"]
+        .as_str()
+        .expect("framework id")
+        .to_string();
+    // SIGKILL while the tasks run (no graceful shutdown, nothing flushed).
+    env.kill_operator();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.start_operator();
+    let addr = wait_api_addr(&env, 1);
+    let (ok, second, stderr) = python("pymesos_scheduler.py", &[&addr, "resume", &fw_id], &[]);
+    assert!(
+        ok,
+        "resume failed: {}\n{stderr}\n{}",
+        brief(&second),
+        env.log_tail(30)
+    );
+    assert_eq!(second["framework_id"], fw_id.as_str());
+    let finals = second["final"].as_object().expect("final");
+    // Every task's terminal update reached the framework after the restart, none lost.
+    let relaunched = first["relaunched"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(finals.len(), 5 + relaunched, "{}", brief(&second));
+    let tasks = tasks_of(&env).await;
+    assert_eq!(tasks.len(), 5 + relaunched, "no task duplicated");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = env.api();
+    let pods = pods.list(&ListParams::default()).await.expect("pods").items;
+    assert_eq!(
+        pods.len(),
+        tasks
+            .iter()
+            .filter(|t| t.status.as_ref().is_some_and(|s| s.pod.is_some()))
+            .count(),
+        "one pod per launched task"
+    );
+    for task in tasks
+        .iter()
+        .filter(|t| t.state() == Some(TaskState::Finished))
+    {
+        let id = task
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("mesos.operator.dev/task-id"))
+            .expect("task id");
+        assert_eq!(
+            finals.get(id.as_str()).and_then(Value::as_str),
+            Some("TASK_FINISHED"),
+            "{id}"
+        );
+    }
+}
+
+fn api_addr_in(log: &str) -> Option<String> {
+    strip_ansi(log)
+        .lines()
+        .find(|l| l.contains("serving the Mesos scheduler API"))
+        .and_then(|l| {
+            let at = l.find("addr=")? + 5;
+            Some(l[at..].split_whitespace().next()?.to_string())
+        })
+}
+
+#[tokio::test]
+async fn a_standby_redirects_to_the_leader() {
+    let env = TestEnv::without_operator("mesos-standby").await;
+    let ns = env.ns.clone();
+    let start = |name: &str| {
+        crate::process::Operator::start(
+            &ns,
+            name,
+            &[
+                "--namespace",
+                &ns,
+                "--leader-elect",
+                "--leader-election-identity",
+                name,
+                "--leader-election-lease-duration",
+                "4s",
+                "--leader-election-renew-grace",
+                "2s",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--scheduler-api-addr",
+                "127.0.0.1:0",
+                "--scheduler-api-allow-anonymous",
+                "--node-selector",
+                "!e2e-pool",
+            ],
+            Path::new(&crate::support::kubeconfig()),
+        )
+    };
+    let a = start("a");
+    let b = start("b");
+    // Which one leads: the one whose /health is 200; the other answers 307 to it.
+    let began = Instant::now();
+    let (leader, standby) = loop {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no leader:\n{}\n{}",
+            a.log_tail(20),
+            b.log_tail(20)
+        );
+        if let (Some(x), Some(y)) = (api_addr_in(&a.log_text()), api_addr_in(&b.log_text())) {
+            let (hx, hy) = (
+                http(&x, "GET", "/health", &[], b"").0,
+                http(&y, "GET", "/health", &[], b"").0,
+            );
+            if hx == 200 && hy == 503 {
+                break (x, y);
+            }
+            if hy == 200 && hx == 503 {
+                break (y, x);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let subscribe = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}}).to_string();
+    let redirect = Instant::now();
+    let location = loop {
+        let (status, headers, _) = http(
+            &standby,
+            "POST",
+            "/api/v1/scheduler",
+            &[("Content-Type", "application/json")],
+            subscribe.as_bytes(),
+        );
+        if status == 307 {
+            break header(&headers, "location").unwrap_or_default().to_string();
+        }
+        assert_eq!(
+            status, 503,
+            "a standby answers 307 (or 503 before the leader recorded its address)"
+        );
+        assert!(
+            redirect.elapsed() < Duration::from_secs(30),
+            "the standby never redirected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(location, format!("//{leader}/api/v1/scheduler"));
+    // pymesos pointed at the standby follows the redirect and runs its tasks.
+    let (ok, record, stderr) = python("pymesos_scheduler.py", &[&standby, "run", "5"], &[]);
+    assert!(
+        ok,
+        "pymesos via the standby failed: {}\n{stderr}",
+        brief(&record)
+    );
+    let finals = record["final"].as_object().expect("final");
+    assert!(
+        finals.len() >= 5 && finals.values().filter(|s| *s == "TASK_FINISHED").count() == 5,
+        "{}",
+        brief(&record)
+    );
+}
