@@ -5,7 +5,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::api::{Framework, Offer, ResourceRole, Task};
+use crate::api::{BatchJob, Framework, Offer, ResourceRole, Task};
 
 /// Every CRD the operator serves, in a stable order, with the file name it has in `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
@@ -14,6 +14,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("task.yaml", kubernetes_formats(Task::crd())),
         ("offer.yaml", kubernetes_formats(Offer::crd())),
         ("resourcerole.yaml", kubernetes_formats(ResourceRole::crd())),
+        ("batchjob.yaml", kubernetes_formats(BatchJob::crd())),
     ]
 }
 

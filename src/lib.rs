@@ -12,6 +12,7 @@ pub mod controller;
 pub mod crds;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;

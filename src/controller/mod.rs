@@ -452,7 +452,8 @@ pub async fn run(settings: Settings) -> Result<()> {
             task::run(ctx.clone()),
             framework::run(ctx.clone()),
             offer::run(ctx.clone()),
-            role::run(ctx.clone())
+            role::run(ctx.clone()),
+            crate::jobs::run(ctx.clone())
         );
     };
     let result = match leadership {
