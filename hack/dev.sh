@@ -42,8 +42,16 @@ done
 echo
 "$bin/kubectl" -n mesos-demo get frameworks,tasks
 echo
+# Batch jobs (examples/batchjobs.yaml) in a namespace of their own: a cron job, a child
+# that runs after it, a daily ISO 8601 job in Berlin time that also waits for its parent.
+"$bin/kubectl" create namespace mesos-jobs --dry-run=client -o yaml | "$bin/kubectl" apply -f - >/dev/null
+"$bin/kubectl" -n mesos-jobs apply -f examples/batchjobs.yaml
+sleep 12
+"$bin/kubectl" -n mesos-jobs get batchjobs,tasks
+echo
 echo "The cluster and operator keep running. Try:"
 echo "  export KUBECONFIG=$KUBECONFIG"
 echo "  $bin/kubectl -n mesos-demo get mesos"
 echo "  $bin/kubectl -n mesos-demo describe task sleepy"
+echo "  $bin/kubectl -n mesos-jobs get bjob -w"
 echo "Stop everything with: make down"
