@@ -236,7 +236,13 @@ async fn act(
             ..PostParams::default()
         };
         match api.create(&params, &task).await {
-            Ok(_) => debug!(task = %create.name, "run created"),
+            Ok(_) => {
+                debug!(task = %create.name, "run created");
+                if let Some(slot) = create.trigger.slot().filter(|_| create.attempt == 0) {
+                    let late = Duration::try_from(slot.duration_until(now)).unwrap_or_default();
+                    ctx.metrics.job_fired(late);
+                }
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 debug!(task = %create.name, "run exists already");
             }

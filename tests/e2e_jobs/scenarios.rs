@@ -19,7 +19,12 @@ async fn a_repeating_job_fires_on_time_for_every_slot() {
     let env = TestEnv::new("jobs-repeat").await;
     apply_job(
         &env,
-        &job("tick", "1s", 0, "  schedule: \"*/2 * * * * *\"\n"),
+        &job(
+            "tick",
+            "1s",
+            0,
+            "  schedule: \"*/2 * * * * *\"\n  concurrencyPolicy: Allow\n  successfulRunsHistoryLimit: 20\n",
+        ),
     )
     .await;
     let done = wait_job(&env, "tick", T, "6 successes", |j| count(j, "success") >= 6).await;
@@ -72,7 +77,8 @@ async fn a_repeating_job_fires_on_time_for_every_slot() {
 #[tokio::test]
 async fn r3_stops_after_three_slots() {
     let env = TestEnv::new("jobs-r3").await;
-    apply_job(&env, &job("three", "1s", 0, "  schedule: \"R3//PT2S\"\n")).await;
+    let extra = "  schedule: \"R3//PT2S\"\n  concurrencyPolicy: Allow\n";
+    apply_job(&env, &job("three", "1s", 0, extra)).await;
     let done = wait_job(&env, "three", T, "phase Finished", |j| {
         j.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Finished")
             && count(j, "success") == 3
