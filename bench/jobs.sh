@@ -16,7 +16,7 @@ target="${CARGO_TARGET_DIR:-target}"
 operator="${OPERATOR:-$target/release/mesos-operator}"
 [ -x "$operator" ] || cargo build --release --bin mesos-operator
 JOBS="${JOBS:-100 300 1000}"
-MINUTES="${MINUTES:-3}"
+MINUTES="${MINUTES:-3}" # at most 5: each job keeps its last 5 runs
 out="${OUT:-bench/results/jobs.txt}"
 mkdir -p "$(dirname "$out")"
 
@@ -38,7 +38,7 @@ spec:
   schedule: "* * * * *"
   resources: {{cpus: 0.001, mem: 1}}
   command: {{shell: "true"}}
-  successfulRunsHistoryLimit: 100
+  successfulRunsHistoryLimit: 5
   catchUp: {{policy: None}}
   runAnnotations: {{kwok.mesos.operator.dev/run-for: "1s"}}""")
 PY

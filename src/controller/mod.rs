@@ -49,6 +49,13 @@ pub struct Settings {
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 
+    /// How many BatchJobs are reconciled at once. Jobs due at the same instant (every
+    /// `* * * * *` job at the top of the minute) wait for each other's API writes; a
+    /// reconcile mostly waits on the API server, so this is larger than
+    /// `--reconcile-concurrency`.
+    #[arg(long, env = "JOB_CONCURRENCY", default_value_t = 64)]
+    pub job_concurrency: u16,
+
     /// Manage only the Nodes matching this label selector (a dedicated node pool, e.g.
     /// `pool=mesos`); default: every Node.
     #[arg(long, env = "NODE_SELECTOR")]

@@ -75,7 +75,7 @@ pub async fn run(ctx: Arc<Context>) {
     }
     info!(jobs = jobs.len(), "batch job controller started");
     let resync = ctx.settings.resync_period;
-    let concurrency = ctx.settings.concurrency;
+    let concurrency = ctx.settings.job_concurrency;
     let jctx = Arc::new(JobsContext {
         ctx: ctx.clone(),
         jobs,
@@ -188,6 +188,7 @@ async fn reconcile_job(job: &BatchJob, jctx: &JobsContext) -> Result<Action> {
     let acts = !planned.create.is_empty() || !planned.kill.is_empty() || !planned.delete.is_empty();
     write_status(ctx, job, &status, acts).await?;
     act(ctx, job, &ns, &planned, now).await?;
+    publish_events(ctx, job, &planned);
     Ok(requeue(&planned, now, ctx.settings.resync_period))
 }
 
@@ -219,8 +220,24 @@ async fn write_status(
     ctx.apply_status(job, status).await
 }
 
-/// Creates the Tasks, kills, deletes and publishes the Events of a plan whose ledger is
-/// written.
+/// Publishes a plan's Events in the background: they are best effort, and a run's
+/// creation (the next job's too) never waits for them.
+fn publish_events(ctx: &Arc<Context>, job: &BatchJob, planned: &JobPlan) {
+    if planned.events.is_empty() {
+        return;
+    }
+    let (ctx, job, events) = (ctx.clone(), job.clone(), planned.events.clone());
+    tokio::spawn(async move {
+        for event in events {
+            let type_ = if event.warning { WARNING } else { NORMAL };
+            let reason = mapping::event_reason(event.kind);
+            ctx.event(&job, type_, reason, event.message, "Schedule")
+                .await;
+        }
+    });
+}
+
+/// Creates the Tasks, kills and deletes of a plan whose ledger is written.
 async fn act(
     ctx: &Context,
     job: &BatchJob,
@@ -291,12 +308,6 @@ async fn act(
                 });
             }
         }
-    }
-    for event in &planned.events {
-        let type_ = if event.warning { WARNING } else { NORMAL };
-        let reason = mapping::event_reason(event.kind);
-        ctx.event(job, type_, reason, event.message.clone(), "Schedule")
-            .await;
     }
     Ok(())
 }
