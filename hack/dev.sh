@@ -52,10 +52,17 @@ if venv=$(bash tests/clients/setup.sh 2>/dev/null | tail -1) && [ -x "$venv/bin/
 else
   echo "(skipping the pymesos demo: Python 3.10 is missing)"
 fi
+# Batch jobs (examples/batchjobs.yaml) in a namespace of their own: a cron job, a child
+# that runs after it, a daily ISO 8601 job in Berlin time that also waits for its parent.
+"$bin/kubectl" create namespace mesos-jobs --dry-run=client -o yaml | "$bin/kubectl" apply -f - >/dev/null
+"$bin/kubectl" -n mesos-jobs apply -f examples/batchjobs.yaml
+sleep 12
+"$bin/kubectl" -n mesos-jobs get batchjobs,tasks
 echo
 echo "The cluster and operator keep running. Try:"
 echo "  export KUBECONFIG=$KUBECONFIG"
 echo "  $bin/kubectl -n mesos-demo get mesos"
 echo "  $bin/kubectl -n mesos-demo describe task sleepy"
 echo "  curl -s 127.0.0.1:5050/state | python3 -m json.tool | head -40   # Mesos' /state"
+echo "  $bin/kubectl -n mesos-jobs get bjob -w"
 echo "Stop everything with: make down"

@@ -6,7 +6,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::api::{Framework, Offer, ResourceRole, Task};
+use crate::api::{BatchJob, Framework, Offer, ResourceRole, Task};
 
 /// Every CRD the operator serves, in a stable order, with the file name it has in `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
@@ -20,6 +20,10 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         (
             "resourcerole.yaml",
             bounded(kubernetes_formats(ResourceRole::crd())),
+        ),
+        (
+            "batchjob.yaml",
+            bounded(kubernetes_formats(BatchJob::crd())),
         ),
     ]
 }

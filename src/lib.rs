@@ -13,6 +13,7 @@ pub mod crds;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod jobs;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;

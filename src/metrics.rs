@@ -137,6 +137,7 @@ pub struct Metrics {
     allocation_runs: Counter,
     allocation_duration: Histogram,
     offers: Family<OfferLabels, Counter>,
+    job_fire_lateness: Histogram,
     status: Arc<Status>,
 }
 
@@ -197,6 +198,13 @@ impl Metrics {
             "Offers by framework and outcome: sent, accepted, declined, rescinded (Mesos master/frameworks/<name>/offers/<outcome>)",
             offers.clone(),
         );
+        // 1 ms … ~33 s.
+        let job_fire_lateness = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "mesos_operator_batchjob_fire_lateness_seconds",
+            "How late a BatchJob run was asked for after its schedule slot",
+            job_fire_lateness.clone(),
+        );
         let status = Arc::new(Status {
             leading: AtomicBool::new(false),
             synced: AtomicBool::new(false),
@@ -214,8 +222,14 @@ impl Metrics {
             allocation_runs,
             allocation_duration,
             offers,
+            job_fire_lateness,
             status,
         }
+    }
+
+    /// Records how late a BatchJob's run was created after its slot.
+    pub fn job_fired(&self, lateness: std::time::Duration) {
+        self.job_fire_lateness.observe(lateness.as_secs_f64());
     }
 
     /// Exposes the client-side request counters as `mesos_operator_api_requests_total`.

@@ -47,7 +47,8 @@ fn crds_have_the_contracted_names() {
             "frameworks.mesos.operator.dev",
             "tasks.mesos.operator.dev",
             "offers.mesos.operator.dev",
-            "resourceroles.mesos.operator.dev"
+            "resourceroles.mesos.operator.dev",
+            "batchjobs.mesos.operator.dev"
         ]
     );
     for (_, crd) in &crds {

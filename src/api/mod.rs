@@ -5,6 +5,7 @@
 // duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod batchjob;
 pub mod condition;
 pub mod framework;
 pub mod offer;
@@ -13,6 +14,7 @@ pub mod role;
 pub mod schema;
 pub mod task;
 
+pub use batchjob::{BatchJob, BatchJobSpec, BatchJobStatus};
 pub use condition::{ConditionStatus, Conditions};
 pub use framework::{
     Framework, FrameworkCapability, FrameworkSpec, FrameworkStatus, OfferSettings, SchedulerKind,

@@ -107,7 +107,7 @@ pub struct TaskSpec {
 /// large for client-side `kubectl apply`); the operator parses the template when it builds
 /// the Pod, and the API server validates that Pod. A template that does not parse or
 /// validate makes the task TASK_ERROR with REASON_TASK_INVALID and the API's message.
-fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
         "description": "A pod template (metadata and spec), as in a Job or Deployment. Its containers run together as one Mesos task group; the task's cpus and mem become pod-level resources.",

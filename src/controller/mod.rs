@@ -18,8 +18,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -50,6 +48,13 @@ pub struct Settings {
     /// How many objects each controller reconciles at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+
+    /// How many BatchJobs are reconciled at once. Jobs due at the same instant (every
+    /// `* * * * *` job at the top of the minute) wait for each other's API writes; a
+    /// reconcile mostly waits on the API server, so this is larger than
+    /// `--reconcile-concurrency`.
+    #[arg(long, env = "JOB_CONCURRENCY", default_value_t = 64)]
+    pub job_concurrency: u16,
 
     /// Manage only the Nodes matching this label selector (a dedicated node pool, e.g.
     /// `pool=mesos`); default: every Node.
@@ -189,9 +194,8 @@ impl Assumed {
                 .iter()
                 .filter_map(|p| Some((p.namespace()?, p.name_any())))
                 .collect();
-            self.entries.retain(|key, (_, _, at)| {
-                at.elapsed() < Self::TTL && !shown.contains(key)
-            });
+            self.entries
+                .retain(|key, (_, _, at)| at.elapsed() < Self::TTL && !shown.contains(key));
         }
         self.entries
             .iter()
@@ -513,7 +517,8 @@ pub async fn run(settings: Settings) -> Result<()> {
             task::run(ctx.clone()),
             framework::run(ctx.clone()),
             offer::run(ctx.clone()),
-            role::run(ctx.clone())
+            role::run(ctx.clone()),
+            crate::jobs::run(ctx.clone())
         );
     };
     let result = match leadership {
@@ -593,6 +598,9 @@ mod assumed_tests {
         assert_eq!(names(ledger.pending(&[cached("ns", "a")])), ["b"]);
         // A pod of the same name elsewhere does not count as shown.
         assert_eq!(names(ledger.pending(&[cached("other", "b")])), ["b"]);
-        assert_eq!(names(ledger.pending(&[cached("ns", "b")])), Vec::<String>::new());
+        assert_eq!(
+            names(ledger.pending(&[cached("ns", "b")])),
+            Vec::<String>::new()
+        );
     }
 }

@@ -20,7 +20,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
 };
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use mesos_operator::api::{Framework, Offer, ResourceRole, Resources, Task};
+use mesos_operator::api::{BatchJob, Framework, Offer, ResourceRole, Resources, Task};
 use mesos_operator::guard::Guarded;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -431,7 +431,7 @@ fn string(schema: &JSONSchemaProps, rng: &mut Rng) -> String {
 /// Every resource bag of an object, with where it is.
 fn bags_of(kind: &str, obj: &Value) -> Vec<(String, Value)> {
     let paths: &[&[&str]] = match kind {
-        "Task" => &[&["spec", "resources"]],
+        "Task" | "BatchJob" => &[&["spec", "resources"]],
         "Framework" => &[
             &["spec", "offers", "minAllocatable"],
             &["status", "allocated"],
@@ -628,7 +628,7 @@ async fn whatever_the_api_server_accepts_the_operator_reads() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0x5eed_1000);
     let mut failures = Vec::new();
-    let kinds: [(&str, ApiResource, bool); 4] = [
+    let kinds: [(&str, ApiResource, bool); 5] = [
         ("Task", ApiResource::erase::<Task>(&()), true),
         ("Framework", ApiResource::erase::<Framework>(&()), true),
         ("Offer", ApiResource::erase::<Offer>(&()), true),
@@ -637,6 +637,7 @@ async fn whatever_the_api_server_accepts_the_operator_reads() {
             ApiResource::erase::<ResourceRole>(&()),
             false,
         ),
+        ("BatchJob", ApiResource::erase::<BatchJob>(&()), true),
     ];
     for (i, (kind, resource, namespaced)) in kinds.into_iter().enumerate() {
         let start = Instant::now();
@@ -647,6 +648,7 @@ async fn whatever_the_api_server_accepts_the_operator_reads() {
                 run_kind::<Framework>(&env, kind, resource, namespaced, seed, cases).await
             }
             "Offer" => run_kind::<Offer>(&env, kind, resource, namespaced, seed, cases).await,
+            "BatchJob" => run_kind::<BatchJob>(&env, kind, resource, namespaced, seed, cases).await,
             _ => run_kind::<ResourceRole>(&env, kind, resource, namespaced, seed, cases).await,
         };
         println!(
