@@ -373,6 +373,24 @@ fn exactly_one(
     }
 }
 
+/// BatchJob schedules: valid ones first, then ones only the Rust parser refuses, then
+/// ones the schema refuses.
+const SCHEDULES: &[&str] = &[
+    "*/5 * * * *",
+    "0 2 * * MON-FRI",
+    "@daily",
+    "*/2 * * * * *",
+    "R/2024-01-01T06:30:00Z/PT1M",
+    "R3/2024-01-01T00:00:00Z/P1D",
+    "0 0 30 2 *",
+    "R/2024-13-01T00:00:00Z/P1D",
+    "R5//PT0S",
+    "99 * * * *",
+    "every day",
+    "R-1/x/P1D",
+    "",
+];
+
 fn string(schema: &JSONSchemaProps, rng: &mut Rng) -> String {
     let pattern = schema.pattern.as_deref().unwrap_or("");
     let rules = serde_json::to_string(&schema.x_kubernetes_validations).unwrap_or_default();
@@ -404,6 +422,12 @@ fn string(schema: &JSONSchemaProps, rng: &mut Rng) -> String {
     }
     if schema.format.as_deref() == Some("date-time") {
         return pick(rng, TIMES, 3);
+    }
+    if pattern.contains("@(yearly") {
+        // A BatchJob schedule: what the Rust parsers refuse (a cron that never fires, an
+        // ISO start out of range) the schema may accept, and the operator reports it on
+        // the job; the object must still read.
+        return pick(rng, SCHEDULES, 6);
     }
     if rules.contains("role") {
         return pick(rng, ROLES, 5);
@@ -497,6 +521,46 @@ fn check<K: DeserializeOwned + Clone>(kind: &str, accepted: &Value) -> Result<()
     Ok(())
 }
 
+/// In tame cases, satisfies the cross-field CEL rules a per-field generator cannot know
+/// of (each is still exercised by the wild cases and by the validation suite), so that
+/// enough generated objects are accepted to test what the operator reads. BatchJob has
+/// four such rules at once; without this, about 1% of its specs were accepted.
+fn tame_cross_field(kind: &str, spec: &mut Value) {
+    if kind != "BatchJob" {
+        return;
+    }
+    if let Some(backoff) = spec.get_mut("backoff").and_then(Value::as_object_mut) {
+        let (i, m) = (backoff.get("initialSeconds"), backoff.get("maxSeconds"));
+        if let (Some(i), Some(m)) = (i.and_then(Value::as_i64), m.and_then(Value::as_i64))
+            && i > m
+        {
+            backoff.insert("initialSeconds".into(), json!(m));
+            backoff.insert("maxSeconds".into(), json!(i));
+        }
+    }
+    if let Some(catch_up) = spec.get_mut("catchUp").and_then(Value::as_object_mut)
+        && catch_up.get("policy").and_then(Value::as_str) != Some("All")
+    {
+        catch_up.remove("window");
+        catch_up.remove("max");
+    }
+    if let Some(parents) = spec.get_mut("parents").and_then(Value::as_array_mut) {
+        let mut seen = std::collections::HashSet::new();
+        parents.retain(|p| seen.insert(p.to_string()));
+    }
+    if let Some(resources) = spec.get_mut("resources").and_then(Value::as_object_mut) {
+        for key in ["cpus", "mem"] {
+            if resources
+                .get(key)
+                .and_then(Value::as_f64)
+                .is_none_or(|v| v <= 0.0)
+            {
+                resources.insert(key.into(), json!(1));
+            }
+        }
+    }
+}
+
 struct Tally {
     accepted: usize,
     refused: usize,
@@ -549,10 +613,14 @@ async fn run_kind<K: DeserializeOwned + Clone>(
     for case in 0..cases {
         rng.1 = case % 5 < 3;
         let name = format!("{prefix}-{case}");
+        let mut spec = generate(&spec_schema, &mut rng, 1);
+        if rng.1 {
+            tame_cross_field(kind, &mut spec);
+        }
         let body = json!({
             "apiVersion": resource.api_version, "kind": kind,
             "metadata": {"name": name},
-            "spec": generate(&spec_schema, &mut rng, 1),
+            "spec": spec,
         });
         let object: DynamicObject = match serde_json::from_value(body.clone()) {
             Ok(o) => o,

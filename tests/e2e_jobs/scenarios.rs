@@ -392,7 +392,7 @@ fn ran_slots(
 #[tokio::test]
 async fn catch_up_after_downtime_follows_each_policy() {
     let mut env = TestEnv::new("jobs-catchup").await;
-    let schedule = "  schedule: \"*/2 * * * * *\"\n  concurrencyPolicy: Allow\n  successfulRunsHistoryLimit: 50\n";
+    let schedule = "  schedule: \"*/4 * * * * *\"\n  concurrencyPolicy: Allow\n  successfulRunsHistoryLimit: 50\n";
     apply_job(
         &env,
         &job(
@@ -426,19 +426,21 @@ async fn catch_up_after_downtime_follows_each_policy() {
     for name in ["none", "latest", "all"] {
         wait_job(&env, name, T, "a first run", |j| count(j, "success") >= 1).await;
     }
-    // Down from an odd second + 0.5 s for ~8 s; back at an odd second + 0.5 s, so the
-    // latest missed slot is 1.5 s old (past None's 1 s deadline) and none is due soon.
-    sleep_until_phase(2, 1500).await;
+    // Down from 1.5 s after a slot for 12 s (three slots missed); back 1.5 s after a
+    // slot, so the latest missed slot is 1.5 s old (past None's 1 s deadline) and the
+    // next one is 2.5 s away: time for the operator to start on a loaded machine before
+    // a fresh slot would make a later one "the latest".
+    sleep_until_phase(4, 1500).await;
     env.kill_operator();
     let down = Timestamp::now();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let up = Timestamp::now();
     env.start_operator();
     let missed: Vec<Timestamp> = {
         let mut t = Timestamp::from_second(down.as_second() + 1).expect("t");
         let mut v = Vec::new();
         while t <= up {
-            if t.as_second() % 2 == 0 {
+            if t.as_second() % 4 == 0 {
                 v.push(t);
             }
             t = Timestamp::from_second(t.as_second() + 1).expect("t");
