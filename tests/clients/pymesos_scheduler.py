@@ -151,6 +151,12 @@ class Batch(Scheduler):
                 self.record["updates"] += 1
                 self.record.setdefault("relaunched", 0)
                 self.record["relaunched"] += 1
+                # Refused at ACCEPT, the update is the master's own: Mesos sends it
+                # without a uuid and it is never acknowledged. (A task created and then
+                # found on a vanished offer gets a regular update, with a uuid.)
+                if "uuid" not in update:
+                    self.record.setdefault("master_updates", 0)
+                    self.record["master_updates"] += 1
                 self.launched.discard(task_id)
                 base = task_id.split(".")[0]
                 attempt = self.retries.get(base, 0) + 1

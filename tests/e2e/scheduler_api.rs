@@ -135,7 +135,9 @@ fn http(
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return (0, Vec::new(), Vec::new());
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    // Generous: on a loaded 2-core machine a debug operator can take seconds to answer,
+    // and a timeout would read as status 0, not as the answer under test.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -335,8 +337,17 @@ async fn pymesos_runs_200_tasks_decline_suppress_revive_reconcile_kill() {
         };
         assert_eq!(state, expected, "{id}");
     }
-    // Every update carried a uuid and pymesos acknowledged it.
-    assert_eq!(record["acked"], record["updates"]);
+    // Every update carried a uuid and pymesos acknowledged it, except the master's own
+    // answers to launches refused at ACCEPT (an offer rescinded under them; the scheduler
+    // relaunched those under new ids), which carry none, as in Mesos.
+    let count = |key: &str| record[key].as_u64().unwrap_or(0);
+    assert!(count("master_updates") <= count("relaunched"), "{record}");
+    assert_eq!(
+        count("acked") + count("master_updates"),
+        count("updates"),
+        "{record}"
+    );
+    assert!(count("acked") >= 201, "{record}");
     // Explicit reconciliation: a finished task and one never known; implicit: the one
     // task still running.
     assert_eq!(
