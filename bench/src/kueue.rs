@@ -227,27 +227,17 @@ async fn install_crds(client: &Client) -> Result<()> {
             dir.display()
         );
     }
-    let kubectl = cache().join("bin/kubectl");
-    let status = Command::new(&kubectl)
-        .args(["apply", "--server-side", "--force-conflicts", "-f"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .with_context(|| format!("running {}", kubectl.display()))?;
-    if !status.success() {
+    if !kubectl(&["apply", "--server-side", "--force-conflicts", "-f"], &dir).await? {
         bail!("installing Kueue's CRDs from {} failed", dir.display());
     }
     // Every CRD Established (Kueue's manager fails at start on any kind not yet served),
     // then a list through the API server to be sure discovery has them.
-    let status = Command::new(&kubectl)
-        .args(["wait", "--for=condition=Established", "--timeout=60s", "-f"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .with_context(|| format!("running {}", kubectl.display()))?;
-    if !status.success() {
+    if !kubectl(
+        &["wait", "--for=condition=Established", "--timeout=60s", "-f"],
+        &dir,
+    )
+    .await?
+    {
         bail!("Kueue's CRDs were not Established after 60 s");
     }
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource("Workload", "workloads"));
@@ -259,6 +249,19 @@ async fn install_crds(client: &Client) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
+}
+
+/// The cached kubectl with `args` and then `path`; whether it succeeded.
+async fn kubectl(args: &[&str], path: &Path) -> Result<bool> {
+    let kubectl = cache().join("bin/kubectl");
+    let status = Command::new(&kubectl)
+        .args(args)
+        .arg(path)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .with_context(|| format!("running {}", kubectl.display()))?;
+    Ok(status.success())
 }
 
 async fn apply(

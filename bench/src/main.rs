@@ -312,9 +312,7 @@ async fn run_kueue(
     ns: &str,
     server_before: &control_plane::Reading,
 ) -> Result<(stats::Figures, control_plane::ServerCost)> {
-    let log = PathBuf::from(std::env::var("CLUSTER_DIR").unwrap_or_else(|_| "/tmp".into()))
-        .join("logs")
-        .join("bench-kueue.log");
+    let log = control_plane::cluster_dir().join("logs/bench-kueue.log");
     let kueue = kueue::Kueue::start(client, &args.kueue_bin, &log).await?;
     let result = async {
         workload::create_namespace(client, ns).await?;
