@@ -476,14 +476,15 @@ fn snapshot_json(state: &ApiState) -> Value {
         put(&format!("master/{name}_revocable_used"), 0.0);
         put(&format!("master/{name}_revocable_percent"), 0.0);
     }
-    for state in TaskState::ALL {
-        let key = state
+    for task_state in TaskState::ALL {
+        let key = task_state
             .as_str()
             .trim_start_matches("TASK_")
             .to_ascii_lowercase();
+        let refused = state.counters.refused_as(task_state.as_str()) as f64;
         put(
             &format!("master/tasks_{key}"),
-            counts.get(&state).copied().unwrap_or(0.0),
+            counts.get(&task_state).copied().unwrap_or(0.0) + refused,
         );
     }
     let nodes = ctx.nodes.state().len() as f64;

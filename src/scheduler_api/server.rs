@@ -63,6 +63,34 @@ pub struct Counters {
     pub calls: AtomicU64,
     /// Malformed calls (4xx).
     pub bad_calls: AtomicU64,
+    /// Launches the master refused at ACCEPT (no Task was created), by the state it
+    /// answered (`TASK_LOST`, `TASK_ERROR`, ...): Mesos counts these in
+    /// `master/tasks_<state>` as it does tasks that reached the state.
+    pub refused_launches: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+impl Counters {
+    /// Counts one launch refused at ACCEPT with this answer.
+    pub fn refused(&self, status: &v1::TaskStatus) {
+        let name = v1::TaskState::try_from(status.state)
+            .map(|s| s.as_str_name().to_string())
+            .unwrap_or_default();
+        let mut counts = self
+            .refused_launches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *counts.entry(name).or_default() += 1;
+    }
+
+    /// Launches refused at ACCEPT with this state (a `TASK_*` name).
+    pub fn refused_as(&self, state: &str) -> u64 {
+        self.refused_launches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(state)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// What the server shares: the controllers' context (once this replica leads).
@@ -1380,6 +1408,7 @@ impl Session {
         );
         refused.extend(plan.refused);
         for status in refused {
+            self.state.counters.refused(&status);
             if !self.stream.update(status) {
                 return false;
             }
