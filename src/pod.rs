@@ -306,6 +306,7 @@ mod tests {
                     .map(|grace_period| KillPolicy { grace_period }),
                 max_completion_time: "1m".parse().ok(),
                 kill: false,
+                placement: None,
             },
         );
         t.metadata.namespace = Some("ns".into());

@@ -24,8 +24,8 @@ pub use offer::{Offer, OfferSpec, OfferState, OfferStatus};
 pub use resources::Resources;
 pub use role::{Quota, ResourceRole, ResourceRoleSpec, ResourceRoleStatus};
 pub use task::{
-    CommandSpec, HealthCheck, KillPolicy, Task, TaskReason, TaskSource, TaskSpec, TaskState,
-    TaskStatus, TaskStatusEntry,
+    CommandSpec, HealthCheck, KillPolicy, Task, TaskPlacement, TaskReason, TaskSource, TaskSpec,
+    TaskState, TaskStatus, TaskStatusEntry,
 };
 
 /// The API group of every kind this operator serves.

@@ -101,6 +101,32 @@ pub struct TaskSpec {
     /// Set to true to kill the task (Mesos KILL). Cannot be undone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kill: bool,
+    /// Placement constraints (Marathon's operators) over the live tasks of a group, for
+    /// tasks the allocator places (Builtin frameworks). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.placement is immutable"))]
+    pub placement: Option<TaskPlacement>,
+}
+
+/// Where a task may go, judged against the other live tasks of its group (Marathon's app
+/// instances): every task of the same framework with the same `group`, launches in flight
+/// included.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskPlacement {
+    /// The group the constraints count over, within the task's framework (an App's
+    /// tasks use the App's name).
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::schema::OBJECT_NAME))]
+    pub group: String,
+    /// How many tasks the group is meant to have, GROUP_BY's target (Marathon's app
+    /// `instances`); absent: the group's live tasks and this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub target_instances: Option<u32>,
+    /// The constraints, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub constraints: Vec<mesos_model::constraints::ConstraintSpec>,
 }
 
 /// Pod templates are stored as they are given (a full PodSpec schema would make the CRD too

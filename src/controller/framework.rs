@@ -408,6 +408,7 @@ mod tests {
                 kill_policy: None,
                 max_completion_time: None,
                 kill: false,
+                placement: None,
             },
         );
         t.status = Some(TaskStatus {

@@ -394,6 +394,7 @@ pub fn task_for(job: &BatchJob, create: &TaskToCreate, now: Timestamp) -> Task {
             kill_policy: None,
             max_completion_time: None,
             kill: false,
+            placement: None,
         },
         status: None,
     }

@@ -735,6 +735,7 @@ pub fn task_from_info(
             kill_policy,
             max_completion_time,
             kill: false,
+            placement: None,
         },
     })
 }

@@ -59,6 +59,7 @@ fn task_in(state: TaskState, id: &str) -> Task {
             kill_policy: None,
             max_completion_time: None,
             kill: false,
+            placement: None,
         },
     );
     task.metadata.annotations = Some(
