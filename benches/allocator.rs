@@ -44,9 +44,9 @@ impl Generator {
 
 fn resources(millis: u64, mib: u64) -> Resources {
     Resources {
-        cpus: Cpus(millis),
-        mem: Mebibytes(mib * MIB),
-        disk: Mebibytes(mib * 4 * MIB),
+        cpus: Cpus::from_millis(millis),
+        mem: Mebibytes::from_bytes(mib * MIB),
+        disk: Mebibytes::from_bytes(mib * 4 * MIB),
         ..Resources::default()
     }
 }

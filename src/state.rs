@@ -143,9 +143,9 @@ pub struct Summary {
 /// Scalar sum (cpus, mem, disk, gpus; ports are left out).
 pub fn add_scalars(a: &Resources, b: &Resources) -> Resources {
     Resources {
-        cpus: Cpus(a.cpus.0.saturating_add(b.cpus.0)),
-        mem: Mebibytes(a.mem.0.saturating_add(b.mem.0)),
-        disk: Mebibytes(a.disk.0.saturating_add(b.disk.0)),
+        cpus: Cpus::from_millis(a.cpus.0.saturating_add(b.cpus.0)),
+        mem: Mebibytes::from_bytes(a.mem.0.saturating_add(b.mem.0)),
+        disk: Mebibytes::from_bytes(a.disk.0.saturating_add(b.disk.0)),
         gpus: a.gpus.saturating_add(b.gpus),
         ports: Default::default(),
     }

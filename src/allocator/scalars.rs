@@ -46,9 +46,9 @@ impl Scalars {
     pub(crate) fn with_ports(self, ports: PortRanges) -> Resources {
         let [cpus, mem, disk, gpus] = self.0;
         Resources {
-            cpus: Cpus(cpus),
-            mem: Mebibytes(mem),
-            disk: Mebibytes(disk),
+            cpus: Cpus::from_millis(cpus),
+            mem: Mebibytes::from_bytes(mem),
+            disk: Mebibytes::from_bytes(disk),
             gpus,
             ports,
         }
@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn limit_zero_means_unlimited() {
         let limit = Scalars::limit_of(&Resources {
-            cpus: Cpus(2000),
+            cpus: Cpus::from_millis(2000),
             ..Resources::default()
         });
         assert_eq!(limit, Scalars([2000, u64::MAX, u64::MAX, u64::MAX]));

@@ -26,8 +26,8 @@ fn ports(ranges: &[(u16, u16)]) -> PortRanges {
 /// `cpus` in milli-CPUs, `mem` in MiB.
 fn res(cpus: u64, mem: u64) -> Resources {
     Resources {
-        cpus: Cpus(cpus),
-        mem: Mebibytes(mem * MIB),
+        cpus: Cpus::from_millis(cpus),
+        mem: Mebibytes::from_bytes(mem * MIB),
         ..Resources::default()
     }
 }
@@ -287,7 +287,7 @@ fn suppressed_gone_and_unavailable_offers_are_rescinded() {
     // The suppressed framework gets nothing, the cordoned agent is offered to nobody.
     assert_eq!(d.offers.len(), 1);
     assert_eq!((d.offers[0].framework, d.offers[0].agent), ("f", "a1"));
-    assert_eq!(d.offers[0].resources.cpus, Cpus(4000));
+    assert_eq!(d.offers[0].resources.cpus, Cpus::from_millis(4000));
     assert_eq!(RescindReason::Suppressed.as_str(), "Suppressed");
     assert_eq!(RescindReason::Expired.to_string(), "the offer expired");
 }
@@ -477,7 +477,7 @@ fn quota_limits_are_never_exceeded() {
         d.unplaced[0].reason,
         UnplacedReason::QuotaLimit { role: "capped" }
     );
-    assert_eq!(d.roles[0].allocated.cpus, Cpus(3000));
+    assert_eq!(d.roles[0].allocated.cpus, Cpus::from_millis(3000));
 }
 
 #[test]
