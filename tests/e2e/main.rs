@@ -2,13 +2,13 @@
 //! kube-controller-manager, kwok). Each test has its own namespace and its own operator.
 //! `make test` starts the cluster and runs them.
 
+use mesos_testkit::{process, support};
+
 mod chart;
 mod leader;
 mod lifecycle;
 mod observability;
-mod process;
 mod scheduler_api;
 mod schema_property;
-mod support;
 mod tasks;
 mod validation;

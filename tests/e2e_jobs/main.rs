@@ -5,9 +5,7 @@
 //! The tests assert on what the API server holds (Tasks, the job's status and ledger,
 //! conditions, Events), never on how fast anything was; lateness is printed.
 
-#[path = "../e2e/support.rs"]
-#[allow(dead_code)]
-mod support;
+use mesos_testkit::support;
 
 mod faults;
 mod scenarios;

@@ -3,9 +3,7 @@
 //! its own (`--node-selector e2e-pool=<namespace>`), so saturating it disturbs no other
 //! test. A separate test binary: cargo runs it after the main e2e suite.
 
-#[path = "../e2e/support.rs"]
-#[allow(dead_code)]
-mod support;
+use mesos_testkit::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

@@ -6,12 +6,8 @@
 //! A binary of its own: it swaps the cluster-wide CRDs for permissive ones for a moment,
 //! which must not overlap the other suites (test binaries run one after another).
 
-#[path = "../e2e/process.rs"]
-#[allow(dead_code)]
-mod process;
-#[path = "../e2e/support.rs"]
-#[allow(dead_code)]
-mod support;
+use mesos_testkit::process;
+use mesos_testkit::support;
 
 use std::time::{Duration, Instant};
 

@@ -129,7 +129,7 @@ impl TestEnv {
             .create(&PostParams::default(), &object)
             .await
             .unwrap_or_else(|e| panic!("cannot create namespace {ns}: {e}"));
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+        let dir = crate::paths::target_tmpdir().join("e2e-logs");
         let _ = std::fs::create_dir_all(&dir);
         let log = dir.join(format!("{ns}.log"));
         Self {
@@ -188,27 +188,22 @@ impl TestEnv {
     pub fn start_operator(&mut self) {
         self.starts += 1;
         let (log, err) = self.log_handles();
-        let child = Command::new(env!("CARGO_BIN_EXE_mesos-operator"))
-            .args([
-                "run",
-                "--namespace",
-                &self.ns,
-                "--resync-period",
-                "30s",
-                "--unschedulable-retry",
-                "1s",
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
-            .args(&self.extra_args)
-            .args(pool_guard(&self.extra_args))
-            .args(api_guard(&self.extra_args))
-            .env("KUBECONFIG", kubeconfig())
-            .env("RUST_LOG", "info,mesos_operator=debug")
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the operator: {e}"));
+        let mut args: Vec<String> = [
+            "--namespace",
+            &self.ns,
+            "--resync-period",
+            "30s",
+            "--unschedulable-retry",
+            "1s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(self.extra_args.iter().cloned());
+        let child =
+            crate::process::spawn_operator(&args, std::path::Path::new(&kubeconfig()), (log, err));
         self.operator = Some(child);
     }
 

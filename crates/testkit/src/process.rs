@@ -8,7 +8,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::kubeconfig;
+use crate::paths::{operator_binary, target_tmpdir};
+use crate::support::{api_guard, kubeconfig, pool_guard};
+
+/// Starts `mesos-operator run ARGS`, the one way every test starts an operator: the
+/// test's kubeconfig, debug logs without colour (`E2E_RUST_LOG` overrides the filter), no in-cluster identity, and the guards
+/// that keep parallel tests apart (a node pool of its own, a free scheduler API port)
+/// unless `args` choose otherwise.
+pub fn spawn_operator(
+    args: &[impl AsRef<std::ffi::OsStr> + AsRef<str>],
+    kubeconfig: &Path,
+    (out, err): (std::fs::File, std::fs::File),
+) -> Child {
+    Command::new(operator_binary())
+        .arg("run")
+        .args(args)
+        .args(pool_guard(args))
+        .args(api_guard(args))
+        .env("KUBECONFIG", kubeconfig)
+        .env(
+            "RUST_LOG",
+            std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| "info,mesos_operator=debug".into()),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the operator: {e}"))
+}
 
 /// One `mesos-operator run` process; SIGKILLed on drop.
 pub struct Operator {
@@ -20,7 +49,7 @@ pub struct Operator {
 impl Operator {
     /// Starts `mesos-operator run ARGS` with `kubeconfig`; `name` tells the log files apart.
     pub fn start(ns: &str, name: &str, args: &[&str], kubeconfig: &Path) -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+        let dir = target_tmpdir().join("e2e-logs");
         let _ = std::fs::create_dir_all(&dir);
         let log = dir.join(format!("{ns}-{name}.log"));
         let out = std::fs::File::create(&log)
@@ -28,19 +57,7 @@ impl Operator {
         let err = out
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mesos-operator"))
-            .arg("run")
-            .args(args)
-            .args(crate::support::pool_guard(args))
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,mesos_operator=debug")
-            .env("NO_COLOR", "1")
-            .env_remove("POD_NAMESPACE")
-            .env_remove("POD_NAME")
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the operator: {e}"));
+        let child = spawn_operator(args, kubeconfig, (out, err));
         Self {
             child: Some(child),
             log,
@@ -217,7 +234,7 @@ pub async fn wait_metric(addr: &str, series: &str, value: f64, timeout: Duration
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::paths::repo_root()
 }
 
 /// A tool built by hack/tools.sh (`helm`, `kubectl`).
@@ -260,7 +277,7 @@ pub fn run_tool(name: &str, args: &[&str], stdin: Option<&str>) -> (bool, String
 }
 
 fn helm_home(what: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("helm-{what}"))
+    target_tmpdir().join(format!("helm-{what}"))
 }
 
 /// Runs a tool and panics with its output unless it succeeds; returns stdout.
@@ -290,7 +307,7 @@ pub fn impersonating_kubeconfig(user: &str, file_name: &str) -> PathBuf {
             }
         }
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kubeconfigs");
+    let dir = target_tmpdir().join("kubeconfigs");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(file_name);
     std::fs::write(
