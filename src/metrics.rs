@@ -55,6 +55,13 @@ struct ControllerLabels {
     controller: String,
 }
 
+/// Label set of the reconcile error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    controller: String,
+    category: String,
+}
+
 /// Label set of the offer counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OfferLabels {
@@ -132,7 +139,7 @@ struct Status {
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ControllerLabels, Counter>,
-    reconcile_errors: Family<ControllerLabels, Counter>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
     reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     allocation_runs: Counter,
     allocation_duration: Histogram,
@@ -164,10 +171,10 @@ impl Metrics {
             "Reconciles run, per controller",
             reconciles.clone(),
         );
-        let reconcile_errors = Family::<ControllerLabels, Counter>::default();
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "mesos_operator_reconcile_errors",
-            "Reconciles that failed and were requeued with backoff, per controller",
+            "Reconciles that failed, per controller and error category (conflict, not_found, invalid, forbidden, unavailable, internal)",
             reconcile_errors.clone(),
         );
         let reconcile_duration =
@@ -277,10 +284,11 @@ impl Metrics {
     }
 
     /// Counts a failed reconcile of `controller` (call it from the error policy).
-    pub fn reconcile_error(&self, controller: &str) {
+    pub fn reconcile_error(&self, controller: &str, category: &str) {
         self.reconcile_errors
-            .get_or_create(&ControllerLabels {
+            .get_or_create(&ErrorLabels {
                 controller: controller.to_string(),
+                category: category.to_string(),
             })
             .inc();
     }
@@ -653,7 +661,7 @@ mod tests {
         {
             let _t = m.reconcile("task");
         }
-        m.reconcile_error("task");
+        m.reconcile_error("task", "unavailable");
         m.allocation_run(Duration::from_millis(3));
         m.offer("ns", "web", OfferOutcome::Declined);
         let text = m.encode().unwrap_or_default();
@@ -665,7 +673,7 @@ mod tests {
         assert_eq!(
             value(
                 &text,
-                "mesos_operator_reconcile_errors_total{controller=\"task\"}"
+                "mesos_operator_reconcile_errors_total{controller=\"task\",category=\"unavailable\"}"
             ),
             Some(1.0)
         );

@@ -8,9 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, warn};
 
-use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
+use super::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::framework::{CONDITION_CONNECTED, CONDITION_REGISTERED, CONDITION_TORN_DOWN};
 use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task, TaskCounts};
@@ -48,23 +48,11 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(fw: Arc<Framework>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("framework");
-    let delay = ctx.backoff(key_of(&*fw));
-    warn!(framework = %fw.name_any(), error = %error, retry_in = ?delay, "framework reconcile failed");
-    Action::requeue(delay)
+    scaffold::error_policy(&*fw, error, &ctx)
 }
 
 async fn reconcile(fw: Arc<Framework>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile("framework");
-    let span = info_span!("reconcile", kind = "Framework", namespace = %fw.namespace().unwrap_or_default(), name = %fw.name_any());
-    match reconcile_framework(&fw, &ctx).instrument(span).await {
-        Ok(action) => {
-            ctx.reset_backoff(&key_of(&*fw));
-            Ok(action)
-        }
-        Err(e) if e.is_status(409) => Ok(Action::requeue(std::time::Duration::from_millis(500))),
-        Err(e) => Err(e),
-    }
+    scaffold::reconcile(&*fw, &ctx, reconcile_framework(&fw, &ctx)).await
 }
 
 /// Task counts by state and the resources of launched, non-terminal tasks.
@@ -311,8 +299,8 @@ async fn set_finalizer(ctx: &Context, ns: &str, name: &str, present: bool) -> Re
     let api: Api<Framework> = Api::namespaced(ctx.client.clone(), ns);
     let finalizers: Vec<&str> = if present { vec![FINALIZER] } else { vec![] };
     let patch = serde_json::json!({
-        "apiVersion": "mesos.operator.dev/v1alpha1",
-        "kind": "Framework",
+        "apiVersion": <Framework as kube::Resource>::api_version(&()),
+        "kind": <Framework as kube::Resource>::kind(&()),
         "metadata": { "name": name, "finalizers": finalizers },
     });
     match api

@@ -276,7 +276,7 @@ pub async fn run(ctx: Arc<Context>) {
             match write(&ctx, &report).await {
                 Ok(()) => {}
                 // Gone, or changed meanwhile: its next version is refused (or read) anew.
-                Err(e) if e.is_status(404) || e.is_status(409) => {
+                Err(e) if e.is_not_found() || e.is_conflict() => {
                     debug!(?key, error = %e, "object changed before its report was written");
                 }
                 Err(e) => {
@@ -335,7 +335,7 @@ async fn write(ctx: &Context, report: &Report) -> Result<()> {
     // not ratcheted). No status can be written then, until the object is fixed; the Event
     // below still tells the owner (`kubectl describe` shows it with the object).
     let refused_status = match &written {
-        Err(e) if e.is_status(422) => {
+        Err(e) if e.is_invalid() => {
             warn!(kind = %resource.kind, namespace = ?metadata.namespace, %name, error = %e,
                 "the API server refuses any status for this object; reporting with an Event only");
             true

@@ -8,6 +8,7 @@ pub mod framework;
 pub mod invalid;
 pub mod offer;
 pub mod role;
+pub mod scaffold;
 pub mod task;
 
 use std::collections::HashMap;
@@ -284,9 +285,9 @@ impl Context {
         failures.remove(key);
     }
 
-    /// Writes `status` of `obj` through the status subresource with server-side apply.
-    /// The object's resourceVersion is a precondition, so a status computed from a stale
-    /// object is refused (409) instead of overwriting a newer one.
+    /// Writes `status` of the namespaced `obj` through the status subresource with
+    /// server-side apply. The object's resourceVersion is a precondition, so a status
+    /// computed from a stale object is refused (409) instead of overwriting a newer one.
     pub async fn apply_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<()>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -294,27 +295,46 @@ impl Context {
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
-        let name = obj.name_any();
         let ns = obj.namespace().ok_or(Error::MissingField {
             kind: "object",
             field: "metadata.namespace",
         })?;
-        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
-        let patch = serde_json::json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "metadata": { "name": name, "resourceVersion": obj.resource_version() },
-            "status": status,
-        });
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .context(|| format!("updating the status of {} {name}", K::kind(&())))?;
-        Ok(())
+        write_status(Api::<K>::namespaced(self.client.clone(), &ns), obj, status).await
     }
+
+    /// [`Context::apply_status`] for a cluster-scoped `obj`.
+    pub async fn apply_cluster_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        write_status(Api::<K>::all(self.client.clone()), obj, status).await
+    }
+}
+
+/// The status write both scopes share: a server-side apply of `status` with the
+/// object's resourceVersion as a precondition.
+async fn write_status<K>(api: Api<K>, obj: &K, status: &impl Serialize) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.name_any();
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": { "name": name, "resourceVersion": obj.resource_version() },
+        "status": status,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .context(|| format!("updating the status of {} {name}", K::kind(&())))?;
+    Ok(())
 }
 
 /// Key of an object for backoff bookkeeping.

@@ -19,9 +19,9 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::debug;
 
-use super::{Context, NORMAL, key_of, resync_ticks};
+use super::{Context, NORMAL, resync_ticks, scaffold};
 use crate::api::{Offer, OfferState, OfferStatus, Task};
 use crate::error::{Error, Result};
 
@@ -55,25 +55,11 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(offer: Arc<Offer>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("offer");
-    let delay = ctx.backoff(key_of(&*offer));
-    warn!(offer = %offer.name_any(), error = %error, retry_in = ?delay, "offer reconcile failed");
-    Action::requeue(delay)
+    scaffold::error_policy(&*offer, error, &ctx)
 }
 
 async fn reconcile(offer: Arc<Offer>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile("offer");
-    let span = info_span!("reconcile", kind = "Offer", namespace = %offer.namespace().unwrap_or_default(), name = %offer.name_any());
-    match reconcile_offer(&offer, &ctx).instrument(span).await {
-        Ok(action) => {
-            ctx.reset_backoff(&key_of(&*offer));
-            Ok(action)
-        }
-        Err(e) if e.is_status(409) || e.is_status(404) => {
-            Ok(Action::requeue(Duration::from_millis(500)))
-        }
-        Err(e) => Err(e),
-    }
+    scaffold::reconcile(&*offer, &ctx, reconcile_offer(&offer, &ctx)).await
 }
 
 /// The status an offer should have, given the tasks launched on it and `now`.

@@ -3,16 +3,15 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::debug;
 
-use super::{Context, FIELD_MANAGER, key_of, resync_ticks};
+use super::{Context, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::{Framework, ResourceRole, ResourceRoleStatus, Resources};
-use crate::error::{Error, KubeContext, Result};
+use crate::error::{Error, Result};
 
 /// Condition type: the role's allocation covers its quota guarantee.
 pub const CONDITION_GUARANTEE_MET: &str = "GuaranteeMet";
@@ -39,18 +38,11 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(role: Arc<ResourceRole>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("role");
-    let delay = ctx.backoff(key_of(&*role));
-    warn!(role = %role.name_any(), error = %error, retry_in = ?delay, "role reconcile failed");
-    Action::requeue(delay)
+    scaffold::error_policy(&*role, error, &ctx)
 }
 
 async fn reconcile(role: Arc<ResourceRole>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile("role");
-    let span = info_span!("reconcile", kind = "ResourceRole", name = %role.name_any());
-    let action = reconcile_role(&role, &ctx).instrument(span).await?;
-    ctx.reset_backoff(&key_of(&*role));
-    Ok(action)
+    scaffold::reconcile(&*role, &ctx, reconcile_role(&role, &ctx)).await
 }
 
 async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
@@ -113,19 +105,6 @@ async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
     if next == current {
         return Ok(Action::await_change());
     }
-    let api: Api<ResourceRole> = Api::all(ctx.client.clone());
-    let patch = serde_json::json!({
-        "apiVersion": "mesos.operator.dev/v1alpha1",
-        "kind": "ResourceRole",
-        "metadata": { "name": name, "resourceVersion": role.resource_version() },
-        "status": next,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .context(|| format!("updating the status of ResourceRole {name}"))?;
+    ctx.apply_cluster_status(role, &next).await?;
     Ok(Action::await_change())
 }

@@ -15,9 +15,9 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info};
 
-use super::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
+use super::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::task::CONDITION_SCHEDULED;
 use crate::api::{
@@ -118,28 +118,11 @@ impl NodeReadiness {
 }
 
 fn error_policy(task: Arc<Task>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("task");
-    let delay = ctx.backoff(key_of(&*task));
-    warn!(task = %task.name_any(), namespace = ?task.namespace(), error = %error, retry_in = ?delay, "task reconcile failed");
-    Action::requeue(delay)
+    scaffold::error_policy(&*task, error, &ctx)
 }
 
 async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile("task");
-    let span = info_span!("reconcile", kind = "Task", namespace = %task.namespace().unwrap_or_default(), name = %task.name_any());
-    match reconcile_task(&task, &ctx).instrument(span).await {
-        Ok(action) => {
-            ctx.reset_backoff(&key_of(&*task));
-            Ok(action)
-        }
-        // The status was computed from a cached Task older than the server's: the watch
-        // delivers the newer one and triggers another reconcile. Not a failure.
-        Err(e) if e.is_status(409) => {
-            debug!(task = %task.name_any(), "stale task in cache; retrying on the newer version");
-            Ok(Action::requeue(Duration::from_millis(500)))
-        }
-        Err(e) => Err(e),
-    }
+    scaffold::reconcile(&*task, &ctx, reconcile_task(&task, &ctx)).await
 }
 
 /// What the reconciler decided to write.

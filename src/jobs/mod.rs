@@ -31,12 +31,13 @@ use crate::guard::Guarded;
 use kube::{Client, ResourceExt};
 use mesos_model::jobs::dag::{GraphAnalysis, GraphView};
 use mesos_model::jobs::plan::{JobPlan, PlanInput, plan};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::batchjob::{BatchJob, BatchJobStatus, DEFAULT_FRAMEWORK, LABEL_BATCHJOB};
 use crate::api::{Framework, Task};
 use crate::controller::cache::{self, Shared, trim_metadata};
-use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
+use crate::controller::scaffold;
+use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks};
 use crate::error::{Error, KubeContext, Result};
 
 /// The jobs controller's context: the operator's, plus the BatchJob cache.
@@ -113,24 +114,17 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(job: Arc<BatchJob>, error: &Error, jctx: Arc<JobsContext>) -> Action {
-    jctx.ctx.metrics.reconcile_error("batchjob");
-    let delay = jctx.ctx.backoff(key_of(&*job));
-    warn!(job = %job.name_any(), error = %error, retry_in = ?delay, "batch job reconcile failed");
-    Action::requeue(delay)
+    scaffold::error_policy(&*job, error, &jctx.ctx)
 }
 
 async fn reconcile(job: Arc<BatchJob>, jctx: Arc<JobsContext>) -> Result<Action> {
-    let _timer = jctx.ctx.metrics.reconcile("batchjob");
-    let span = info_span!("reconcile", kind = "BatchJob", namespace = %job.namespace().unwrap_or_default(), name = %job.name_any());
-    match reconcile_job(&job, &jctx).instrument(span).await {
-        Ok(action) => {
-            jctx.ctx.reset_backoff(&key_of(&*job));
-            Ok(action)
-        }
-        // A plan from a stale copy: the watch brings the fresh one (and a reconcile).
-        Err(e) if e.is_status(409) => Ok(Action::requeue(Duration::from_millis(200))),
-        Err(e) => Err(e),
-    }
+    scaffold::reconcile(&*job, &jctx.ctx, reconcile_job(&job, &jctx)).await
+}
+
+impl scaffold::Reconciled for BatchJob {
+    const CONTROLLER: &'static str = "batchjob";
+    // A plan from a stale copy: the watch brings the fresh one (and a reconcile) soon.
+    const STALE_REQUEUE: Duration = Duration::from_millis(200);
 }
 
 /// The graph of the job's namespace, and its analysis; empty for a job without parents
@@ -333,8 +327,8 @@ async fn ensure_default_framework(ctx: &Context, ns: &str) -> Result<()> {
     }
     let api: Api<Framework> = Api::namespaced(ctx.client.clone(), ns);
     let body = serde_json::json!({
-        "apiVersion": "mesos.operator.dev/v1alpha1",
-        "kind": "Framework",
+        "apiVersion": <Framework as kube::Resource>::api_version(&()),
+        "kind": <Framework as kube::Resource>::kind(&()),
         "metadata": {
             "name": DEFAULT_FRAMEWORK,
             "labels": { crate::api::LABEL_MANAGED_BY: crate::api::MANAGER },
