@@ -12,6 +12,8 @@
 //! - [`adapter`]: the pure mapping (unit tested).
 //! - [`server`]: the HTTP server, the per-framework sessions.
 //! - [`master`]: the read-only master endpoints.
+//! - [`view`]: the master's state, built once for `/state` and the operator API (pure).
+//! - [`operator`]: the v1 operator API (`POST /api/v1`) and its event stream.
 //!
 //! Tenancy: every framework of a principal lives in one namespace. With HTTP Basic
 //! credentials (what pymesos sends), the principal's Secret (label
@@ -26,8 +28,10 @@
 #[allow(deprecated)]
 pub mod adapter;
 pub mod master;
+pub mod operator;
 #[allow(deprecated)]
 pub mod server;
+pub mod view;
 
 use std::net::SocketAddr;
 
