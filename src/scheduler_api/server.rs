@@ -274,13 +274,34 @@ pub async fn serve(
         counters: Counters::default(),
         started: SystemTime::now(),
     });
+    let tls = match (&state.settings.tls_cert, &state.settings.tls_key) {
+        (Some(cert), Some(key)) => Some(super::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let app = router(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "scheduler API server stopped");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match tls {
+        Some(acceptor) => {
+            let listener =
+                super::tls::TlsListener::new(listener, acceptor).map_err(|source| Error::Io {
+                    context: "reading the scheduler API's address".into(),
+                    source,
+                })?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "scheduler API server stopped");
+                }
+            });
         }
-    });
-    info!(addr = %bound, "serving the Mesos scheduler API and master endpoints");
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "scheduler API server stopped");
+                }
+            });
+        }
+    }
+    info!(addr = %bound, scheme, "serving the Mesos scheduler API and master endpoints");
     Ok(Some((bound, leading)))
 }
 

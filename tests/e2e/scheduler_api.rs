@@ -1614,3 +1614,118 @@ async fn bearer_tokens_are_reviewed_and_authorized() {
     // Another identity cannot call for it.
     assert_eq!(call(&denied), 403);
 }
+
+/// `curl` against the TLS port, trusting `ca`; (exit success, stdout).
+fn curl_tls(ca: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(ca)
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// `--scheduler-api-tls-cert`/`--key`: the port speaks TLS with a certificate made here.
+#[tokio::test]
+async fn the_api_port_serves_tls() {
+    let dir = std::env::temp_dir().join(format!("mesos-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let env = TestEnv::with_args(
+        "mesos-tls",
+        &[
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
+            "--scheduler-api-allow-anonymous",
+            "--scheduler-api-tls-cert",
+            &cert_s,
+            "--scheduler-api-tls-key",
+            &key_s,
+        ],
+    )
+    .await;
+    let start = Instant::now();
+    let addr = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            env.log_tail(30)
+        );
+        if let Some(addr) = api_addr_in(&std::fs::read_to_string(&env.log).unwrap_or_default()) {
+            let (ok, code) = curl_tls(
+                &cert,
+                &[
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!("https://{addr}/health"),
+                ],
+            );
+            if ok && code == "200" {
+                break addr;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (ok, body) = curl_tls(
+        &cert,
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"type":"GET_VERSION"}"#,
+            &format!("https://{addr}/api/v1"),
+        ],
+    );
+    assert!(ok, "{body}");
+    let version: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(version["get_version"]["version_info"]["version"], "1.11.0");
+    // A SUBSCRIBE stream over TLS: SUBSCRIBED, then HEARTBEAT.
+    let (_, stream) = curl_tls(
+        &cert,
+        &[
+            "-N",
+            "--max-time",
+            "5",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"tls"}}}"#,
+            &format!("https://{addr}/api/v1/scheduler"),
+        ],
+    );
+    let subscribed = stream.find("\"SUBSCRIBED\"").expect(&stream);
+    let heartbeat = stream.find("\"HEARTBEAT\"").expect(&stream);
+    assert!(subscribed < heartbeat);
+    // Plain HTTP gets no HTTP answer.
+    assert_ne!(http(&addr, "GET", "/health", &[], b"").0, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
