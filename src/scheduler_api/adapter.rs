@@ -1106,15 +1106,25 @@ pub fn reconcile(
         .collect()
 }
 
-/// Status-update delivery to one framework: at least once, in order per task, each
-/// update (but the master's own) retried until acknowledged. Pure: the caller passes
-/// the time and fresh uuids.
+/// Status-update delivery to one framework: at least once and in order per task, as the
+/// Mesos agent's status-update manager does: every update (but the master's own) waits in
+/// its task's FIFO; only the head is sent, and retried until acknowledged; its
+/// acknowledgement releases the next. Pure: the caller passes the time and fresh uuids.
 #[derive(Debug, Default, Clone)]
 pub struct Delivery {
-    /// Per task (object name): the last state and health sent.
+    /// Per task (object name): the last state and health queued.
     sent: HashMap<String, (TaskState, Option<bool>)>,
-    /// Per task: the update awaiting acknowledgement.
-    pending: HashMap<String, Pending>,
+    /// Per task: the updates awaiting acknowledgement, oldest (the one sent) first.
+    pending: HashMap<String, std::collections::VecDeque<Pending>>,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acked {
+    /// The state of the update it acknowledged.
+    pub state: TaskState,
+    /// The task's next update, now the head of its FIFO: to send.
+    pub next: Option<v1::TaskStatus>,
 }
 
 /// An update awaiting acknowledgement.
@@ -1126,6 +1136,8 @@ pub struct Pending {
     pub retry_at: f64,
     /// The current retry interval (seconds).
     pub backoff: f64,
+    /// The state it reports (as the framework sees it).
+    pub state: TaskState,
 }
 
 /// First retry of an unacknowledged update (Mesos' agent: 10 s, doubling to 10 min).
@@ -1170,15 +1182,16 @@ impl Delivery {
                 continue;
             };
             self.sent.insert(name.to_string(), (visible, healthy));
-            self.pending.insert(
-                name.to_string(),
-                Pending {
-                    status: status.clone(),
-                    retry_at: now + RETRY_MIN_SECONDS,
-                    backoff: RETRY_MIN_SECONDS,
-                },
-            );
-            out.push(status);
+            let queue = self.pending.entry(name.to_string()).or_default();
+            if queue.is_empty() {
+                out.push(status.clone());
+            }
+            queue.push_back(Pending {
+                status,
+                retry_at: now + RETRY_MIN_SECONDS,
+                backoff: RETRY_MIN_SECONDS,
+                state: visible,
+            });
         }
         out
     }
@@ -1186,7 +1199,7 @@ impl Delivery {
     /// Updates whose retry is due, with their next retry moved on.
     pub fn retries(&mut self, now: f64) -> Vec<v1::TaskStatus> {
         let mut out = Vec::new();
-        for pending in self.pending.values_mut() {
+        for pending in self.pending.values_mut().filter_map(|q| q.front_mut()) {
             if pending.retry_at <= now {
                 pending.backoff = (pending.backoff * 2.0).min(RETRY_MAX_SECONDS);
                 pending.retry_at = now + pending.backoff;
@@ -1196,25 +1209,38 @@ impl Delivery {
         out
     }
 
-    /// Every update awaiting acknowledgement (sent again after a re-subscribe).
+    /// The head of every task's FIFO (sent again after a re-subscribe).
     pub fn unacknowledged(&mut self, now: f64) -> Vec<v1::TaskStatus> {
-        for pending in self.pending.values_mut() {
+        let mut out = Vec::new();
+        for pending in self.pending.values_mut().filter_map(|q| q.front_mut()) {
             pending.retry_at = now + RETRY_MIN_SECONDS;
             pending.backoff = RETRY_MIN_SECONDS;
+            out.push(pending.status.clone());
         }
-        self.pending.values().map(|p| p.status.clone()).collect()
+        out
     }
 
-    /// An acknowledgement of `uuid` for task `name`: the acknowledged update's state
-    /// when it matched the one pending, `None` when it matched nothing.
-    pub fn acknowledge(&mut self, name: &str, uuid: &[u8]) -> Option<TaskState> {
-        let pending = self.pending.get(name)?;
-        if pending.status.uuid.as_deref() != Some(uuid) {
+    /// An acknowledgement of `uuid` for task `name`: when it matches the head of the
+    /// task's FIFO, the head is done and the next update (if any) is due now; `None` when
+    /// it matched nothing.
+    pub fn acknowledge(&mut self, name: &str, uuid: &[u8], now: f64) -> Option<Acked> {
+        let queue = self.pending.get_mut(name)?;
+        if queue.front()?.status.uuid.as_deref() != Some(uuid) {
             return None;
         }
-        let state = self.sent.get(name).map(|(s, _)| *s);
-        self.pending.remove(name);
-        state
+        let done = queue.pop_front()?;
+        let next = queue.front_mut().map(|p| {
+            p.retry_at = now + RETRY_MIN_SECONDS;
+            p.backoff = RETRY_MIN_SECONDS;
+            p.status.clone()
+        });
+        if queue.is_empty() {
+            self.pending.remove(name);
+        }
+        Some(Acked {
+            state: done.state,
+            next,
+        })
     }
 
     /// Forgets tasks no longer in the store.
@@ -1223,9 +1249,9 @@ impl Delivery {
         self.pending.retain(|name, _| live.contains(name.as_str()));
     }
 
-    /// How many updates await acknowledgement.
+    /// How many updates await acknowledgement (sent or queued).
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.pending.values().map(|q| q.len()).sum()
     }
 }
 

@@ -583,8 +583,14 @@ fn delivery_retries_until_acknowledged_and_skips_acknowledged_terminals() {
     assert!(delivery.retries(25.0).is_empty(), "backoff doubled to 20 s");
     assert_eq!(delivery.retries(30.0).len(), 1);
     // A wrong uuid acknowledges nothing; the right one ends the retries.
-    assert_eq!(delivery.acknowledge("r", &[9; 16]), None);
-    assert_eq!(delivery.acknowledge("r", &first), Some(TaskState::Running));
+    assert_eq!(delivery.acknowledge("r", &[9; 16], 30.0), None);
+    assert_eq!(
+        delivery.acknowledge("r", &first, 30.0),
+        Some(Acked {
+            state: TaskState::Running,
+            next: None
+        })
+    );
     assert!(delivery.retries(10_000.0).is_empty());
     assert_eq!(delivery.pending_len(), 0);
 
@@ -799,4 +805,47 @@ fn a_service_account_registers_in_its_namespace() {
     );
     assert_eq!(token_namespace("alice"), None);
     assert_eq!(token_namespace("system:serviceaccount::fw"), None);
+}
+
+#[test]
+fn every_unacknowledged_update_is_delivered_in_order() {
+    let mut n = 0u8;
+    let mut uuid = || {
+        n += 1;
+        vec![n; 16]
+    };
+    let mut delivery = Delivery::default();
+    let mut sent = Vec::new();
+    // STARTING, RUNNING, FINISHED seen before any acknowledgement: only the head is sent.
+    for state in [TaskState::Starting, TaskState::Running, TaskState::Finished] {
+        let task = task_in(state, "t");
+        sent.extend(delivery.changes([("t", &task)], Caps::default(), 0.0, &mut uuid));
+    }
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].state, v1::TaskState::TaskStarting as i32);
+    assert_eq!(delivery.pending_len(), 3);
+    // Retries resend the head only; a re-subscribe too.
+    let retried = delivery.retries(10.0);
+    assert_eq!(retried, vec![sent[0].clone()]);
+    assert_eq!(delivery.unacknowledged(11.0), vec![sent[0].clone()]);
+    // Acknowledging out of order does nothing; in order releases the next, oldest first.
+    assert_eq!(delivery.acknowledge("t", &[2; 16], 12.0), None);
+    let acked = delivery.acknowledge("t", &[1; 16], 12.0).unwrap();
+    assert_eq!(acked.state, TaskState::Starting);
+    let next = acked.next.unwrap();
+    assert_eq!(next.state, v1::TaskState::TaskRunning as i32);
+    assert_eq!(next.uuid, Some(vec![2; 16]));
+    // The new head's retries start from its release.
+    assert!(delivery.retries(15.0).is_empty());
+    assert_eq!(delivery.retries(22.0), vec![next]);
+    let acked = delivery.acknowledge("t", &[2; 16], 23.0).unwrap();
+    assert_eq!(acked.state, TaskState::Running);
+    assert_eq!(
+        acked.next.unwrap().state,
+        v1::TaskState::TaskFinished as i32
+    );
+    let acked = delivery.acknowledge("t", &[3; 16], 24.0).unwrap();
+    assert_eq!(acked.state, TaskState::Finished);
+    assert!(acked.next.is_none());
+    assert_eq!(delivery.pending_len(), 0);
 }

@@ -1767,7 +1767,15 @@ impl Session {
             .delivery
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .acknowledge(&name, uuid);
+            .acknowledge(&name, uuid, now_seconds());
+        if let Some(next) = acked.as_ref().and_then(|a| a.next.clone()) {
+            self.state
+                .counters
+                .updates_sent
+                .fetch_add(1, Ordering::Relaxed);
+            self.stream.update(next);
+        }
+        let acked = acked.map(|a| a.state);
         let counter = if acked.is_some() {
             &self.state.counters.valid_acks
         } else {

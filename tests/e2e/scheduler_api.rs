@@ -294,6 +294,58 @@ impl Subscription {
         }
     }
 
+    /// The next event if one comes within `wait`.
+    fn try_next_event(&mut self, wait: Duration) -> Option<Value> {
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let started = Instant::now();
+        let result = loop {
+            if let Ok(Some(record)) = self.decoder.next_record() {
+                break serde_json::from_slice(&record).ok();
+            }
+            while let Some(line_end) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let size = usize::from_str_radix(
+                    std::str::from_utf8(&self.pending[..line_end])
+                        .unwrap_or("0")
+                        .trim(),
+                    16,
+                )
+                .unwrap_or(0);
+                if self.pending.len() < line_end + 2 + size + 2 {
+                    break;
+                }
+                let data = self.pending[line_end + 2..line_end + 2 + size].to_vec();
+                self.pending.drain(..line_end + 2 + size + 2);
+                self.decoder.push(&data);
+            }
+            if let Ok(Some(record)) = self.decoder.next_record() {
+                break serde_json::from_slice(&record).ok();
+            }
+            if started.elapsed() >= wait {
+                break None;
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("the stream closed"),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(_) => break None,
+            }
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        result
+    }
+
+    /// Acknowledges an UPDATE event that carries a uuid.
+    fn ack(&self, addr: &str, update: &Value) {
+        let status = &update["update"]["status"];
+        if let Some(uuid) = status.get("uuid") {
+            let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": self.framework_id},
+                "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": uuid}});
+            assert_eq!(self.call(addr, ack), 202);
+        }
+    }
+
     /// Events until one of `kind` (others skipped, at most 30 s).
     fn wait_for(&mut self, kind: &str) -> Value {
         let start = Instant::now();
@@ -1150,6 +1202,12 @@ async fn operator_api_state_and_event_stream_field_by_field() {
     while finals.len() < 2 {
         let update = fw.wait_for("UPDATE");
         let status = &update["update"]["status"];
+        // Updates wait in order per task: the next comes once this one is acknowledged.
+        if let Some(uuid) = status.get("uuid") {
+            let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": fw.framework_id},
+                "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": uuid}});
+            assert_eq!(fw.call(&addr, ack), 202);
+        }
         let state = status["state"].as_str().unwrap_or("").to_string();
         if state == "TASK_FINISHED" || state == "TASK_FAILED" {
             finals.insert(
@@ -1728,4 +1786,66 @@ async fn the_api_port_serves_tls() {
     // Plain HTTP gets no HTTP answer.
     assert_ne!(http(&addr, "GET", "/health", &[], b"").0, 200);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Status updates wait in order per task, as Mesos' status-update manager keeps them: a
+/// task that finishes while its TASK_RUNNING is unacknowledged gets TASK_FINISHED only
+/// after that acknowledgement, never instead of it.
+#[tokio::test]
+async fn updates_wait_in_order_until_acknowledged() {
+    let (env, addr) = api_env("mesos-fifo", &[]).await;
+    let mut fw = Subscription::open(&addr, "fifo");
+    let offers = fw.wait_for("OFFERS");
+    let offer = &offers["offers"]["offers"][0];
+    let launch = json!({"type": "ACCEPT", "framework_id": {"value": fw.framework_id}, "accept": {
+        "offer_ids": [offer["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+            "name": "fifo", "task_id": {"value": "fifo"}, "agent_id": offer["agent_id"],
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}, {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+            "command": {"value": "true"},
+            "labels": {"labels": [{"key": "kwok.mesos.operator.dev/run-for", "value": "1s"}]}}]}}]}});
+    assert_eq!(fw.call(&addr, launch), 202);
+    let running = loop {
+        let update = fw.wait_for("UPDATE");
+        if update["update"]["status"]["state"] == "TASK_RUNNING" {
+            break update;
+        }
+        fw.ack(&addr, &update);
+    };
+    // The task finishes (the Task object says so) while TASK_RUNNING is unacknowledged.
+    let tasks: Api<Task> = env.api();
+    let start = Instant::now();
+    while !tasks
+        .list(&ListParams::default())
+        .await
+        .expect("tasks")
+        .items
+        .iter()
+        .any(|t| t.state() == Some(TaskState::Finished))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the task never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Nothing but the head (no TASK_FINISHED) until it is acknowledged.
+    while let Some(event) = fw.try_next_event(Duration::from_secs(2)) {
+        if event["type"] == "UPDATE" {
+            assert_eq!(
+                event["update"]["status"]["state"], "TASK_RUNNING",
+                "{event}"
+            );
+        }
+    }
+    fw.ack(&addr, &running);
+    let finished = fw.wait_for("UPDATE");
+    assert_eq!(
+        finished["update"]["status"]["state"], "TASK_FINISHED",
+        "{finished}"
+    );
+    assert_ne!(
+        finished["update"]["status"]["uuid"],
+        running["update"]["status"]["uuid"]
+    );
 }
