@@ -4,6 +4,9 @@
 # subscribed framework. Needs a running cluster (KUBECONFIG) and a built operator.
 #
 #   bash bench/scheduler-api.sh [TASKS] [PORT_BASE]
+#
+# With AGENTS=N (e.g. 100) it first measures API-server writes per offer: N kwok nodes
+# (its own pool), one framework that declines every offer (refuse 1 s) for 30 s.
 set -euo pipefail
 n=${1:-200}
 base=${2:-35060}
@@ -23,6 +26,61 @@ cleanup() {
   "$kubectl" delete ns "$ns_api" "$ns_kubectl" --wait=false >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+
+# 0. Writes per offer at $AGENTS agents (offers are Offer objects).
+if [ -n "${AGENTS:-}" ]; then
+  ns_offers=bench-offers-$$
+  pool=bench-pool-$$
+  "$kubectl" create ns "$ns_offers" >/dev/null
+  for i in $(seq "$AGENTS"); do cat <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $pool-$i
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels: {type: kwok, bench-pool: "$pool", kubernetes.io/hostname: $pool-$i}
+status:
+  allocatable: {cpu: "4", memory: 8Gi, pods: "110"}
+  capacity: {cpu: "4", memory: 8Gi, pods: "110"}
+YAML
+  done | "$kubectl" apply -f - >/dev/null
+  "$op" run --namespace "$ns_offers" --node-selector "bench-pool=$pool" \
+    --metrics-addr "127.0.0.1:$((base + 5))" --scheduler-api-addr "127.0.0.1:$((base + 4))" \
+    --scheduler-api-allow-anonymous >"/tmp/$ns_offers.log" 2>&1 &
+  pid=$!
+  until curl -sf "http://127.0.0.1:$((base + 4))/health" >/dev/null; do sleep 0.2; done
+  curl -s "http://127.0.0.1:$((base + 5))/metrics" | grep '^mesos_operator_api_requests_total' >"/tmp/$ns_offers.before"
+  churn=$("$venv/bin/python" "$repo/bench/offer_churn.py" "127.0.0.1:$((base + 4))" 30 1 | tail -1)
+  sleep 2
+  curl -s "http://127.0.0.1:$((base + 5))/metrics" | grep '^mesos_operator_api_requests_total' >"/tmp/$ns_offers.after"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid=
+  echo "offers at $AGENTS agents, one framework declining everything (refuse 1 s) for 30 s: $churn"
+  python3 - "/tmp/$ns_offers.before" "/tmp/$ns_offers.after" "$churn" <<'PY'
+import json, re, sys
+def load(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'\S+\{(.*)\} (\S+)', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels.get("verb") not in ("get", "list", "watch"):
+                out[(labels.get("resource"), labels.get("verb"))] = float(m.group(2))
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+offers = json.loads(sys.argv[3])["offers"]
+total = 0
+for key in sorted(b):
+    d = b[key] - a.get(key, 0)
+    if d:
+        total += d
+        print(f"  {key[0]:>12} {key[1]:<8} {d:6.0f}  ({d / max(offers, 1):.2f} per offer)")
+print(f"writes per offer: {total / max(offers, 1):.2f} ({total:.0f} writes, {offers} offers)")
+PY
+  "$kubectl" delete nodes -l "bench-pool=$pool" --wait=false >/dev/null
+  "$kubectl" delete ns "$ns_offers" --wait=false >/dev/null
+fi
 
 # 1. Through the scheduler API.
 "$kubectl" create ns "$ns_api" >/dev/null

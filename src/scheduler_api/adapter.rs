@@ -100,6 +100,13 @@ pub fn framework_role(info: &v1::FrameworkInfo) -> Result<String, String> {
     }
 }
 
+/// The namespace of a ServiceAccount user name (`system:serviceaccount:<ns>:<name>`).
+pub fn token_namespace(username: &str) -> Option<String> {
+    let rest = username.strip_prefix("system:serviceaccount:")?;
+    let (namespace, name) = rest.split_once(':')?;
+    (!namespace.is_empty() && !name.is_empty()).then(|| namespace.to_string())
+}
+
 /// The state a framework is told, given its capabilities (as the Mesos master does).
 pub fn visible_state(state: TaskState, caps: Caps) -> TaskState {
     match state {
@@ -808,6 +815,34 @@ pub fn plan_accept(
     caps: Caps,
     timestamp: f64,
 ) -> AcceptPlan {
+    plan_launches(
+        offers,
+        invalid_offers,
+        infos,
+        &[],
+        known_tasks,
+        framework,
+        framework_id,
+        caps,
+        timestamp,
+    )
+}
+
+/// [`plan_accept`] with LAUNCH_GROUP operations too: each group is one Task
+/// ([`group_task`]), launched whole or not at all; when it is not, every member is
+/// answered (TASK_ERROR with REASON_TASK_GROUP_INVALID, or the invalid-offers answer).
+#[allow(clippy::too_many_arguments)]
+pub fn plan_launches(
+    offers: &[OfferView],
+    invalid_offers: Option<&str>,
+    infos: &[v1::TaskInfo],
+    groups: &[v1::offer::operation::LaunchGroup],
+    known_tasks: &HashSet<String>,
+    framework: &str,
+    framework_id: &str,
+    caps: Caps,
+    timestamp: f64,
+) -> AcceptPlan {
     let mut plan = AcceptPlan::default();
     let lost = if caps.partition_aware {
         TaskState::Dropped
@@ -821,9 +856,23 @@ pub fn plan_accept(
         None if agents.len() > 1 => Some("the offers are on more than one agent".to_string()),
         None => None,
     };
+    // Units launched whole: a task, or a group (its members).
+    let units: Vec<(
+        Vec<&v1::TaskInfo>,
+        Option<&v1::offer::operation::LaunchGroup>,
+    )> = infos
+        .iter()
+        .map(|i| (vec![i], None))
+        .chain(
+            groups
+                .iter()
+                .map(|g| (g.task_group.tasks.iter().collect(), Some(g))),
+        )
+        .collect();
     if let Some(message) = offer_error {
-        plan.refused = infos
+        plan.refused = units
             .iter()
+            .flat_map(|(members, _)| members.iter())
             .map(|info| {
                 master_status(
                     &info.task_id.value,
@@ -840,36 +889,59 @@ pub fn plan_accept(
     let mut remaining: Vec<Resources> = offers.iter().map(|o| o.resources.clone()).collect();
     let mut used = vec![false; offers.len()];
     let mut seen = HashSet::new();
-    for info in infos {
-        let id = &info.task_id.value;
-        let error = |message: String| {
-            master_status(
-                id,
-                Some(&info.agent_id.value),
-                TaskState::Error,
-                Reason::TaskInvalid,
-                Some(message),
-                timestamp,
-            )
+    for (members, group) in units {
+        let reason = if group.is_some() {
+            Reason::TaskGroupInvalid
+        } else {
+            Reason::TaskInvalid
         };
-        if known_tasks.contains(id) || !seen.insert(id.clone()) {
-            plan.refused
-                .push(error(format!("Task has duplicate ID: {id}")));
+        let refuse = |plan: &mut AcceptPlan, message: String| {
+            for info in &members {
+                plan.refused.push(master_status(
+                    &info.task_id.value,
+                    Some(&info.agent_id.value),
+                    TaskState::Error,
+                    reason,
+                    Some(message.clone()),
+                    timestamp,
+                ));
+            }
+        };
+        let duplicate = members.iter().find(|info| {
+            let id = &info.task_id.value;
+            known_tasks.contains(id) || !seen.insert(id.clone())
+        });
+        if let Some(info) = duplicate {
+            refuse(
+                &mut plan,
+                format!("Task has duplicate ID: {}", info.task_id.value),
+            );
             continue;
         }
-        if !agents.contains(info.agent_id.value.as_str()) {
-            plan.refused.push(error(format!(
-                "Task uses agent {} but the offers are on {}",
-                info.agent_id.value,
-                offers.first().map(|o| o.agent.as_str()).unwrap_or("")
-            )));
+        if let Some(info) = members
+            .iter()
+            .find(|info| !agents.contains(info.agent_id.value.as_str()))
+        {
+            refuse(
+                &mut plan,
+                format!(
+                    "Task uses agent {} but the offers are on {}",
+                    info.agent_id.value,
+                    offers.first().map(|o| o.agent.as_str()).unwrap_or("")
+                ),
+            );
             continue;
         }
         let first = offers.first().map(|o| o.id.as_str()).unwrap_or_default();
-        let new = match task_from_info(info, framework, framework_id, first) {
+        let new = match (group, members.first()) {
+            (Some(g), _) => group_task(g, framework, framework_id, first),
+            (None, Some(info)) => task_from_info(info, framework, framework_id, first),
+            (None, None) => continue,
+        };
+        let new = match new {
             Ok(new) => new,
             Err(message) => {
-                plan.refused.push(error(message));
+                refuse(&mut plan, message);
                 continue;
             }
         };
@@ -877,10 +949,13 @@ pub fn plan_accept(
             .iter()
             .position(|r| new.spec.resources.fits_in(r).is_ok());
         let Some(slot) = slot else {
-            plan.refused.push(error(format!(
-                "Task uses more resources ({}) than the offers have left",
-                describe(&new.spec.resources)
-            )));
+            refuse(
+                &mut plan,
+                format!(
+                    "Task uses more resources ({}) than the offers have left",
+                    describe(&new.spec.resources)
+                ),
+            );
             continue;
         };
         if let (Some(left), Some(offer)) = (remaining.get_mut(slot), offers.get(slot)) {
@@ -910,6 +985,41 @@ fn describe(r: &Resources) -> String {
         mib_f64(r.disk),
         r.gpus
     )
+}
+
+/// How a refused offer operation (RESERVE, UNRESERVE, CREATE, DESTROY, the volume and
+/// disk operations: this master has no reservations or volumes) is answered, as Mesos'
+/// `Master::drop` does for operations it refuses: a message to log, and, when the
+/// operation has an `id` (the framework asked for operation feedback), an
+/// UPDATE_OPERATION_STATUS with OPERATION_ERROR and that message (no uuid, no agent: the
+/// master's own answer). The operation's resources stay unused, so they are declined with
+/// the ACCEPT's filter like the rest of the offer. `invalid_offers` is the reason the
+/// ACCEPT's offers were refused, if they were.
+pub fn refuse_operation(
+    operation: &v1::offer::Operation,
+    invalid_offers: Option<&str>,
+) -> (String, Option<v1::OperationStatus>) {
+    use v1::offer::operation::Type as Op;
+    let kind = operation
+        .r#type
+        .and_then(|t| Op::try_from(t).ok())
+        .unwrap_or(Op::Unknown);
+    let message = match invalid_offers {
+        Some(reason) => format!("Operation attempted with invalid offers: {reason}"),
+        None if kind == Op::Unknown => "Unknown operation type".to_string(),
+        None => format!(
+            "{} is not supported: this master has no reservations, volumes or disks \
+             (offers are unreserved node capacity; use roles and quota on ResourceRoles)",
+            kind.as_str_name()
+        ),
+    };
+    let status = operation.id.as_ref().map(|id| v1::OperationStatus {
+        operation_id: Some(id.clone()),
+        state: v1::OperationState::OperationError as i32,
+        message: Some(message.clone()),
+        ..Default::default()
+    });
+    (message, status)
 }
 
 /// Answers a RECONCILE from the framework's tasks (by Mesos task id). Explicit (`asked`
@@ -996,15 +1106,25 @@ pub fn reconcile(
         .collect()
 }
 
-/// Status-update delivery to one framework: at least once, in order per task, each
-/// update (but the master's own) retried until acknowledged. Pure: the caller passes
-/// the time and fresh uuids.
+/// Status-update delivery to one framework: at least once and in order per task, as the
+/// Mesos agent's status-update manager does: every update (but the master's own) waits in
+/// its task's FIFO; only the head is sent, and retried until acknowledged; its
+/// acknowledgement releases the next. Pure: the caller passes the time and fresh uuids.
 #[derive(Debug, Default, Clone)]
 pub struct Delivery {
-    /// Per task (object name): the last state and health sent.
+    /// Per task (object name): the last state and health queued.
     sent: HashMap<String, (TaskState, Option<bool>)>,
-    /// Per task: the update awaiting acknowledgement.
-    pending: HashMap<String, Pending>,
+    /// Per task: the updates awaiting acknowledgement, oldest (the one sent) first.
+    pending: HashMap<String, std::collections::VecDeque<Pending>>,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acked {
+    /// The state of the update it acknowledged.
+    pub state: TaskState,
+    /// The task's next update, now the head of its FIFO: to send.
+    pub next: Option<v1::TaskStatus>,
 }
 
 /// An update awaiting acknowledgement.
@@ -1016,6 +1136,8 @@ pub struct Pending {
     pub retry_at: f64,
     /// The current retry interval (seconds).
     pub backoff: f64,
+    /// The state it reports (as the framework sees it).
+    pub state: TaskState,
 }
 
 /// First retry of an unacknowledged update (Mesos' agent: 10 s, doubling to 10 min).
@@ -1042,6 +1164,11 @@ impl Delivery {
             if self.sent.get(name) == Some(&(visible, healthy)) {
                 continue;
             }
+            // A terminal update is the last one (a task-group member's state, derived from
+            // its container, could otherwise move on when the group's pod goes).
+            if self.sent.get(name).is_some_and(|(s, _)| s.is_terminal()) {
+                continue;
+            }
             let acked = task
                 .metadata
                 .annotations
@@ -1055,15 +1182,16 @@ impl Delivery {
                 continue;
             };
             self.sent.insert(name.to_string(), (visible, healthy));
-            self.pending.insert(
-                name.to_string(),
-                Pending {
-                    status: status.clone(),
-                    retry_at: now + RETRY_MIN_SECONDS,
-                    backoff: RETRY_MIN_SECONDS,
-                },
-            );
-            out.push(status);
+            let queue = self.pending.entry(name.to_string()).or_default();
+            if queue.is_empty() {
+                out.push(status.clone());
+            }
+            queue.push_back(Pending {
+                status,
+                retry_at: now + RETRY_MIN_SECONDS,
+                backoff: RETRY_MIN_SECONDS,
+                state: visible,
+            });
         }
         out
     }
@@ -1071,7 +1199,7 @@ impl Delivery {
     /// Updates whose retry is due, with their next retry moved on.
     pub fn retries(&mut self, now: f64) -> Vec<v1::TaskStatus> {
         let mut out = Vec::new();
-        for pending in self.pending.values_mut() {
+        for pending in self.pending.values_mut().filter_map(|q| q.front_mut()) {
             if pending.retry_at <= now {
                 pending.backoff = (pending.backoff * 2.0).min(RETRY_MAX_SECONDS);
                 pending.retry_at = now + pending.backoff;
@@ -1081,25 +1209,38 @@ impl Delivery {
         out
     }
 
-    /// Every update awaiting acknowledgement (sent again after a re-subscribe).
+    /// The head of every task's FIFO (sent again after a re-subscribe).
     pub fn unacknowledged(&mut self, now: f64) -> Vec<v1::TaskStatus> {
-        for pending in self.pending.values_mut() {
+        let mut out = Vec::new();
+        for pending in self.pending.values_mut().filter_map(|q| q.front_mut()) {
             pending.retry_at = now + RETRY_MIN_SECONDS;
             pending.backoff = RETRY_MIN_SECONDS;
+            out.push(pending.status.clone());
         }
-        self.pending.values().map(|p| p.status.clone()).collect()
+        out
     }
 
-    /// An acknowledgement of `uuid` for task `name`: the acknowledged update's state
-    /// when it matched the one pending, `None` when it matched nothing.
-    pub fn acknowledge(&mut self, name: &str, uuid: &[u8]) -> Option<TaskState> {
-        let pending = self.pending.get(name)?;
-        if pending.status.uuid.as_deref() != Some(uuid) {
+    /// An acknowledgement of `uuid` for task `name`: when it matches the head of the
+    /// task's FIFO, the head is done and the next update (if any) is due now; `None` when
+    /// it matched nothing.
+    pub fn acknowledge(&mut self, name: &str, uuid: &[u8], now: f64) -> Option<Acked> {
+        let queue = self.pending.get_mut(name)?;
+        if queue.front()?.status.uuid.as_deref() != Some(uuid) {
             return None;
         }
-        let state = self.sent.get(name).map(|(s, _)| *s);
-        self.pending.remove(name);
-        state
+        let done = queue.pop_front()?;
+        let next = queue.front_mut().map(|p| {
+            p.retry_at = now + RETRY_MIN_SECONDS;
+            p.backoff = RETRY_MIN_SECONDS;
+            p.status.clone()
+        });
+        if queue.is_empty() {
+            self.pending.remove(name);
+        }
+        Some(Acked {
+            state: done.state,
+            next,
+        })
     }
 
     /// Forgets tasks no longer in the store.
@@ -1108,10 +1249,289 @@ impl Delivery {
         self.pending.retain(|name, _| live.contains(name.as_str()));
     }
 
-    /// How many updates await acknowledgement.
+    /// How many updates await acknowledgement (sent or queued).
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.pending.values().map(|q| q.len()).sum()
     }
+}
+
+// ---- task groups (LAUNCH_GROUP) ----------------------------------------------------
+
+/// Annotation on a Task that runs a Mesos task group: its members, as a JSON list of
+/// [`GroupMember`]s. The Task's own task-id annotation holds the group's executor id.
+pub const GROUP_ANNOTATION: &str = "mesos.operator.dev/task-group";
+/// Prefix of the annotation recording the terminal state a framework acknowledged for
+/// one member of a task group (`<prefix><container>`).
+pub const MEMBER_ACKNOWLEDGED_PREFIX: &str = "mesos.operator.dev/acknowledged.";
+
+/// One task of a task group: its Mesos task id and the container that runs it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupMember {
+    /// Mesos task id.
+    pub id: String,
+    /// The Pod's container that runs it.
+    pub container: String,
+}
+
+/// The members of a Task that runs a task group (`None` for a single task).
+pub fn group_members(task: &Task) -> Option<Vec<GroupMember>> {
+    task.metadata
+        .annotations
+        .as_ref()?
+        .get(GROUP_ANNOTATION)
+        .and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// The Mesos task ids a Task stands for: a group's members, else its own.
+pub fn member_ids(task: &Task) -> Vec<String> {
+    match group_members(task) {
+        Some(members) => members.into_iter().map(|m| m.id).collect(),
+        None => vec![mesos_task_id(task)],
+    }
+}
+
+fn container_name(index: usize, task_id: &str) -> String {
+    let readable: String = task_id
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() { c } else { '-' }
+        })
+        .take(32)
+        .collect();
+    let name = format!("t{index}-{}", readable.trim_matches('-'));
+    name.trim_end_matches('-').to_string()
+}
+
+/// A LAUNCH_GROUP's task group as one Task whose pod template holds one container per
+/// member (they run together, as a Mesos task group does under the default executor);
+/// the Task's resources are the executor's and the members' together. `Err` is the
+/// message every member's TASK_ERROR (REASON_TASK_GROUP_INVALID) carries.
+pub fn group_task(
+    group: &v1::offer::operation::LaunchGroup,
+    framework: &str,
+    framework_id: &str,
+    offer: &str,
+) -> Result<NewTask, String> {
+    use v1::executor_info::Type as ExecutorType;
+    let executor = &group.executor;
+    if executor.r#type.and_then(|t| ExecutorType::try_from(t).ok()) == Some(ExecutorType::Custom)
+        || executor.command.is_some()
+    {
+        return Err(
+            "a task group runs under the DEFAULT executor here; custom executors are not \
+             supported"
+                .to_string(),
+        );
+    }
+    if executor.executor_id.value.is_empty() {
+        return Err("executor.executor_id must not be empty".to_string());
+    }
+    let tasks = &group.task_group.tasks;
+    if tasks.is_empty() {
+        return Err("a task group needs at least one task".to_string());
+    }
+    let mut resources = resources_from_proto(&executor.resources)?;
+    let mut containers = Vec::new();
+    let mut members = Vec::new();
+    let mut annotations = BTreeMap::new();
+    let mut kill_policy: Option<KillPolicy> = None;
+    let mut max_completion_time: Option<kube::core::Duration> = None;
+    for (index, info) in tasks.iter().enumerate() {
+        let id = &info.task_id.value;
+        let new = task_from_info(info, framework, framework_id, offer)
+            .map_err(|e| format!("task {id}: {e}"))?;
+        if new.spec.health_check.is_some() {
+            return Err(format!(
+                "task {id}: health checks of task-group members are not supported"
+            ));
+        }
+        if !new.spec.resources.ports.is_empty() {
+            return Err(format!(
+                "task {id}: ports of task-group members are not supported"
+            ));
+        }
+        resources = resources
+            .checked_add(&new.spec.resources)
+            .ok_or("the group's resources overflow")?;
+        let Some(command) = new.spec.command else {
+            return Err(format!("task {id}: a task needs a command"));
+        };
+        let container = container_name(index, id);
+        let argv = match (&command.shell, &command.argv) {
+            (Some(shell), _) => vec!["/bin/sh".to_string(), "-c".to_string(), shell.clone()],
+            (None, Some(argv)) => argv.clone(),
+            (None, None) => Vec::new(),
+        };
+        containers.push(serde_json::json!({
+            "name": container,
+            "image": command.image,
+            "command": argv,
+            "env": command.env,
+        }));
+        members.push(GroupMember {
+            id: id.clone(),
+            container,
+        });
+        annotations.extend(
+            new.annotations
+                .into_iter()
+                .filter(|(k, _)| k != TASK_ID_ANNOTATION && k != AGENT_ANNOTATION),
+        );
+        if let Some(k) = new.spec.kill_policy {
+            let longer = kill_policy.as_ref().is_none_or(|p| {
+                std::time::Duration::from(k.grace_period)
+                    > std::time::Duration::from(p.grace_period)
+            });
+            if longer {
+                kill_policy = Some(k);
+            }
+        }
+        if let Some(m) = new.spec.max_completion_time {
+            let longer = max_completion_time
+                .is_none_or(|p| std::time::Duration::from(m) > std::time::Duration::from(p));
+            if longer {
+                max_completion_time = Some(m);
+            }
+        }
+    }
+    let group_id = executor.executor_id.value.clone();
+    annotations.insert(TASK_ID_ANNOTATION.to_string(), group_id.clone());
+    if let Some(first) = tasks.first() {
+        annotations.insert(AGENT_ANNOTATION.to_string(), first.agent_id.value.clone());
+    }
+    annotations.insert(
+        GROUP_ANNOTATION.to_string(),
+        serde_json::to_string(&members).unwrap_or_default(),
+    );
+    Ok(NewTask {
+        name: task_name(framework_id, &format!("executor/{group_id}")),
+        annotations,
+        spec: TaskSpec {
+            framework: framework.to_string(),
+            offer: Some(offer.to_string()),
+            resources,
+            command: None,
+            template: Some(serde_json::json!({
+                "spec": {"restartPolicy": "Never", "containers": containers}
+            })),
+            health_check: None,
+            kill_policy,
+            max_completion_time,
+            kill: false,
+            placement: None,
+        },
+    })
+}
+
+/// The Mesos task ids a Task to be created stands for (a group's members, else its own).
+pub fn new_task_ids(new: &NewTask) -> Vec<String> {
+    match new
+        .annotations
+        .get(GROUP_ANNOTATION)
+        .and_then(|s| serde_json::from_str::<Vec<GroupMember>>(s).ok())
+    {
+        Some(members) => members.into_iter().map(|m| m.id).collect(),
+        None => new
+            .annotations
+            .get(TASK_ID_ANNOTATION)
+            .cloned()
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// A member's state: its container's own end (exit code 0: TASK_FINISHED, else
+/// TASK_FAILED), else the group's (TASK_STARTING while its container has not started in
+/// a running group).
+pub fn member_state(
+    group: TaskState,
+    container: Option<&k8s_openapi::api::core::v1::ContainerState>,
+) -> (TaskState, Option<TaskReason>, Option<String>) {
+    if let Some(t) = container.and_then(|c| c.terminated.as_ref()) {
+        return if t.exit_code == 0 {
+            (TaskState::Finished, None, None)
+        } else {
+            let reason = if t.reason.as_deref() == Some("OOMKilled") {
+                TaskReason::ReasonContainerLimitationMemory
+            } else {
+                TaskReason::ReasonCommandExecutorFailed
+            };
+            (
+                TaskState::Failed,
+                Some(reason),
+                Some(format!("Command exited with status {}", t.exit_code)),
+            )
+        };
+    }
+    let started = container.is_some_and(|c| c.running.is_some());
+    match group {
+        TaskState::Running if !started => (TaskState::Starting, None, None),
+        other => (other, None, None),
+    }
+}
+
+/// The Tasks a framework is told about for `task`: itself, or for a task group one per
+/// member (its Mesos id, its container's state from `pod`, the terminal state the
+/// framework acknowledged for it). Keys are [`task_name`]s of the Mesos ids, what
+/// acknowledgements are matched by.
+pub fn member_tasks(
+    task: &Task,
+    framework_id: &str,
+    pod: Option<&crate::cached_pod::CachedPod>,
+) -> Vec<(String, Task)> {
+    let Some(members) = group_members(task) else {
+        return vec![(task.metadata.name.clone().unwrap_or_default(), task.clone())];
+    };
+    let annotations = task.metadata.annotations.clone().unwrap_or_default();
+    let containers = pod
+        .and_then(|p| p.status.as_ref())
+        .and_then(|s| s.container_statuses.as_ref());
+    members
+        .into_iter()
+        .map(|member| {
+            let mut one = task.clone();
+            let mut a = annotations.clone();
+            a.remove(GROUP_ANNOTATION);
+            a.insert(TASK_ID_ANNOTATION.to_string(), member.id.clone());
+            a.remove(ACKNOWLEDGED_ANNOTATION);
+            if let Some(acked) =
+                annotations.get(&format!("{MEMBER_ACKNOWLEDGED_PREFIX}{}", member.container))
+            {
+                a.insert(ACKNOWLEDGED_ANNOTATION.to_string(), acked.clone());
+            }
+            one.metadata.annotations = Some(a);
+            if let Some(status) = one.status.as_mut()
+                && let Some(group) = status.state
+            {
+                let container = containers
+                    .and_then(|c| c.iter().find(|c| c.name == member.container))
+                    .and_then(|c| c.state.as_ref());
+                let (state, reason, message) = member_state(group, container);
+                if state != group {
+                    status.state = Some(state);
+                    status.reason = reason;
+                    status.message = message.or(status.message.take());
+                    status.history.push(crate::api::task::TaskStatusEntry {
+                        state,
+                        reason,
+                        message: status.message.clone(),
+                        source: status.source,
+                        timestamp: status
+                            .history
+                            .last()
+                            .map(|h| h.timestamp.clone())
+                            .unwrap_or_else(|| {
+                                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                                )
+                            }),
+                    });
+                }
+            }
+            (task_name(framework_id, &member.id), one)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -583,8 +583,14 @@ fn delivery_retries_until_acknowledged_and_skips_acknowledged_terminals() {
     assert!(delivery.retries(25.0).is_empty(), "backoff doubled to 20 s");
     assert_eq!(delivery.retries(30.0).len(), 1);
     // A wrong uuid acknowledges nothing; the right one ends the retries.
-    assert_eq!(delivery.acknowledge("r", &[9; 16]), None);
-    assert_eq!(delivery.acknowledge("r", &first), Some(TaskState::Running));
+    assert_eq!(delivery.acknowledge("r", &[9; 16], 30.0), None);
+    assert_eq!(
+        delivery.acknowledge("r", &first, 30.0),
+        Some(Acked {
+            state: TaskState::Running,
+            next: None
+        })
+    );
     assert!(delivery.retries(10_000.0).is_empty());
     assert_eq!(delivery.pending_len(), 0);
 
@@ -607,4 +613,239 @@ fn delivery_retries_until_acknowledged_and_skips_acknowledged_terminals() {
     let ids: Vec<&str> = sent.iter().map(|s| s.task_id.value.as_str()).collect();
     assert_eq!(ids, ["u"]);
     assert_eq!(fresh.unacknowledged(1.0).len(), 1);
+}
+
+#[test]
+fn refused_operations_answer_operation_error_only_with_an_id() {
+    use v1::offer::operation::Type as Op;
+    let reserve = v1::offer::Operation {
+        r#type: Some(Op::Reserve as i32),
+        id: Some(v1::OperationId {
+            value: "op-1".into(),
+        }),
+        ..Default::default()
+    };
+    let (message, status) = refuse_operation(&reserve, None);
+    assert!(message.contains("RESERVE is not supported"), "{message}");
+    let status = status.expect("feedback asked");
+    assert_eq!(status.state, v1::OperationState::OperationError as i32);
+    assert_eq!(status.operation_id.unwrap().value, "op-1");
+    assert_eq!(status.message.as_deref(), Some(message.as_str()));
+    assert!(status.uuid.is_none() && status.agent_id.is_none());
+    // No id: dropped (logged) with no update.
+    let create = v1::offer::Operation {
+        r#type: Some(Op::Create as i32),
+        ..Default::default()
+    };
+    let (message, status) = refuse_operation(&create, None);
+    assert!(message.contains("CREATE"));
+    assert!(status.is_none());
+    // On invalid offers, Mesos' own message.
+    let (message, _) = refuse_operation(&reserve, Some("Offer o1 is no longer valid"));
+    assert_eq!(
+        message,
+        "Operation attempted with invalid offers: Offer o1 is no longer valid"
+    );
+}
+
+fn launch_group(executor: &str, ids: &[&str]) -> v1::offer::operation::LaunchGroup {
+    v1::offer::operation::LaunchGroup {
+        executor: v1::ExecutorInfo {
+            r#type: Some(v1::executor_info::Type::Default as i32),
+            executor_id: v1::ExecutorId {
+                value: executor.into(),
+            },
+            resources: vec![scalar_res("cpus", 0.1), scalar_res("mem", 32.0)],
+            ..Default::default()
+        },
+        task_group: v1::TaskGroupInfo {
+            tasks: ids
+                .iter()
+                .map(|id| task_info(id, "node-1", 0.2, 64.0))
+                .collect(),
+        },
+    }
+}
+
+#[test]
+fn a_task_group_is_one_task_with_a_container_per_member() {
+    let group = launch_group("ex", &["a", "b"]);
+    let new = group_task(&group, "fw", "fw-id", "o1").unwrap();
+    assert_eq!(new.spec.resources, res(0.5, 160.0));
+    assert!(new.spec.command.is_none());
+    let template = new.spec.template.as_ref().unwrap();
+    let containers = template["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2);
+    assert_eq!(containers[0]["name"], "t0-a");
+    assert_eq!(
+        containers[1]["command"],
+        serde_json::json!(["/bin/sh", "-c", "echo hi"])
+    );
+    assert_eq!(template["spec"]["restartPolicy"], "Never");
+    assert_eq!(new_task_ids(&new), vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(new.annotations[TASK_ID_ANNOTATION], "ex");
+    // A custom executor is refused.
+    let mut custom = launch_group("ex", &["a"]);
+    custom.executor.r#type = Some(v1::executor_info::Type::Custom as i32);
+    assert!(group_task(&custom, "fw", "fw-id", "o1").is_err());
+}
+
+#[test]
+fn a_group_launches_whole_or_every_member_is_refused() {
+    let offers = [OfferView {
+        id: "o1".into(),
+        agent: "node-1".into(),
+        resources: res(1.0, 1024.0),
+    }];
+    let known: HashSet<String> = ["b".to_string()].into();
+    let groups = [launch_group("g1", &["a", "b"]), launch_group("g2", &["c"])];
+    let plan = plan_launches(
+        &offers,
+        None,
+        &[],
+        &groups,
+        &known,
+        "fw",
+        "fw-id",
+        Caps::default(),
+        1.0,
+    );
+    // g1 has a task id in use: both members TASK_ERROR, REASON_TASK_GROUP_INVALID.
+    assert_eq!(plan.refused.len(), 2);
+    for status in &plan.refused {
+        assert_eq!(status.state, v1::TaskState::TaskError as i32);
+        assert_eq!(status.reason, Some(Reason::TaskGroupInvalid as i32));
+    }
+    assert_eq!(plan.launches.len(), 1);
+    assert_eq!(new_task_ids(&plan.launches[0]), vec!["c".to_string()]);
+    // A group bigger than the offer: refused whole.
+    let big = [launch_group("g3", &["x", "y", "z", "w", "v"])];
+    let plan = plan_launches(
+        &offers,
+        None,
+        &[],
+        &big,
+        &HashSet::new(),
+        "fw",
+        "fw-id",
+        Caps::default(),
+        1.0,
+    );
+    assert!(plan.launches.is_empty());
+    assert_eq!(plan.refused.len(), 5);
+    assert_eq!(plan.unused_offers, vec!["o1".to_string()]);
+}
+
+#[test]
+fn members_take_their_containers_states() {
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    };
+    let terminated = |code: i32| ContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: code,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let running = ContainerState {
+        running: Some(ContainerStateRunning::default()),
+        ..Default::default()
+    };
+    assert_eq!(
+        member_state(TaskState::Running, Some(&terminated(0))).0,
+        TaskState::Finished
+    );
+    let (state, reason, _) = member_state(TaskState::Failed, Some(&terminated(3)));
+    assert_eq!(state, TaskState::Failed);
+    assert_eq!(reason, Some(TaskReason::ReasonCommandExecutorFailed));
+    assert_eq!(
+        member_state(TaskState::Running, Some(&running)).0,
+        TaskState::Running
+    );
+    assert_eq!(
+        member_state(TaskState::Running, None).0,
+        TaskState::Starting
+    );
+    assert_eq!(member_state(TaskState::Killed, None).0, TaskState::Killed);
+
+    // A group Task with its pod: one Task per member, keyed by the member's task name.
+    let new = group_task(&launch_group("ex", &["a", "b"]), "fw", "fw-id", "o1").unwrap();
+    let mut task = task_in(TaskState::Running, "ex");
+    task.metadata.annotations = Some(new.annotations.clone());
+    task.metadata.annotations.as_mut().unwrap().insert(
+        format!("{MEMBER_ACKNOWLEDGED_PREFIX}t1-b"),
+        "TASK_FAILED".into(),
+    );
+    let pod: crate::cached_pod::CachedPod = serde_json::from_value(serde_json::json!({
+        "status": {"phase": "Running", "containerStatuses": [
+            {"name": "t0-a", "state": {"running": {}}},
+            {"name": "t1-b", "state": {"terminated": {"exitCode": 1}}},
+        ]}
+    }))
+    .unwrap();
+    let members = member_tasks(&task, "fw-id", Some(&pod));
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0].0, task_name("fw-id", "a"));
+    assert_eq!(mesos_task_id(&members[0].1), "a");
+    assert_eq!(members[0].1.state(), Some(TaskState::Running));
+    assert_eq!(members[1].1.state(), Some(TaskState::Failed));
+    assert_eq!(
+        members[1].1.metadata.annotations.as_ref().unwrap()[ACKNOWLEDGED_ANNOTATION],
+        "TASK_FAILED"
+    );
+    assert_eq!(member_ids(&task), vec!["a".to_string(), "b".to_string()]);
+}
+
+#[test]
+fn a_service_account_registers_in_its_namespace() {
+    assert_eq!(
+        token_namespace("system:serviceaccount:team-a:fw").as_deref(),
+        Some("team-a")
+    );
+    assert_eq!(token_namespace("alice"), None);
+    assert_eq!(token_namespace("system:serviceaccount::fw"), None);
+}
+
+#[test]
+fn every_unacknowledged_update_is_delivered_in_order() {
+    let mut n = 0u8;
+    let mut uuid = || {
+        n += 1;
+        vec![n; 16]
+    };
+    let mut delivery = Delivery::default();
+    let mut sent = Vec::new();
+    // STARTING, RUNNING, FINISHED seen before any acknowledgement: only the head is sent.
+    for state in [TaskState::Starting, TaskState::Running, TaskState::Finished] {
+        let task = task_in(state, "t");
+        sent.extend(delivery.changes([("t", &task)], Caps::default(), 0.0, &mut uuid));
+    }
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].state, v1::TaskState::TaskStarting as i32);
+    assert_eq!(delivery.pending_len(), 3);
+    // Retries resend the head only; a re-subscribe too.
+    let retried = delivery.retries(10.0);
+    assert_eq!(retried, vec![sent[0].clone()]);
+    assert_eq!(delivery.unacknowledged(11.0), vec![sent[0].clone()]);
+    // Acknowledging out of order does nothing; in order releases the next, oldest first.
+    assert_eq!(delivery.acknowledge("t", &[2; 16], 12.0), None);
+    let acked = delivery.acknowledge("t", &[1; 16], 12.0).unwrap();
+    assert_eq!(acked.state, TaskState::Starting);
+    let next = acked.next.unwrap();
+    assert_eq!(next.state, v1::TaskState::TaskRunning as i32);
+    assert_eq!(next.uuid, Some(vec![2; 16]));
+    // The new head's retries start from its release.
+    assert!(delivery.retries(15.0).is_empty());
+    assert_eq!(delivery.retries(22.0), vec![next]);
+    let acked = delivery.acknowledge("t", &[2; 16], 23.0).unwrap();
+    assert_eq!(acked.state, TaskState::Running);
+    assert_eq!(
+        acked.next.unwrap().state,
+        v1::TaskState::TaskFinished as i32
+    );
+    let acked = delivery.acknowledge("t", &[3; 16], 24.0).unwrap();
+    assert_eq!(acked.state, TaskState::Finished);
+    assert!(acked.next.is_none());
+    assert_eq!(delivery.pending_len(), 0);
 }

@@ -16,9 +16,10 @@ use kube::ResourceExt;
 use mesos_proto::v1;
 use serde_json::{Value, json};
 
-use super::adapter::{self, cpus_f64, mib_f64};
+use super::adapter::{cpus_f64, mib_f64};
 use super::server::ApiState;
-use crate::api::{OfferState, Resources, Task, TaskState};
+use super::view::{self, FrameworkView, MasterView, TaskView};
+use crate::api::{OfferState, Resources, TaskState};
 use crate::placement;
 
 /// The Mesos version this API speaks.
@@ -36,98 +37,18 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
         .route("/state.json", get(state))
         .route("/master/state.json", get(state))
         .route("/metrics/snapshot", get(metrics))
-        .route("/api/v1", axum::routing::post(operator_api))
-        .route("/api/v1/operator", axum::routing::post(operator_api))
-        .route("/master/api/v1", axum::routing::post(operator_api))
-}
-
-/// The v1 operator API (`POST /api/v1`): GET_HEALTH, GET_VERSION and GET_METRICS; any
-/// other call is answered 501 (Not Implemented), as Mesos answers calls it lacks.
-async fn operator_api(
-    State(state): State<Arc<ApiState>>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    use mesos_proto::ContentType;
-    use mesos_proto::v1::master::{call, response};
-    let Some(content_type) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "Expecting 'Content-Type' to be present",
+        .route(
+            "/api/v1",
+            axum::routing::post(super::operator::operator_api),
         )
-            .into_response();
-    };
-    let content_type = match ContentType::from_header(content_type) {
-        Ok(ct) => ct,
-        Err(e) => return (StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()).into_response(),
-    };
-    let call: v1::master::Call = match mesos_proto::decode(&body, content_type) {
-        Ok(call) => call,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("Failed to parse body into Call: {e}"),
-            )
-                .into_response();
-        }
-    };
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let Some(answer_type) = ContentType::negotiate(accept) else {
-        return StatusCode::NOT_ACCEPTABLE.into_response();
-    };
-    let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok());
-    let mut out = v1::master::Response::default();
-    match kind {
-        Some(call::Type::GetHealth) => {
-            out.r#type = Some(response::Type::GetHealth as i32);
-            out.get_health = Some(response::GetHealth {
-                healthy: state.context().is_some(),
-            });
-        }
-        Some(call::Type::GetVersion) => {
-            out.r#type = Some(response::Type::GetVersion as i32);
-            out.get_version = Some(response::GetVersion {
-                version_info: v1::VersionInfo {
-                    version: MESOS_VERSION.to_string(),
-                    build_date: Some("2020-11-19 12:00:00".to_string()),
-                    build_time: Some(1_605_787_200.0),
-                    build_user: Some("mesos-operator".to_string()),
-                    ..Default::default()
-                },
-            });
-        }
-        Some(call::Type::GetMetrics) => {
-            let Value::Object(snapshot) = snapshot_json(&state) else {
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
-            };
-            out.r#type = Some(response::Type::GetMetrics as i32);
-            out.get_metrics = Some(response::GetMetrics {
-                metrics: snapshot
-                    .into_iter()
-                    .map(|(name, value)| v1::Metric {
-                        name,
-                        value: value.as_f64(),
-                    })
-                    .collect(),
-            });
-        }
-        _ => {
-            return (
-                StatusCode::NOT_IMPLEMENTED,
-                "this master serves GET_HEALTH, GET_VERSION and GET_METRICS of the operator API",
-            )
-                .into_response();
-        }
-    }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, answer_type.as_str())],
-        mesos_proto::encode(&out, answer_type),
-    )
-        .into_response()
+        .route(
+            "/api/v1/operator",
+            axum::routing::post(super::operator::operator_api),
+        )
+        .route(
+            "/master/api/v1",
+            axum::routing::post(super::operator::operator_api),
+        )
 }
 
 async fn version() -> Response {
@@ -192,7 +113,7 @@ pub fn master_info(state: &ApiState) -> v1::MasterInfo {
     }
 }
 
-fn master_id(state: &ApiState) -> String {
+pub(super) fn master_id(state: &ApiState) -> String {
     let started = state
         .started
         .duration_since(std::time::UNIX_EPOCH)
@@ -223,94 +144,140 @@ pub fn summary(r: &Resources) -> Value {
     out
 }
 
-fn task_json(task: &Task, framework_id: &str) -> Value {
-    let status = task.status.clone().unwrap_or_default();
-    let state = status.state.unwrap_or(TaskState::Staging);
-    let statuses: Vec<Value> = status
-        .history
+fn task_json(task: &TaskView) -> Value {
+    let statuses: Vec<Value> = task
+        .statuses
         .iter()
-        .map(|h| {
+        .map(|s| {
             json!({
-                "state": h.state.as_str(),
-                "timestamp": h.timestamp.0.as_millisecond() as f64 / 1000.0,
+                "state": v1::TaskState::try_from(s.state).map(|s| s.as_str_name()).unwrap_or("TASK_UNKNOWN"),
+                "timestamp": s.timestamp.unwrap_or(0.0),
             })
         })
         .collect();
     json!({
-        "id": adapter::mesos_task_id(task),
-        "name": task.name_any(),
-        "framework_id": framework_id,
+        "id": task.id,
+        "name": task.name,
+        "framework_id": task.framework_id,
         "executor_id": "",
-        "slave_id": adapter::task_agent(task),
-        "state": state.as_str(),
-        "resources": summary(&task.spec.resources),
-        "role": "*",
+        "slave_id": task.agent,
+        "state": task.state.as_str(),
+        "resources": summary(&task.resources),
+        "role": task.role,
         "statuses": statuses,
     })
+}
+
+/// The master's state from the stores, as `/state` and the operator API show it.
+pub(super) fn master_view(state: &ApiState) -> Option<MasterView> {
+    let ctx = state.context()?;
+    let nodes = ctx.nodes.state();
+    let tasks = ctx.tasks.state();
+    let offers = ctx.offers.state();
+    let frameworks = ctx.frameworks.state();
+    let subscribed = state.subscribed();
+    let pod_of = |task: &crate::api::Task| {
+        let pod = task.status.as_ref()?.pod.as_ref()?;
+        let ns = task.metadata.namespace.as_deref()?;
+        ctx.pods
+            .get(&kube::runtime::reflector::ObjectRef::new(pod).within(ns))
+    };
+    Some(view::build(&view::Inputs {
+        nodes: &nodes,
+        tasks: &tasks,
+        offers: &offers,
+        frameworks: &frameworks,
+        subscribed: &subscribed,
+        pod_of: &pod_of,
+    }))
+}
+
+fn framework_json(fw: &FrameworkView) -> Value {
+    let info = mesos_proto::to_json(&fw.info);
+    let field = |k: &str| info.get(k).cloned().unwrap_or(json!(""));
+    let offers: Vec<Value> = fw
+        .offers
+        .iter()
+        .map(|o| json!({"id": o.id, "framework_id": fw.id, "slave_id": o.agent, "resources": summary(&o.resources)}))
+        .collect();
+    json!({
+        "id": fw.id,
+        "name": fw.info.name,
+        "user": field("user"),
+        "hostname": field("hostname"),
+        "webui_url": field("webui_url"),
+        "principal": field("principal"),
+        "role": fw.role,
+        "roles": [fw.role],
+        "capabilities": info.get("capabilities").cloned().unwrap_or(json!([])),
+        "failover_timeout": fw.failover_timeout,
+        "checkpoint": info.get("checkpoint").cloned().unwrap_or(json!(false)),
+        "active": fw.active,
+        "connected": fw.connected,
+        "recovered": false,
+        "registered_time": fw.registered_time,
+        "unregistered_time": 0,
+        "used_resources": summary(&fw.allocated),
+        "offered_resources": summary(&fw.offered),
+        "resources": summary(&fw.allocated.checked_add(&fw.offered).unwrap_or_default()),
+        "tasks": fw.tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "completed_tasks": fw.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "unreachable_tasks": [],
+        "offers": offers,
+        "executors": [],
+        "labels": [],
+    })
+}
+
+/// The flags `/state` and `GET_FLAGS` show.
+pub(super) fn flags(state: &ApiState) -> Vec<(String, String)> {
+    let (_, port) = split_host_port(&state.advertise);
+    vec![
+        ("port".to_string(), port.to_string()),
+        (
+            "authenticate_http_frameworks".to_string(),
+            (!state.settings.allow_anonymous).to_string(),
+        ),
+        ("version".to_string(), MESOS_VERSION.to_string()),
+    ]
+}
+
+/// Start (= election) time, epoch seconds.
+pub(super) fn start_time(state: &ApiState) -> f64 {
+    state
+        .started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 async fn state(
     State(state): State<Arc<ApiState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(ctx) = state.context() else {
+    let Some(view) = master_view(&state) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "not the leader").into_response();
     };
     let id = master_id(&state);
     let (hostname, port) = split_host_port(&state.advertise);
-    let started = state
-        .started
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let tasks = ctx.tasks.state();
-    let offers = ctx.offers.state();
-    let subscribed = state.subscribed();
-    let mut used_by_node: HashMap<String, Resources> = HashMap::new();
-    for task in tasks.iter().filter(|t| !t.is_terminal()) {
-        if let Some(agent) = task.status.as_ref().and_then(|s| s.agent.clone()) {
-            let entry = used_by_node.entry(agent).or_default();
-            *entry = entry
-                .checked_add(&task.spec.resources)
-                .unwrap_or(entry.clone());
-        }
-    }
-    let mut offered_by_node: HashMap<String, Resources> = HashMap::new();
-    for offer in offers.iter().filter(|o| {
-        o.status
-            .as_ref()
-            .is_none_or(|s| s.state == OfferState::Outstanding)
-    }) {
-        let entry = offered_by_node.entry(offer.spec.agent.clone()).or_default();
-        *entry = entry
-            .checked_add(&offer.spec.resources)
-            .unwrap_or(entry.clone());
-    }
-    let slaves: Vec<Value> = ctx
-        .nodes
-        .state()
+    let started = start_time(&state);
+    let slaves: Vec<Value> = view
+        .agents
         .iter()
-        .map(|node| {
-            let agent = placement::agent_from_node(node);
-            let name = node.name_any();
-            let used = used_by_node.get(&name).cloned().unwrap_or_default();
-            let attributes: serde_json::Map<String, Value> = node
-                .labels()
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
+        .map(|agent| {
+            let name = &agent.id;
             json!({
                 "id": name,
                 "hostname": name,
                 "port": 5051,
                 "pid": format!("slave(1)@{name}:5051"),
-                "attributes": attributes,
-                "registered_time": node.creation_timestamp().map(|t| t.0.as_millisecond() as f64 / 1000.0).unwrap_or(0.0),
-                "resources": summary(&agent.allocatable),
-                "used_resources": summary(&used),
-                "offered_resources": summary(&offered_by_node.get(&name).cloned().unwrap_or_default()),
+                "attributes": agent.attributes,
+                "registered_time": agent.registered_time,
+                "resources": summary(&agent.total),
+                "used_resources": summary(&agent.used),
+                "offered_resources": summary(&agent.offered),
                 "reserved_resources": {},
-                "unreserved_resources": summary(&agent.allocatable),
+                "unreserved_resources": summary(&agent.total),
                 "active": true,
                 "deactivated": false,
                 "version": MESOS_VERSION,
@@ -318,68 +285,16 @@ async fn state(
             })
         })
         .collect();
-    let mut frameworks = Vec::new();
-    let mut completed_frameworks = Vec::new();
-    for fw in ctx.frameworks.state().iter() {
-        let ns = fw.namespace().unwrap_or_default();
-        let name = fw.name_any();
-        let fid = fw.uid().unwrap_or_default();
-        let info: Value = fw
-            .annotations()
-            .get(adapter::FRAMEWORK_INFO_ANNOTATION)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null);
-        let mine: Vec<&Task> = tasks
-            .iter()
-            .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str()))
-            .map(|t| &**t)
-            .collect();
-        let (active, completed): (Vec<&Task>, Vec<&Task>) =
-            mine.iter().partition(|t| !t.is_terminal());
-        let status = fw.status.clone().unwrap_or_default();
-        let failover: std::time::Duration = fw.spec.failover_timeout.into();
-        let connected =
-            subscribed.contains(&fid) || fw.spec.scheduler == crate::api::SchedulerKind::Builtin;
-        let field = |k: &str| info.get(k).cloned().unwrap_or(json!(""));
-        let offers_json: Vec<Value> = offers
-            .iter()
-            .filter(|o| o.spec.framework == name && o.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|o| o.status.as_ref().is_none_or(|s| s.state == OfferState::Outstanding))
-            .map(|o| json!({"id": o.name_any(), "framework_id": fid, "slave_id": o.spec.agent, "resources": summary(&o.spec.resources)}))
-            .collect();
-        let entry = json!({
-            "id": fid,
-            "name": info.get("name").cloned().unwrap_or(json!(name)),
-            "user": field("user"),
-            "hostname": field("hostname"),
-            "webui_url": field("webui_url"),
-            "principal": field("principal"),
-            "role": fw.spec.role,
-            "roles": [fw.spec.role],
-            "capabilities": info.get("capabilities").cloned().unwrap_or(json!([])),
-            "failover_timeout": failover.as_secs_f64(),
-            "checkpoint": info.get("checkpoint").cloned().unwrap_or(json!(false)),
-            "active": connected && !fw.is_torn_down(),
-            "connected": connected,
-            "recovered": false,
-            "registered_time": status.registered_time.as_ref().map(|t| t.0.as_millisecond() as f64 / 1000.0).unwrap_or(0.0),
-            "unregistered_time": 0,
-            "used_resources": summary(&status.allocated),
-            "offered_resources": summary(&status.offered),
-            "resources": summary(&status.allocated.checked_add(&status.offered).unwrap_or_default()),
-            "tasks": active.iter().map(|t| task_json(t, &fid)).collect::<Vec<_>>(),
-            "completed_tasks": completed.iter().map(|t| task_json(t, &fid)).collect::<Vec<_>>(),
-            "unreachable_tasks": [],
-            "offers": offers_json,
-            "executors": [],
-            "labels": [],
-        });
-        if fw.is_torn_down() {
-            completed_frameworks.push(entry);
-        } else {
-            frameworks.push(entry);
-        }
-    }
+    let frameworks: Vec<Value> = view.frameworks.iter().map(framework_json).collect();
+    let completed_frameworks: Vec<Value> = view
+        .completed_frameworks
+        .iter()
+        .map(framework_json)
+        .collect();
+    let flags: serde_json::Map<String, Value> = flags(&state)
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
     let pid = format!("master@{hostname}:{port}");
     let body = json!({
         "version": MESOS_VERSION,
@@ -398,7 +313,7 @@ async fn state(
         "leader": pid,
         "leader_info": {"id": id, "pid": pid, "port": port, "hostname": hostname},
         "cluster": "kubernetes",
-        "flags": {"port": port.to_string(), "authenticate_http_frameworks": (!state.settings.allow_anonymous).to_string()},
+        "flags": flags,
         "slaves": slaves,
         "recovered_slaves": [],
         "frameworks": frameworks,
@@ -427,7 +342,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 /// `/metrics/snapshot`: a flat object of numbers with Mesos' key names.
-fn snapshot_json(state: &ApiState) -> Value {
+pub(super) fn snapshot_json(state: &ApiState) -> Value {
     let Some(ctx) = state.context() else {
         return json!({"master/elected": 0.0});
     };

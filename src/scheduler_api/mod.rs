@@ -12,6 +12,8 @@
 //! - [`adapter`]: the pure mapping (unit tested).
 //! - [`server`]: the HTTP server, the per-framework sessions.
 //! - [`master`]: the read-only master endpoints.
+//! - [`view`]: the master's state, built once for `/state` and the operator API (pure).
+//! - [`operator`]: the v1 operator API (`POST /api/v1`) and its event stream.
 //!
 //! Tenancy: every framework of a principal lives in one namespace. With HTTP Basic
 //! credentials (what pymesos sends), the principal's Secret (label
@@ -19,15 +21,21 @@
 //! `principal`, `secret`, `namespace` and optionally `roles` (comma-separated, Mesos'
 //! `register_frameworks` ACL; empty means any). Without credentials, a framework is
 //! refused (401) unless `--scheduler-api-allow-anonymous` (development) is given; it
-//! then lives in `--scheduler-api-namespace`.
+//! then lives in `--scheduler-api-namespace`. A Kubernetes bearer token is checked with
+//! a TokenReview and a SubjectAccessReview (`create` on frameworks in the namespace it
+//! registers in: a ServiceAccount's own, any other user's `--scheduler-api-namespace`).
+//! With `--scheduler-api-tls-cert`/`--key` the port speaks TLS ([`tls`]).
 
 // Mesos' deprecated fields (`FrameworkInfo.role`, `Resource.role`, RECONCILE_OPERATIONS)
 // are what pre-MULTI_ROLE frameworks read and write.
 #[allow(deprecated)]
 pub mod adapter;
 pub mod master;
+pub mod operator;
 #[allow(deprecated)]
 pub mod server;
+pub mod tls;
+pub mod view;
 
 use std::net::SocketAddr;
 
@@ -76,6 +84,24 @@ pub struct ApiSettings {
         env = "SCHEDULER_API_CREDENTIALS_NAMESPACE"
     )]
     pub credentials_namespace: Option<String>,
+
+    /// PEM certificate chain: the API is served over TLS (with `--scheduler-api-tls-key`).
+    #[arg(
+        id = "scheduler_api_tls_cert",
+        long = "scheduler-api-tls-cert",
+        env = "SCHEDULER_API_TLS_CERT",
+        requires = "scheduler_api_tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of `--scheduler-api-tls-cert`.
+    #[arg(
+        id = "scheduler_api_tls_key",
+        long = "scheduler-api-tls-key",
+        env = "SCHEDULER_API_TLS_KEY",
+        requires = "scheduler_api_tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// `host:port` frameworks and tools reach this API at (MasterInfo, `/redirect`).
     /// Default: the bound address.

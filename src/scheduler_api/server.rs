@@ -274,13 +274,34 @@ pub async fn serve(
         counters: Counters::default(),
         started: SystemTime::now(),
     });
+    let tls = match (&state.settings.tls_cert, &state.settings.tls_key) {
+        (Some(cert), Some(key)) => Some(super::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let app = router(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "scheduler API server stopped");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match tls {
+        Some(acceptor) => {
+            let listener =
+                super::tls::TlsListener::new(listener, acceptor).map_err(|source| Error::Io {
+                    context: "reading the scheduler API's address".into(),
+                    source,
+                })?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "scheduler API server stopped");
+                }
+            });
         }
-    });
-    info!(addr = %bound, "serving the Mesos scheduler API and master endpoints");
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "scheduler API server stopped");
+                }
+            });
+        }
+    }
+    info!(addr = %bound, scheme, "serving the Mesos scheduler API and master endpoints");
     Ok(Some((bound, leading)))
 }
 
@@ -346,7 +367,8 @@ async fn authenticate(
         }
         let mut response = text(
             StatusCode::UNAUTHORIZED,
-            "this master needs HTTP Basic credentials (principal and secret)",
+            "this master needs HTTP Basic credentials (principal and secret) or a Kubernetes \
+             bearer token",
         );
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -355,6 +377,9 @@ async fn authenticate(
         return Err(response);
     };
     let unauthorized = || text(StatusCode::UNAUTHORIZED, "invalid credentials");
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return bearer(state, ctx, token.trim(), &value).await;
+    }
     let (principal, secret) = parse_basic(&value).ok_or_else(unauthorized)?;
     let namespace = state
         .settings
@@ -399,6 +424,81 @@ async fn authenticate(
         }
     }
     Err(unauthorized())
+}
+
+/// A Kubernetes bearer token: who it is (TokenReview), and whether that user may create
+/// Frameworks in the namespace it registers in (SubjectAccessReview, verb `create` on
+/// `frameworks.mesos.operator.dev`). A ServiceAccount registers in its own namespace,
+/// any other user in `--scheduler-api-namespace`; the principal is the user name.
+async fn bearer(
+    state: &ApiState,
+    ctx: &Context,
+    token: &str,
+    authorization: &str,
+) -> std::result::Result<Tenant, Response> {
+    use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let unavailable = |e: kube::Error| {
+        warn!(error = %e, "cannot review a bearer token");
+        text(StatusCode::SERVICE_UNAVAILABLE, "cannot check credentials")
+    };
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: token.to_string(),
+            audiences: None,
+        },
+        ..Default::default()
+    };
+    let reviewed = Api::<TokenReview>::all(ctx.client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(unavailable)?;
+    let status = reviewed.status.unwrap_or_default();
+    let user = status.user.unwrap_or_default();
+    let Some(username) = user
+        .username
+        .clone()
+        .filter(|_| status.authenticated == Some(true))
+    else {
+        return Err(text(StatusCode::UNAUTHORIZED, "invalid bearer token"));
+    };
+    let namespace =
+        adapter::token_namespace(&username).unwrap_or_else(|| state.default_namespace.clone());
+    let access = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(username.clone()),
+            groups: user.groups.clone(),
+            uid: user.uid.clone(),
+            extra: user.extra.clone(),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some("mesos.operator.dev".into()),
+                resource: Some("frameworks".into()),
+                verb: Some("create".into()),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let decided = Api::<SubjectAccessReview>::all(ctx.client.clone())
+        .create(&PostParams::default(), &access)
+        .await
+        .map_err(unavailable)?;
+    if !decided.status.is_some_and(|s| s.allowed) {
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            format!("{username} may not create frameworks in namespace {namespace}"),
+        ));
+    }
+    Ok(Tenant {
+        namespace,
+        roles: None,
+        principal: Some(username),
+        authorization: Some(authorization.to_string()),
+    })
 }
 
 /// Label of the Secrets that hold a principal's credentials.
@@ -706,7 +806,7 @@ impl Stream {
     }
 }
 
-fn stream_response(
+pub(super) fn stream_response(
     content_type: ContentType,
     stream_id: &str,
     rx: mpsc::Receiver<std::result::Result<Bytes, Infallible>>,
@@ -827,6 +927,8 @@ async fn subscribe(
         sent_offers: HashSet::new(),
         answered: HashSet::new(),
         launching: HashSet::new(),
+        members: HashMap::new(),
+        killed_groups: HashSet::new(),
     };
     tokio::spawn(session.run(calls_rx));
     stream_response(content_type, &stream_id, rx)
@@ -930,6 +1032,10 @@ struct Session {
     answered: HashSet<String>,
     /// Mesos task ids being created.
     launching: HashSet<String>,
+    /// Task-group members (delivery key) → (the group's Task, the member's container).
+    members: HashMap<String, (String, String)>,
+    /// Task groups killed because a member failed (as Mesos' default executor does).
+    killed_groups: HashSet<String>,
 }
 
 impl Session {
@@ -1142,14 +1248,17 @@ impl Session {
         let tasks = self.ctx.tasks.state();
         let mine = self.mine(&tasks);
         for task in &mine {
-            self.launching.remove(&adapter::mesos_task_id(task));
+            for id in adapter::member_ids(task) {
+                self.launching.remove(&id);
+            }
         }
+        let names = self.expand(&mine);
+        self.kill_failed_groups(&mine, &names);
         let now = now_seconds();
         let updates = {
             let mut delivery = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
-            let names: Vec<(String, &Task)> = mine.iter().map(|t| (t.name_any(), *t)).collect();
             let mut out = delivery.changes(
-                names.iter().map(|(n, t)| (n.as_str(), *t)),
+                names.iter().map(|(n, t)| (n.as_str(), t.as_ref())),
                 self.caps,
                 now,
                 new_uuid,
@@ -1160,6 +1269,7 @@ impl Session {
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
             out.extend(delivery.retries(now));
             let live: HashSet<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+            self.members.retain(|k, _| live.contains(k.as_str()));
             delivery.retain(&live);
             out
         };
@@ -1169,6 +1279,71 @@ impl Session {
             }
         }
         true
+    }
+
+    /// What the framework is told about its tasks: (delivery key, Task), a task group's
+    /// members each as their own Task (state from their container); records the members.
+    fn expand<'a>(&mut self, mine: &[&'a Task]) -> Vec<(String, std::borrow::Cow<'a, Task>)> {
+        use std::borrow::Cow;
+        let mut out = Vec::with_capacity(mine.len());
+        for task in mine {
+            let Some(members) = adapter::group_members(task) else {
+                out.push((task.name_any(), Cow::Borrowed(*task)));
+                continue;
+            };
+            let pod = task
+                .status
+                .as_ref()
+                .and_then(|s| s.pod.as_ref())
+                .and_then(|pod| {
+                    self.ctx
+                        .pods
+                        .get(&kube::runtime::reflector::ObjectRef::new(pod).within(&self.namespace))
+                });
+            for member in &members {
+                self.members.insert(
+                    adapter::task_name(&self.framework_id, &member.id),
+                    (task.name_any(), member.container.clone()),
+                );
+            }
+            for (key, one) in adapter::member_tasks(task, &self.framework_id, pod.as_deref()) {
+                out.push((key, Cow::Owned(one)));
+            }
+        }
+        out
+    }
+
+    /// A task group whose member failed is killed whole, as Mesos' default executor does.
+    fn kill_failed_groups(
+        &mut self,
+        mine: &[&Task],
+        expanded: &[(String, std::borrow::Cow<'_, Task>)],
+    ) {
+        for task in mine.iter().filter(|t| !t.is_terminal() && !t.spec.kill) {
+            let name = task.name_any();
+            if self.killed_groups.contains(&name) {
+                continue;
+            }
+            let failed = expanded.iter().any(|(key, one)| {
+                self.members
+                    .get(key)
+                    .is_some_and(|(group, _)| *group == name)
+                    && one.state() == Some(crate::api::TaskState::Failed)
+            });
+            if failed {
+                self.killed_groups.insert(name.clone());
+                let api: Api<Task> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+                tokio::spawn(async move {
+                    let patch = serde_json::json!({"spec": {"kill": true}});
+                    if let Err(e) = api
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        warn!(task = %name, error = %e, "cannot kill a task group");
+                    }
+                });
+            }
+        }
     }
 
     /// Handles one call; `Ok(false)` ends the stream.
@@ -1223,9 +1398,10 @@ impl Session {
                         .collect();
                     let tasks = self.ctx.tasks.state();
                     let mine = self.mine(&tasks);
-                    let by_id: HashMap<String, &Task> = mine
+                    let expanded = self.expand(&mine);
+                    let by_id: HashMap<String, &Task> = expanded
                         .iter()
-                        .map(|t| (adapter::mesos_task_id(t), *t))
+                        .map(|(_, t)| (adapter::mesos_task_id(t), t.as_ref()))
                         .collect();
                     for status in adapter::reconcile(
                         &by_id,
@@ -1355,9 +1531,23 @@ impl Session {
             self.answered.insert(id.value.clone());
         }
         let mut infos = Vec::new();
+        let mut groups = Vec::new();
         let mut refused = Vec::new();
         for operation in &accept.operations {
             match operation.r#type.and_then(|t| Op::try_from(t).ok()) {
+                Some(Op::Launch) if operation.id.is_some() => {
+                    // Mesos: LAUNCH gets no operation feedback; each task is TASK_ERROR.
+                    for task in operation.launch.iter().flat_map(|l| l.task_infos.iter()) {
+                        refused.push(adapter::master_status(
+                            &task.task_id.value,
+                            Some(&task.agent_id.value),
+                            crate::api::TaskState::Error,
+                            v1::task_status::Reason::TaskInvalid,
+                            Some("The `id` field cannot be set on LAUNCH operations".into()),
+                            now,
+                        ));
+                    }
+                }
                 Some(Op::Launch) => {
                     infos.extend(
                         operation
@@ -1366,7 +1556,7 @@ impl Session {
                             .flat_map(|l| l.task_infos.iter().cloned()),
                     );
                 }
-                Some(Op::LaunchGroup) => {
+                Some(Op::LaunchGroup) if operation.id.is_some() => {
                     for task in operation
                         .launch_group
                         .iter()
@@ -1377,29 +1567,40 @@ impl Session {
                             Some(&task.agent_id.value),
                             crate::api::TaskState::Error,
                             v1::task_status::Reason::TaskGroupInvalid,
-                            Some(
-                                "LAUNCH_GROUP is not supported yet: launch each task with LAUNCH"
-                                    .into(),
-                            ),
+                            Some("The `id` field cannot be set on LAUNCH_GROUP operations".into()),
                             now,
                         ));
                     }
                 }
-                _ => {}
+                Some(Op::LaunchGroup) => groups.extend(operation.launch_group.iter().cloned()),
+                _ => {
+                    let (message, status) =
+                        adapter::refuse_operation(operation, invalid.as_deref());
+                    warn!(framework = %self.name, operation = ?operation.r#type.and_then(|t| Op::try_from(t).ok()), id = ?operation.id.as_ref().map(|i| &i.value), "dropping an offer operation: {message}");
+                    if let Some(status) = status
+                        && !self.stream.send(&Event {
+                            update_operation_status: Some(event::UpdateOperationStatus { status }),
+                            ..Stream::event(event::Type::UpdateOperationStatus)
+                        })
+                    {
+                        return false;
+                    }
+                }
             }
         }
         let tasks = self.ctx.tasks.state();
         let mut known: HashSet<String> = self
             .mine(&tasks)
             .iter()
-            .map(|t| adapter::mesos_task_id(t))
+            .flat_map(|t| adapter::member_ids(t))
             .collect();
         known.extend(self.launching.iter().cloned());
         let views = if invalid.is_some() { Vec::new() } else { views };
-        let plan = adapter::plan_accept(
+        let plan = adapter::plan_launches(
             &views,
             invalid.as_deref(),
             &infos,
+            &groups,
             &known,
             &self.name,
             &self.framework_id,
@@ -1427,9 +1628,7 @@ impl Session {
         }
         let mut per_offer: HashMap<String, usize> = HashMap::new();
         for task in &plan.launches {
-            if let Some(id) = task.annotations.get(adapter::TASK_ID_ANNOTATION) {
-                self.launching.insert(id.clone());
-            }
+            self.launching.extend(adapter::new_task_ids(task));
             if let Some(offer) = &task.spec.offer {
                 *per_offer.entry(offer.clone()).or_default() += 1;
             }
@@ -1465,11 +1664,7 @@ impl Session {
                     let owner = owner.clone();
                     let calls = calls.clone();
                     async move {
-                        let id = new
-                            .annotations
-                            .get(adapter::TASK_ID_ANNOTATION)
-                            .cloned()
-                            .unwrap_or_default();
+                        let ids = adapter::new_task_ids(&new);
                         let agent = new.annotations.get(adapter::AGENT_ANNOTATION).cloned();
                         let mut task = Task::new(&new.name, new.spec);
                         task.metadata.annotations = Some(new.annotations);
@@ -1489,16 +1684,18 @@ impl Session {
                                     v1::task_status::Reason::TaskInvalid,
                                 ),
                             };
-                            let status = adapter::master_status(
-                                &id,
-                                agent.as_deref(),
-                                state,
-                                reason,
-                                Some(format!("the task could not be created: {e}")),
-                                now_seconds(),
-                            );
-                            if let Some(calls) = calls {
-                                let _ = calls.send(SessionMsg::LaunchFailed(Box::new(status)));
+                            for id in ids {
+                                let status = adapter::master_status(
+                                    &id,
+                                    agent.as_deref(),
+                                    state,
+                                    reason,
+                                    Some(format!("the task could not be created: {e}")),
+                                    now_seconds(),
+                                );
+                                if let Some(calls) = &calls {
+                                    let _ = calls.send(SessionMsg::LaunchFailed(Box::new(status)));
+                                }
                             }
                         }
                     }
@@ -1522,7 +1719,13 @@ impl Session {
     }
 
     async fn kill(&mut self, task_id: &str) -> bool {
-        let name = adapter::task_name(&self.framework_id, task_id);
+        let key = adapter::task_name(&self.framework_id, task_id);
+        // Killing a member of a task group kills the group (Mesos' default executor).
+        let name = self
+            .members
+            .get(&key)
+            .map(|(group, _)| group.clone())
+            .unwrap_or(key);
         let task = self.ctx.tasks.state().into_iter().find(|t| {
             t.name_any() == name && t.namespace().as_deref() == Some(self.namespace.as_str())
         });
@@ -1564,7 +1767,15 @@ impl Session {
             .delivery
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .acknowledge(&name, uuid);
+            .acknowledge(&name, uuid, now_seconds());
+        if let Some(next) = acked.as_ref().and_then(|a| a.next.clone()) {
+            self.state
+                .counters
+                .updates_sent
+                .fetch_add(1, Ordering::Relaxed);
+            self.stream.update(next);
+        }
+        let acked = acked.map(|a| a.state);
         let counter = if acked.is_some() {
             &self.state.counters.valid_acks
         } else {
@@ -1573,9 +1784,16 @@ impl Session {
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(state) = acked.filter(|s| s.is_terminal()) {
             let api: Api<Task> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-            let patch = serde_json::json!({"metadata": {"annotations": {adapter::ACKNOWLEDGED_ANNOTATION: state.as_str()}}});
+            let (object, key) = match self.members.get(&name) {
+                Some((group, container)) => (
+                    group.clone(),
+                    format!("{}{container}", adapter::MEMBER_ACKNOWLEDGED_PREFIX),
+                ),
+                None => (name.clone(), adapter::ACKNOWLEDGED_ANNOTATION.to_string()),
+            };
+            let patch = serde_json::json!({"metadata": {"annotations": {key: state.as_str()}}});
             if let Err(e) = api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(&object, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 debug!(task = %name, error = %e, "cannot record an acknowledgement");

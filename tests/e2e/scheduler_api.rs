@@ -193,13 +193,18 @@ struct Subscription {
 
 impl Subscription {
     fn open(addr: &str, name: &str) -> Subscription {
+        Subscription::open_with(addr, name, "")
+    }
+
+    /// SUBSCRIBE with `extra` header lines (each ending in CRLF).
+    fn open_with(addr: &str, name: &str, extra: &str) -> Subscription {
         let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": name}}}).to_string();
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
         let request = format!(
-            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).expect("write");
@@ -227,6 +232,31 @@ impl Subscription {
             .to_string();
         assert_eq!(sub.next_event()["type"], "HEARTBEAT");
         sub
+    }
+
+    /// The operator API's SUBSCRIBE stream (JSON), read with raw HTTP.
+    fn operator(addr: &str) -> Subscription {
+        let body = json!({"type": "SUBSCRIBE"}).to_string();
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let request = format!(
+            "POST /api/v1 HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let (status, headers, rest) = read_response(&mut stream, true);
+        assert_eq!(status, 200, "operator SUBSCRIBE answered {status}");
+        assert_eq!(header(&headers, "transfer-encoding"), Some("chunked"));
+        assert_eq!(header(&headers, "content-type"), Some("application/json"));
+        Subscription {
+            stream,
+            stream_id: String::new(),
+            framework_id: String::new(),
+            pending: rest,
+            decoder: mesos_proto::recordio::RecordDecoder::new(16 << 20),
+        }
     }
 
     /// The next event (decoding the chunked body and RecordIO on the way).
@@ -261,6 +291,58 @@ impl Subscription {
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
                 Err(e) => panic!("reading the stream: {e}"),
             }
+        }
+    }
+
+    /// The next event if one comes within `wait`.
+    fn try_next_event(&mut self, wait: Duration) -> Option<Value> {
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let started = Instant::now();
+        let result = loop {
+            if let Ok(Some(record)) = self.decoder.next_record() {
+                break serde_json::from_slice(&record).ok();
+            }
+            while let Some(line_end) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let size = usize::from_str_radix(
+                    std::str::from_utf8(&self.pending[..line_end])
+                        .unwrap_or("0")
+                        .trim(),
+                    16,
+                )
+                .unwrap_or(0);
+                if self.pending.len() < line_end + 2 + size + 2 {
+                    break;
+                }
+                let data = self.pending[line_end + 2..line_end + 2 + size].to_vec();
+                self.pending.drain(..line_end + 2 + size + 2);
+                self.decoder.push(&data);
+            }
+            if let Ok(Some(record)) = self.decoder.next_record() {
+                break serde_json::from_slice(&record).ok();
+            }
+            if started.elapsed() >= wait {
+                break None;
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("the stream closed"),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(_) => break None,
+            }
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        result
+    }
+
+    /// Acknowledges an UPDATE event that carries a uuid.
+    fn ack(&self, addr: &str, update: &Value) {
+        let status = &update["update"]["status"];
+        if let Some(uuid) = status.get("uuid") {
+            let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": self.framework_id},
+                "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": uuid}});
+            assert_eq!(self.call(addr, ack), 202);
         }
     }
 
@@ -635,8 +717,39 @@ async fn malformed_calls_get_a_clear_4xx_and_semantic_errors_go_on_the_stream() 
         "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
             "name": "exec", "task_id": {"value": "exec"}, "agent_id": offer["agent_id"],
             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}, {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
-            "executor": {"executor_id": {"value": "e"}, "command": {"value": "true"}}}]}}]}});
+            "executor": {"executor_id": {"value": "e"}, "command": {"value": "true"}}}]}},
+            // Operations this master refuses, as Mesos refuses operations: with an id
+            // (operation feedback), UPDATE_OPERATION_STATUS OPERATION_ERROR; without,
+            // dropped (logged).
+            {"type": "RESERVE", "id": {"value": "op-reserve"}, "reserve": {"resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]}},
+            {"type": "CREATE", "create": {"volumes": []}},
+            // LAUNCH takes no operation id: its tasks are TASK_ERROR.
+            {"type": "LAUNCH", "id": {"value": "op-launch"}, "launch": {"task_infos": [{
+                "name": "with-id", "task_id": {"value": "with-id"}, "agent_id": offer["agent_id"],
+                "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}, {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+                "command": {"value": "true"}}]}}]}});
     assert_eq!(b.call(&addr, custom), 202);
+    let operation = b.wait_for("UPDATE_OPERATION_STATUS");
+    let op = &operation["update_operation_status"]["status"];
+    assert_eq!(op["operation_id"]["value"], "op-reserve", "{operation}");
+    assert_eq!(op["state"], "OPERATION_ERROR");
+    assert!(
+        op["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("RESERVE is not supported")),
+        "{op}"
+    );
+    assert!(op.get("uuid").is_none(), "the master's own answer: {op}");
+    let with_id = b.wait_for("UPDATE");
+    assert_eq!(with_id["update"]["status"]["task_id"]["value"], "with-id");
+    assert_eq!(with_id["update"]["status"]["state"], "TASK_ERROR");
+    assert!(
+        with_id["update"]["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be set on LAUNCH")),
+        "{with_id}"
+    );
     let update = b.wait_for("UPDATE");
     assert_eq!(update["update"]["status"]["state"], "TASK_ERROR");
     assert_eq!(update["update"]["status"]["reason"], "REASON_TASK_INVALID");
@@ -677,7 +790,7 @@ async fn malformed_calls_get_a_clear_4xx_and_semantic_errors_go_on_the_stream() 
         .and_then(|m| m.iter().find(|m| m["name"] == "master/elected"))
         .expect("master/elected");
     assert_eq!(elected["value"], 1.0);
-    assert_eq!(operator(json!({"type": "GET_STATE"})).0, 501);
+    assert_eq!(operator(json!({"type": "GET_ROLES"})).0, 501);
     // TEARDOWN removes the framework; its id is then refused.
     assert_eq!(
         b.call(
@@ -972,5 +1085,767 @@ async fn a_standby_redirects_to_the_leader() {
         finals.len() >= 5 && finals.values().filter(|s| *s == "TASK_FINISHED").count() == 5,
         "{}",
         brief(&record)
+    );
+}
+
+/// Starts tests/clients/`script` in the venv and waits for its first stdout line;
+/// the child's remaining stdout is read when it is joined.
+fn python_spawn(
+    script: &str,
+    args: &[&str],
+) -> (String, std::thread::JoinHandle<(bool, Value, String)>) {
+    use std::io::BufRead;
+    let venv = venv();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let mut child = Command::new(venv.join("bin/python"))
+        .arg(&path)
+        .args(args)
+        .env("PYTHONPATH", venv.join("mesos_pb"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    let _ = stdout.read_line(&mut first);
+    let handle = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+        let record = rest
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null);
+        (ok, record, stderr)
+    });
+    (first.trim().to_string(), handle)
+}
+
+fn operator_call(addr: &str, call: Value) -> Value {
+    let (status, headers, body) = http(
+        addr,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        call.to_string().as_bytes(),
+    );
+    assert_eq!(
+        status,
+        200,
+        "{call} answered {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    serde_json::from_slice(&body).expect("a JSON answer")
+}
+
+fn scalar_of(resources: &Value, name: &str) -> f64 {
+    resources
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["name"] == name)
+        .filter_map(|r| r["scalar"]["value"].as_f64())
+        .sum()
+}
+
+/// The operator API and its event stream against a known workload: one framework, a
+/// task that finishes and one that fails, checked field by field in JSON (raw HTTP) and
+/// in protobuf (Python's classes generated from the vendored protos).
+#[tokio::test]
+async fn operator_api_state_and_event_stream_field_by_field() {
+    let (env, addr) = api_env("mesos-operator-api", &[]).await;
+    // The protobuf subscriber, open before the workload starts.
+    let (first, pb_stream) = python_spawn(
+        "operator_client.py",
+        &[&addr, "subscribe", "90", "finish-me", "fail-me"],
+    );
+    assert_eq!(first, "subscribed", "{}", env.log_tail(20));
+    // A JSON subscriber, read with raw HTTP.
+    let mut ops = Subscription::operator(&addr);
+    let subscribed = ops.next_event();
+    assert_eq!(subscribed["type"], "SUBSCRIBED", "{subscribed}");
+    assert_eq!(subscribed["subscribed"]["heartbeat_interval_seconds"], 15.0);
+    assert!(subscribed["subscribed"]["get_state"]["get_agents"]["agents"].is_array());
+    assert_eq!(ops.next_event()["type"], "HEARTBEAT");
+
+    // The workload.
+    let mut fw = Subscription::open(&addr, "op-fw");
+    let offers = fw.wait_for("OFFERS");
+    let offer = offers["offers"]["offers"][0].clone();
+    let agent = offer["agent_id"]["value"]
+        .as_str()
+        .expect("agent")
+        .to_string();
+    let task = |id: &str, labels: Value| {
+        json!({"name": id, "task_id": {"value": id}, "agent_id": offer["agent_id"],
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+            "command": {"value": "true"}, "labels": {"labels": labels}})
+    };
+    let launch = json!({"type": "ACCEPT", "framework_id": {"value": fw.framework_id}, "accept": {
+    "offer_ids": [offer["id"]],
+    "operations": [{"type": "LAUNCH", "launch": {"task_infos": [
+        task("finish-me", json!([{"key": "kwok.mesos.operator.dev/run-for", "value": "1s"}])),
+        task("fail-me", json!([{"key": "kwok.mesos.operator.dev/run-for", "value": "1s"},
+                               {"key": "kwok.mesos.operator.dev/exit-code", "value": "3"}])),
+    ]}}]}});
+    assert_eq!(fw.call(&addr, launch), 202);
+    let mut finals = std::collections::BTreeMap::new();
+    while finals.len() < 2 {
+        let update = fw.wait_for("UPDATE");
+        let status = &update["update"]["status"];
+        // Updates wait in order per task: the next comes once this one is acknowledged.
+        if let Some(uuid) = status.get("uuid") {
+            let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": fw.framework_id},
+                "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": uuid}});
+            assert_eq!(fw.call(&addr, ack), 202);
+        }
+        let state = status["state"].as_str().unwrap_or("").to_string();
+        if state == "TASK_FINISHED" || state == "TASK_FAILED" {
+            finals.insert(
+                status["task_id"]["value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                state,
+            );
+        }
+    }
+    assert_eq!(finals["finish-me"], "TASK_FINISHED");
+    assert_eq!(finals["fail-me"], "TASK_FAILED");
+
+    // GET_STATE in JSON, field by field.
+    let state = operator_call(&addr, json!({"type": "GET_STATE"}));
+    assert_eq!(state["type"], "GET_STATE");
+    let get_state = &state["get_state"];
+    let frameworks = get_state["get_frameworks"]["frameworks"]
+        .as_array()
+        .expect("frameworks");
+    assert_eq!(frameworks.len(), 1, "{get_state}");
+    let f = &frameworks[0];
+    assert_eq!(f["framework_info"]["id"]["value"], fw.framework_id.as_str());
+    assert_eq!(f["framework_info"]["name"], "op-fw");
+    assert_eq!(f["framework_info"]["user"], "root");
+    assert_eq!(f["active"], true);
+    assert_eq!(f["connected"], true);
+    assert_eq!(f["recovered"], false);
+    assert!(
+        f["registered_time"]["nanoseconds"].as_i64().unwrap_or(0) > 0,
+        "{f}"
+    );
+    let completed = get_state["get_tasks"]["completed_tasks"]
+        .as_array()
+        .expect("completed tasks");
+    assert_eq!(completed.len(), 2, "{get_state}");
+    assert!(
+        get_state["get_tasks"]
+            .get("tasks")
+            .is_none_or(|t| t == &json!([]))
+    );
+    for t in completed {
+        let id = t["task_id"]["value"].as_str().expect("id");
+        assert_eq!(t["state"], finals[id].as_str(), "{t}");
+        assert_eq!(t["name"].as_str().map(|n| !n.is_empty()), Some(true));
+        assert_eq!(t["framework_id"]["value"], fw.framework_id.as_str());
+        assert_eq!(t["agent_id"]["value"], agent.as_str());
+        assert_eq!(scalar_of(&t["resources"], "cpus"), 0.1);
+        assert_eq!(scalar_of(&t["resources"], "mem"), 16.0);
+        let states: Vec<&str> = t["statuses"]
+            .as_array()
+            .expect("statuses")
+            .iter()
+            .filter_map(|s| s["state"].as_str())
+            .collect();
+        assert!(states.contains(&"TASK_RUNNING"), "{states:?}");
+        assert_eq!(states.last().copied(), Some(finals[id].as_str()));
+        assert!(
+            t["statuses"][0]["timestamp"].as_f64().unwrap_or(0.0) > 1.7e9,
+            "{t}"
+        );
+    }
+    // The agents are /state's slaves.
+    let (_, _, body) = http(&addr, "GET", "/state", &[], b"");
+    let old: Value = serde_json::from_slice(&body).expect("state");
+    let agents = get_state["get_agents"]["agents"]
+        .as_array()
+        .expect("agents");
+    let slaves = old["slaves"].as_array().expect("slaves");
+    assert_eq!(agents.len(), slaves.len());
+    for a in agents {
+        let id = a["agent_info"]["id"]["value"].as_str().expect("agent id");
+        let slave = slaves.iter().find(|s| s["id"] == id).expect("same agents");
+        assert_eq!(a["agent_info"]["hostname"], slave["hostname"]);
+        assert_eq!(a["version"], "1.11.0");
+        assert_eq!(a["active"], true);
+        assert_eq!(a["pid"], slave["pid"]);
+        assert_eq!(
+            scalar_of(&a["total_resources"], "cpus"),
+            slave["resources"]["cpus"].as_f64().expect("cpus")
+        );
+    }
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["agent_info"]["id"]["value"] == agent.as_str())
+    );
+    // The other GET calls.
+    let tasks = operator_call(&addr, json!({"type": "GET_TASKS"}));
+    assert_eq!(tasks["get_tasks"], get_state["get_tasks"]);
+    let fws = operator_call(&addr, json!({"type": "GET_FRAMEWORKS"}));
+    assert_eq!(
+        fws["get_frameworks"]["frameworks"][0]["framework_info"],
+        f["framework_info"]
+    );
+    let agents2 = operator_call(&addr, json!({"type": "GET_AGENTS"}));
+    assert_eq!(
+        agents2["get_agents"]["agents"].as_array().map(Vec::len),
+        Some(agents.len())
+    );
+    let master = operator_call(&addr, json!({"type": "GET_MASTER"}));
+    let info = &master["get_master"]["master_info"];
+    assert_eq!(info["version"], "1.11.0");
+    assert_eq!(
+        info["port"].as_u64().map(|p| p.to_string()),
+        addr.rsplit(':').next().map(str::to_string)
+    );
+    assert!(master["get_master"]["start_time"].as_f64().unwrap_or(0.0) > 1.7e9);
+    let flags = operator_call(&addr, json!({"type": "GET_FLAGS"}));
+    let flag = |name: &str| {
+        flags["get_flags"]["flags"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == name))
+            .map(|f| f["value"].clone())
+    };
+    assert_eq!(flag("authenticate_http_frameworks"), Some(json!("false")));
+    assert_eq!(flag("version"), Some(json!("1.11.0")));
+    let executors = operator_call(&addr, json!({"type": "GET_EXECUTORS"}));
+    assert_eq!(executors["type"], "GET_EXECUTORS");
+
+    // The same state in protobuf, from Python's generated classes.
+    let (ok, pb, stderr) = python("operator_client.py", &[&addr, "state"], &[]);
+    assert!(ok, "protobuf GET_STATE failed: {pb}\n{stderr}");
+    assert_eq!(pb["type"], "GET_STATE");
+    let pb_done = pb["state"]["completed_tasks"].as_array().expect("tasks");
+    assert_eq!(pb_done.len(), 2, "{pb}");
+    for t in pb_done {
+        let id = t["task_id"].as_str().expect("id");
+        assert_eq!(t["state"], finals[id].as_str());
+        assert_eq!(t["framework_id"], fw.framework_id.as_str());
+        assert_eq!(t["agent_id"], agent.as_str());
+        assert_eq!(t["cpus"], 0.1);
+        assert_eq!(t["mem"], 16.0);
+        assert_eq!(t["roles"], json!(["*"]));
+        assert_eq!(
+            t["statuses"].as_array().and_then(|s| s.last()),
+            Some(&json!(finals[id]))
+        );
+    }
+    assert_eq!(pb["state"]["frameworks"][0]["name"], "op-fw");
+    assert_eq!(pb["state"]["frameworks"][0]["user"], "root");
+    assert_eq!(pb["state"]["frameworks"][0]["active"], true);
+    assert_eq!(
+        pb["state"]["agents"].as_array().map(Vec::len),
+        Some(agents.len())
+    );
+    assert_eq!(pb["tasks"].as_array().map(Vec::len), Some(2));
+    assert_eq!(pb["master"]["version"], "1.11.0");
+    assert_eq!(pb["flags"]["version"], "1.11.0");
+
+    // TEARDOWN: the framework leaves.
+    assert_eq!(
+        fw.call(
+            &addr,
+            json!({"type": "TEARDOWN", "framework_id": {"value": fw.framework_id}})
+        ),
+        202
+    );
+    // The JSON stream told all of it, in order, for this framework.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "events so far: {seen:?}"
+        );
+        let event = ops.next_event();
+        let kind = event["type"].as_str().unwrap_or("").to_string();
+        let detail = match kind.as_str() {
+            "FRAMEWORK_ADDED" => {
+                event["framework_added"]["framework"]["framework_info"]["id"]["value"].clone()
+            }
+            "FRAMEWORK_UPDATED" => {
+                event["framework_updated"]["framework"]["framework_info"]["id"]["value"].clone()
+            }
+            "FRAMEWORK_REMOVED" => {
+                event["framework_removed"]["framework_info"]["id"]["value"].clone()
+            }
+            "TASK_ADDED" => {
+                let t = &event["task_added"]["task"];
+                assert_eq!(t["framework_id"]["value"], fw.framework_id.as_str());
+                t["task_id"]["value"].clone()
+            }
+            "TASK_UPDATED" => {
+                let u = &event["task_updated"];
+                assert_eq!(u["framework_id"]["value"], fw.framework_id.as_str());
+                assert_eq!(u["status"]["state"], u["state"]);
+                json!(format!(
+                    "{}:{}",
+                    u["status"]["task_id"]["value"].as_str().unwrap_or(""),
+                    u["state"].as_str().unwrap_or("")
+                ))
+            }
+            _ => continue,
+        };
+        seen.push((kind.clone(), detail.as_str().unwrap_or("").to_string()));
+        if kind == "FRAMEWORK_REMOVED" {
+            break;
+        }
+    }
+    let position = |kind: &str, detail: &str| {
+        seen.iter()
+            .position(|(k, d)| k == kind && d == detail)
+            .unwrap_or_else(|| panic!("no {kind} {detail} in {seen:?}"))
+    };
+    let added = position("FRAMEWORK_ADDED", &fw.framework_id);
+    for (id, last) in [("finish-me", "TASK_FINISHED"), ("fail-me", "TASK_FAILED")] {
+        let task_added = position("TASK_ADDED", id);
+        let running = position("TASK_UPDATED", &format!("{id}:TASK_RUNNING"));
+        let ended = position("TASK_UPDATED", &format!("{id}:{last}"));
+        assert!(
+            added < task_added && task_added < running && running < ended,
+            "{seen:?}"
+        );
+    }
+    assert_eq!(
+        position("FRAMEWORK_REMOVED", &fw.framework_id),
+        seen.len() - 1
+    );
+    // The protobuf stream told the same.
+    let (ok, record, stderr) = pb_stream.join().expect("subscriber thread");
+    assert!(ok, "protobuf SUBSCRIBE failed: {record}\n{stderr}");
+    assert_eq!(record["content_type"], "application/x-protobuf");
+    assert_eq!(record["heartbeat_interval_seconds"], 15.0);
+    assert_eq!(
+        record["final"],
+        json!({"finish-me": "TASK_FINISHED", "fail-me": "TASK_FAILED"})
+    );
+    let events = record["events"].as_array().expect("events");
+    assert_eq!(events[0]["type"], "SUBSCRIBED");
+    assert_eq!(events[1]["type"], "HEARTBEAT");
+    let of = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        of("FRAMEWORK_ADDED")
+            .iter()
+            .any(|e| e["framework"]["name"] == "op-fw")
+    );
+    let task_added = of("TASK_ADDED");
+    assert_eq!(task_added.len(), 2, "{record}");
+    for e in task_added {
+        assert_eq!(e["task"]["framework_id"], fw.framework_id.as_str());
+        assert_eq!(e["task"]["cpus"], 0.1);
+    }
+    assert!(
+        of("TASK_UPDATED")
+            .iter()
+            .all(|e| e["state"] == e["status_state"])
+    );
+    assert!(of("FRAMEWORK_REMOVED").iter().any(|e| e["name"] == "op-fw"));
+}
+
+/// LAUNCH_GROUP from the Python protobuf client: each group is one Task whose pod runs
+/// one container per member; every member gets its own updates (acknowledged), a
+/// failing group fails every member, and killing one member kills its group.
+#[tokio::test]
+async fn launch_group_runs_a_task_group_as_one_pod() {
+    let (env, addr) = api_env("mesos-groups", &[]).await;
+    let (ok, record, stderr) = python("protobuf_scheduler.py", &[&addr, "group"], &[]);
+    assert!(
+        ok,
+        "task-group scenario failed: {record}\n{stderr}\n{}",
+        env.log_tail(30)
+    );
+    let updates = record["updates"].as_object().expect("updates");
+    let states = |id: &str| -> Vec<String> {
+        updates[id]
+            .as_array()
+            .expect("states")
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    for id in ["ok-0", "ok-1", "ok-2"] {
+        let s = states(id);
+        assert_eq!(
+            s.last().map(String::as_str),
+            Some("TASK_FINISHED"),
+            "{id}: {s:?}"
+        );
+        assert!(s.iter().any(|x| x == "TASK_RUNNING"), "{id}: {s:?}");
+    }
+    for id in ["bad-0", "bad-1"] {
+        assert_eq!(
+            states(id).last().map(String::as_str),
+            Some("TASK_FAILED"),
+            "{id}"
+        );
+    }
+    for id in ["long-0", "long-1"] {
+        assert_eq!(
+            states(id).last().map(String::as_str),
+            Some("TASK_KILLED"),
+            "{id}"
+        );
+    }
+    // Every update had a uuid and was acknowledged.
+    assert_eq!(record["unacked"], 0, "{record}");
+    // One Task and one Pod per group, with a container per member.
+    let tasks = tasks_of(&env).await;
+    assert_eq!(tasks.len(), 3, "one Task per group");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = env.api();
+    for task in &tasks {
+        let group = task
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("mesos.operator.dev/task-group"))
+            .expect("a task group");
+        let members: Vec<Value> = serde_json::from_str(group).expect("members");
+        let pod_name = task
+            .status
+            .as_ref()
+            .and_then(|s| s.pod.clone())
+            .expect("a pod");
+        let expected = match task.state() {
+            Some(TaskState::Finished) => 3,
+            Some(TaskState::Failed) | Some(TaskState::Killed) => 2,
+            other => panic!("group ended {other:?}"),
+        };
+        assert_eq!(members.len(), expected);
+        // Each group's resources: the executor's plus its members'.
+        let cpus = mesos_operator::scheduler_api::adapter::cpus_f64(task.spec.resources.cpus);
+        assert_eq!(cpus, if expected == 3 { 0.13 } else { 0.12 });
+        if let Some(pod) = pods.get_opt(&pod_name).await.expect("get pod") {
+            let spec = pod.spec.expect("pod spec");
+            assert_eq!(spec.containers.len(), expected);
+            assert_eq!(spec.node_name.as_deref(), record["agent"].as_str());
+        }
+    }
+    // /state and the operator API list the members, not the groups.
+    let (_, _, body) = http(&addr, "GET", "/state", &[], b"");
+    let state: Value = serde_json::from_slice(&body).expect("state");
+    let done: Vec<String> = state["frameworks"][0]["completed_tasks"]
+        .as_array()
+        .expect("completed")
+        .iter()
+        .filter_map(|t| t["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(done.len(), 7, "{done:?}");
+    let tasks = operator_call(&addr, json!({"type": "GET_TASKS"}));
+    let ok_0 = tasks["get_tasks"]["completed_tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["task_id"]["value"] == "ok-0"))
+        .expect("ok-0 in GET_TASKS");
+    assert_eq!(ok_0["state"], "TASK_FINISHED");
+}
+
+/// A ServiceAccount's token for the API server (the TokenRequest API, as `kubectl create
+/// token` uses it).
+async fn service_account_token(env: &TestEnv, name: &str) -> String {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = env.api();
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("account");
+    accounts
+        .create(&Default::default(), &account)
+        .await
+        .expect("create service account");
+    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600}});
+    let answer: Value = accounts
+        .create_subresource("token", name, &Default::default(), &request)
+        .await
+        .expect("token request");
+    answer["status"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_string()
+}
+
+/// Kubernetes bearer tokens: reviewed (TokenReview), then authorized (SubjectAccessReview:
+/// `create` on frameworks in the ServiceAccount's namespace).
+#[tokio::test]
+async fn bearer_tokens_are_reviewed_and_authorized() {
+    let env = TestEnv::with_args("mesos-token", &["--scheduler-api-addr", "127.0.0.1:0"]).await;
+    let addr = wait_api_addr(&env, 0);
+    let allowed = service_account_token(&env, "scheduler").await;
+    let denied = service_account_token(&env, "stranger").await;
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = env.api();
+    let role = serde_json::from_value(json!({"metadata": {"name": "frameworks"},
+        "rules": [{"apiGroups": ["mesos.operator.dev"], "resources": ["frameworks"], "verbs": ["create"]}]}))
+    .expect("role");
+    roles
+        .create(&Default::default(), &role)
+        .await
+        .expect("role");
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = env.api();
+    let binding = serde_json::from_value(json!({"metadata": {"name": "frameworks"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "frameworks"},
+        "subjects": [{"kind": "ServiceAccount", "name": "scheduler", "namespace": env.ns}]}))
+    .expect("binding");
+    bindings
+        .create(&Default::default(), &binding)
+        .await
+        .expect("binding");
+    let subscribe = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}}).to_string();
+    let json_ct = ("Content-Type", "application/json");
+    let try_subscribe = |token: &str| {
+        let auth = format!("Bearer {token}");
+        let (status, _, body) = http(
+            &addr,
+            "POST",
+            "/api/v1/scheduler",
+            &[json_ct, ("Authorization", &auth)],
+            subscribe.as_bytes(),
+        );
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    // Not a token of this cluster: 401. Authenticated but not authorized: 403.
+    assert_eq!(try_subscribe("not-a-token").0, 401);
+    let (status, body) = try_subscribe(&denied);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(&format!("system:serviceaccount:{}:stranger", env.ns)),
+        "{body}"
+    );
+    let frameworks: Api<Framework> = env.api();
+    assert!(
+        frameworks
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    // Allowed: the framework registers in the ServiceAccount's namespace.
+    let header_line = format!("Authorization: Bearer {allowed}\r\n");
+    let fw = Subscription::open_with(&addr, "token-fw", &header_line);
+    let fws = frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(fws.len(), 1);
+    assert_eq!(
+        fws[0].metadata.uid.as_deref(),
+        Some(fw.framework_id.as_str())
+    );
+    let revive = json!({"type": "REVIVE", "framework_id": {"value": fw.framework_id}}).to_string();
+    let call = |token: &str| {
+        let auth = format!("Bearer {token}");
+        http(
+            &addr,
+            "POST",
+            "/api/v1/scheduler",
+            &[
+                json_ct,
+                ("Mesos-Stream-Id", &fw.stream_id),
+                ("Authorization", &auth),
+            ],
+            revive.as_bytes(),
+        )
+        .0
+    };
+    assert_eq!(call(&allowed), 202);
+    // Another identity cannot call for it.
+    assert_eq!(call(&denied), 403);
+}
+
+/// `curl` against the TLS port, trusting `ca`; (exit success, stdout).
+fn curl_tls(ca: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(ca)
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// `--scheduler-api-tls-cert`/`--key`: the port speaks TLS with a certificate made here.
+#[tokio::test]
+async fn the_api_port_serves_tls() {
+    let dir = std::env::temp_dir().join(format!("mesos-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let env = TestEnv::with_args(
+        "mesos-tls",
+        &[
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
+            "--scheduler-api-allow-anonymous",
+            "--scheduler-api-tls-cert",
+            &cert_s,
+            "--scheduler-api-tls-key",
+            &key_s,
+        ],
+    )
+    .await;
+    let start = Instant::now();
+    let addr = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            env.log_tail(30)
+        );
+        if let Some(addr) = api_addr_in(&std::fs::read_to_string(&env.log).unwrap_or_default()) {
+            let (ok, code) = curl_tls(
+                &cert,
+                &[
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!("https://{addr}/health"),
+                ],
+            );
+            if ok && code == "200" {
+                break addr;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (ok, body) = curl_tls(
+        &cert,
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"type":"GET_VERSION"}"#,
+            &format!("https://{addr}/api/v1"),
+        ],
+    );
+    assert!(ok, "{body}");
+    let version: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(version["get_version"]["version_info"]["version"], "1.11.0");
+    // A SUBSCRIBE stream over TLS: SUBSCRIBED, then HEARTBEAT.
+    let (_, stream) = curl_tls(
+        &cert,
+        &[
+            "-N",
+            "--max-time",
+            "5",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"tls"}}}"#,
+            &format!("https://{addr}/api/v1/scheduler"),
+        ],
+    );
+    let subscribed = stream.find("\"SUBSCRIBED\"").expect(&stream);
+    let heartbeat = stream.find("\"HEARTBEAT\"").expect(&stream);
+    assert!(subscribed < heartbeat);
+    // Plain HTTP gets no HTTP answer.
+    assert_ne!(http(&addr, "GET", "/health", &[], b"").0, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Status updates wait in order per task, as Mesos' status-update manager keeps them: a
+/// task that finishes while its TASK_RUNNING is unacknowledged gets TASK_FINISHED only
+/// after that acknowledgement, never instead of it.
+#[tokio::test]
+async fn updates_wait_in_order_until_acknowledged() {
+    let (env, addr) = api_env("mesos-fifo", &[]).await;
+    let mut fw = Subscription::open(&addr, "fifo");
+    let offers = fw.wait_for("OFFERS");
+    let offer = &offers["offers"]["offers"][0];
+    let launch = json!({"type": "ACCEPT", "framework_id": {"value": fw.framework_id}, "accept": {
+        "offer_ids": [offer["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+            "name": "fifo", "task_id": {"value": "fifo"}, "agent_id": offer["agent_id"],
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}, {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+            "command": {"value": "true"},
+            "labels": {"labels": [{"key": "kwok.mesos.operator.dev/run-for", "value": "1s"}]}}]}}]}});
+    assert_eq!(fw.call(&addr, launch), 202);
+    let running = loop {
+        let update = fw.wait_for("UPDATE");
+        if update["update"]["status"]["state"] == "TASK_RUNNING" {
+            break update;
+        }
+        fw.ack(&addr, &update);
+    };
+    // The task finishes (the Task object says so) while TASK_RUNNING is unacknowledged.
+    let tasks: Api<Task> = env.api();
+    let start = Instant::now();
+    while !tasks
+        .list(&ListParams::default())
+        .await
+        .expect("tasks")
+        .items
+        .iter()
+        .any(|t| t.state() == Some(TaskState::Finished))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the task never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Nothing but the head (no TASK_FINISHED) until it is acknowledged.
+    while let Some(event) = fw.try_next_event(Duration::from_secs(2)) {
+        if event["type"] == "UPDATE" {
+            assert_eq!(
+                event["update"]["status"]["state"], "TASK_RUNNING",
+                "{event}"
+            );
+        }
+    }
+    fw.ack(&addr, &running);
+    let finished = fw.wait_for("UPDATE");
+    assert_eq!(
+        finished["update"]["status"]["state"], "TASK_FINISHED",
+        "{finished}"
+    );
+    assert_ne!(
+        finished["update"]["status"]["uuid"],
+        running["update"]["status"]["uuid"]
     );
 }
