@@ -3,6 +3,7 @@
 //! `make test` starts the cluster and runs them.
 
 mod chart;
+mod constraints;
 mod leader;
 mod lifecycle;
 mod observability;
