@@ -54,6 +54,13 @@ async fn zoned_pool(env: &mut TestEnv) -> BTreeMap<String, [String; 4]> {
 }
 
 async fn env_with_pool(name: &str) -> (TestEnv, BTreeMap<String, [String; 4]>) {
+    env_with_scheduler(name, "Builtin").await
+}
+
+async fn env_with_scheduler(
+    name: &str,
+    scheduler: &str,
+) -> (TestEnv, BTreeMap<String, [String; 4]>) {
     let mut env = TestEnv::with_args(
         name,
         &[
@@ -65,12 +72,36 @@ async fn env_with_pool(name: &str) -> (TestEnv, BTreeMap<String, [String; 4]>) {
     )
     .await;
     let pool = zoned_pool(&mut env).await;
-    env.apply::<Framework>(
-        "apiVersion: mesos.operator.dev/v1alpha1\nkind: Framework\nmetadata:\n  name: fw\nspec:\n  scheduler: Builtin\n",
-    )
+    if scheduler == "External" {
+        renew_lease(&env).await;
+    }
+    env.apply::<Framework>(&format!(
+        "apiVersion: mesos.operator.dev/v1alpha1\nkind: Framework\nmetadata:\n  name: fw\nspec:\n  scheduler: {scheduler}\n  offers: {{timeout: 120s}}\n"
+    ))
     .await;
     env.wait_registered("fw").await;
     (env, pool)
+}
+
+/// Renews the External scheduler's Lease (2 s) once.
+async fn renew_lease(env: &TestEnv) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    use kube::api::{Patch, PatchParams};
+    let api: Api<Lease> = env.api();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "fw-scheduler"},
+        "spec": {"holderIdentity": "test-scheduler", "leaseDurationSeconds": 2,
+                 "renewTime": MicroTime(k8s_openapi::jiff::Timestamp::now())}
+    });
+    api.patch(
+        "fw-scheduler",
+        &PatchParams::apply("test-scheduler").force(),
+        &Patch::Apply(&lease),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("renewing the lease: {e}"));
 }
 
 /// A long-running task of group `group` with `constraints` (YAML flow items).
@@ -434,4 +465,128 @@ async fn infeasible_constraints_wait_with_a_message_and_bad_ones_are_task_errors
         "{message}"
     );
     assert!(env.pods_of("badregex").await.is_empty());
+}
+
+#[tokio::test]
+async fn external_launches_that_break_constraints_are_refused_at_the_offers_agent() {
+    use mesos_operator::api::{Offer, OfferState};
+    let (env, pool) = env_with_scheduler("cons-ext", "External").await;
+    let renewing = {
+        let env_ns = env.ns.clone();
+        let client = env.client.clone();
+        tokio::spawn(async move {
+            use k8s_openapi::api::coordination::v1::Lease;
+            use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+            use kube::api::{Patch, PatchParams};
+            let api: Api<Lease> = Api::namespaced(client, &env_ns);
+            loop {
+                let lease = json!({
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": "fw-scheduler"},
+                    "spec": {"holderIdentity": "test-scheduler", "leaseDurationSeconds": 2,
+                             "renewTime": MicroTime(k8s_openapi::jiff::Timestamp::now())}
+                });
+                let _ = api
+                    .patch(
+                        "fw-scheduler",
+                        &PatchParams::apply("test-scheduler").force(),
+                        &Patch::Apply(&lease),
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    // An outstanding offer of one node.
+    let offers: Api<Offer> = env.api();
+    let start = Instant::now();
+    let offer = loop {
+        let outstanding = offers
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|o| {
+                o.status
+                    .as_ref()
+                    .is_some_and(|s| s.state == OfferState::Outstanding)
+            });
+        if let Some(o) = outstanding {
+            break o;
+        }
+        assert!(
+            start.elapsed() < T,
+            "no offer; operator log:\n{}",
+            env.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let offer_name = offer.metadata.name.clone().unwrap_or_default();
+    let agent = offer.spec.agent.clone();
+    let zone = pool[&agent][0].clone();
+    let on_offer = |name: &str, constraint: &str| {
+        task(name, "svc", None, &[constraint], "0.1").replace(
+            "  framework: fw\n",
+            &format!("  framework: fw\n  offer: {offer_name}\n"),
+        )
+    };
+    // Two tasks of a hostname-UNIQUE group launched together on one offer: one runs, the
+    // other is refused (the placement lock makes each see the other).
+    let unique = "{field: hostname, operator: UNIQUE}";
+    let (a, b) = (on_offer("ext-0", unique), on_offer("ext-1", unique));
+    futures::join!(env.apply::<Task>(&a), env.apply::<Task>(&b));
+    let api: Api<Task> = env.api();
+    let start = Instant::now();
+    let (running, refused) = loop {
+        let mut running = Vec::new();
+        let mut refused = Vec::new();
+        for name in ["ext-0", "ext-1"] {
+            let st = api
+                .get(name)
+                .await
+                .ok()
+                .and_then(|t| t.status)
+                .unwrap_or_default();
+            match st.state {
+                Some(TaskState::Running) => running.push(name),
+                Some(TaskState::Error) => refused.push(st),
+                _ => {}
+            }
+        }
+        if running.len() + refused.len() == 2 {
+            break (running, refused);
+        }
+        assert!(
+            start.elapsed() < T,
+            "ext tasks did not settle; log:\n{}",
+            env.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(running.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].reason, Some(TaskReason::ReasonInvalidOffers));
+    let message = refused[0].message.clone().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "agent {agent} breaks the task's placement constraint 0 (hostname UNIQUE)"
+        )),
+        "{message}"
+    );
+    let pods = env.pods_of(running[0]).await;
+    assert_eq!(
+        pods.iter().map(node_of).collect::<Vec<_>>(),
+        vec![agent.clone()]
+    );
+
+    // A zone the offer's agent is not in.
+    env.apply::<Task>(
+        &on_offer("ext-2", "{field: zone, operator: UNLIKE, value: ZONE}").replace("ZONE", &zone),
+    )
+    .await;
+    let t = env.wait_state("ext-2", TaskState::Error, T).await;
+    let message = t.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(message.contains("constraint 0 (zone UNLIKE"), "{message}");
+    assert!(env.pods_of("ext-2").await.is_empty());
+    renewing.abort();
 }
