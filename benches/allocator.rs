@@ -77,6 +77,7 @@ pub fn cluster(agent_count: usize, frameworks: usize, externals: usize) -> Snaps
                 allocatable,
                 pod_room: Some(110),
                 available: generator.below(50) != 0,
+                labels: Default::default(),
             }
         })
         .collect();
@@ -131,6 +132,7 @@ pub fn cluster(agent_count: usize, frameworks: usize, externals: usize) -> Snaps
                             512 * (1 + generator.below(8)),
                         ),
                         tolerated_agents: Vec::new(),
+                        group: None,
                     })
                     .collect();
             }
@@ -156,6 +158,7 @@ pub fn cluster(agent_count: usize, frameworks: usize, externals: usize) -> Snaps
         roles,
         offers,
         now: at(NOW),
+        groups: Vec::new(),
         seed: 7,
     }
 }

@@ -23,6 +23,7 @@ echo "operator running (pid $(cat "$state/operator.pid"), log $state/logs/operat
 "$bin/kubectl" -n mesos-demo delete tasks --all --ignore-not-found >/dev/null
 "$bin/kubectl" -n mesos-demo apply -f examples/framework.yaml
 "$bin/kubectl" -n mesos-demo apply -f examples/tasks.yaml
+"$bin/kubectl" -n mesos-demo apply -f examples/placement.yaml   # zone UNIQUE: one per zone
 
 echo
 echo "watching the example tasks (STAGING -> RUNNING -> FINISHED / FAILED):"

@@ -131,6 +131,16 @@ pub enum UnplacedReason<'a> {
         /// The most any single agent has free, per scalar dimension.
         most_free: Resources,
     },
+    /// The task's placement constraints refuse every agent that has room for it.
+    Constrained {
+        /// What the task needs.
+        needed: Resources,
+        /// Whether the constraints admit some agent (which then has no room).
+        admitted_some: bool,
+        /// Which agents the constraints refuse and why, e.g. `0 of 5 nodes admit it:
+        /// constraint 0 (hostname UNIQUE) refused 5 (node-1 already has an instance)`.
+        summary: String,
+    },
 }
 
 impl fmt::Display for UnplacedReason<'_> {
@@ -146,6 +156,22 @@ impl fmt::Display for UnplacedReason<'_> {
             UnplacedReason::NoAgentFits { needed, most_free } => write!(
                 f,
                 "no available agent has room for {needed} (the most free on any agent, per resource: {most_free})"
+            ),
+            UnplacedReason::Constrained {
+                admitted_some: false,
+                summary,
+                ..
+            } => write!(
+                f,
+                "its placement constraints admit no available agent ({summary})"
+            ),
+            UnplacedReason::Constrained {
+                needed,
+                admitted_some: true,
+                summary,
+            } => write!(
+                f,
+                "no available agent that its placement constraints admit has room for {needed} ({summary})"
             ),
         }
     }

@@ -3,6 +3,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use mesos_model::constraints::{
+    Attributes, Field, NodeAttributes, PlacementTracker, RejectionSummary, Rule,
+};
+
 use crate::api::SchedulerKind;
 use crate::api::resources::PortRanges;
 
@@ -227,6 +231,55 @@ impl FrameworkSlot<'_> {
     }
 }
 
+/// An entry of [`Snapshot::groups`] during the cycle.
+struct GroupSlot<'a> {
+    /// Where the group's tasks are, this cycle's placements included.
+    tracker: PlacementTracker<'a>,
+    /// `None`: the placed tasks and the one being placed.
+    target: Option<u32>,
+    /// Entries of the same group, this one included: a placement counts in each.
+    siblings: Vec<usize>,
+    /// A need that fit on no agent the constraints admit (for a task without ports or
+    /// tolerated agents), with the placement count it was judged at: a later task of the
+    /// entry needing at least as much fails at once until the group changes.
+    failed: Option<(u32, Scalars)>,
+    /// The last unplaced task's reason, with the placement count it was judged at.
+    reason: Option<(u32, bool, String)>,
+    /// Per GROUP_BY without a count: its field and how many of the group's tasks are on
+    /// nodes with each value. Such a task goes where its values are least used (the rule
+    /// admits any value that is among the least used, so first fit would pile every task
+    /// onto the first value).
+    spread: Vec<(&'a Field, std::collections::HashMap<Option<&'a str>, u32>)>,
+}
+
+impl<'a> GroupSlot<'a> {
+    /// Counts a task of the group on `node`.
+    fn record<A: Attributes + ?Sized>(&mut self, node: &'a A) {
+        self.tracker.record(node);
+        for (field, counts) in &mut self.spread {
+            *counts.entry(node.value_of(field)).or_insert(0) += 1;
+        }
+    }
+
+    /// How used `node`'s values of the spread fields are (lower is better).
+    fn usage<A: Attributes + ?Sized>(&self, node: &A) -> u64 {
+        self.spread
+            .iter()
+            .map(|(field, counts)| {
+                u64::from(counts.get(&node.value_of(field)).copied().unwrap_or(0))
+            })
+            .sum()
+    }
+
+    /// Sets the target for one more placement.
+    fn prepare(&mut self) {
+        let target = self
+            .target
+            .unwrap_or_else(|| self.tracker.placed().saturating_add(1));
+        self.tracker.set_target(target);
+    }
+}
+
 /// A role during the cycle.
 struct RoleSlot<'a> {
     name: &'a str,
@@ -310,6 +363,8 @@ struct Cycle<'a, 'w> {
     /// one of these fails at once instead of searching again: a flood of
     /// identical tasks that do not fit costs one search, not one each.
     no_fit: Vec<Scalars>,
+    /// Placement groups, as [`Snapshot::groups`].
+    groups: Vec<GroupSlot<'a>>,
     /// Frameworks in snapshot order, duplicates dropped.
     frameworks: Vec<FrameworkSlot<'a>>,
     roles: Vec<RoleSlot<'a>>,
@@ -327,12 +382,14 @@ impl<'a, 'w> Cycle<'a, 'w> {
         agents.load(snapshot);
         let agent_positions = referenced_agents(snapshot, &agents.order);
         let (roles, role_index) = roles_of(snapshot);
+        let groups = groups_of(snapshot, &agents.order, &agent_positions);
         let mut cycle = Cycle {
             snapshot,
             agents,
             agent_positions,
             front: 0,
             no_fit: Vec::new(),
+            groups,
             frameworks: Vec::with_capacity(snapshot.frameworks.len()),
             roles,
             total: Scalars::ZERO,
@@ -714,6 +771,7 @@ impl<'a, 'w> Cycle<'a, 'w> {
                         *pods = pods.saturating_sub(1);
                     }
                     self.take_ports(position, &task.resources.ports);
+                    self.record_placement(task, position);
                     self.decisions.placements.push(Placement {
                         task: task.id.as_str(),
                         framework: source.id.as_str(),
@@ -757,11 +815,36 @@ impl<'a, 'w> Cycle<'a, 'w> {
         {
             return Err(Blocked::QuotaLimit);
         }
+        let group = self.group_of(task);
+        if let Some(group) = group {
+            let slot = &mut self.groups[group];
+            slot.prepare();
+            if slot.failed.is_some_and(|(placed, failed)| {
+                placed == slot.tracker.placed() && need.contains(&failed)
+            }) {
+                return Err(Blocked::NoAgentFits);
+            }
+        }
         // Headroom is counted on offerable agents only, so it does not restrict
         // placements on the unavailable agents a task tolerates.
         let within_headroom = self.role_cap(role).contains(need);
-        let offerable = self.first_fit_offerable(framework, task, need, within_headroom);
-        match self.first_fit_tolerated(framework, task, need, offerable) {
+        let found = match group.filter(|&group| !self.groups[group].spread.is_empty()) {
+            Some(group) => self.least_used_fit(framework, group, task, need, within_headroom),
+            None => {
+                let offerable = self.first_fit_offerable(framework, task, need, within_headroom);
+                self.first_fit_tolerated(framework, task, need, offerable)
+            }
+        };
+        if found.is_none()
+            && within_headroom
+            && let Some(group) = group
+            && task.resources.ports.is_empty()
+            && task.tolerated_agents.is_empty()
+        {
+            let slot = &mut self.groups[group];
+            slot.failed = Some((slot.tracker.placed(), *need));
+        }
+        match found {
             Some(position) => Ok(position),
             None if !within_headroom
                 && self
@@ -781,6 +864,125 @@ impl<'a, 'w> Cycle<'a, 'w> {
             && self.agents.free[position].contains(need)
             && self.free_ports(position).contains(ports)
             && !self.frameworks[framework].is_filtered(position, need, ports)
+            && self.admits(task, position)
+    }
+
+    /// The entry of [`Snapshot::groups`] that holds `task`'s constraints, if any.
+    fn group_of(&self, task: &PendingTask) -> Option<usize> {
+        task.group.filter(|&group| group < self.groups.len())
+    }
+
+    /// Whether `task`'s placement constraints admit one more task of its group on the
+    /// agent at `position` (the target is set by [`GroupSlot::prepare`]).
+    fn admits(&self, task: &PendingTask, position: usize) -> bool {
+        self.group_of(task).is_none_or(|group| {
+            self.groups[group]
+                .tracker
+                .check(self.agent(position))
+                .is_ok()
+        })
+    }
+
+    /// Counts a placement of `task` on the agent at `position` in every entry of its group.
+    fn record_placement(&mut self, task: &PendingTask, position: usize) {
+        let Some(group) = self.group_of(task) else {
+            return;
+        };
+        let agent = self.agent(position);
+        let siblings = std::mem::take(&mut self.groups[group].siblings);
+        for &sibling in &siblings {
+            self.groups[sibling].record(agent);
+        }
+        self.groups[group].siblings = siblings;
+    }
+
+    /// For a task with GROUP_BY without a count: of the agents where it fits and its
+    /// constraints admit it (offerable ones if `allowed`, and unavailable ones it
+    /// tolerates), the one whose spread values are least used, first in visiting order
+    /// on ties. An agent with values no task of the group uses ends the search.
+    fn least_used_fit(
+        &self,
+        framework: usize,
+        group: usize,
+        task: &PendingTask,
+        need: &Scalars,
+        allowed: bool,
+    ) -> Option<usize> {
+        let slot = &self.groups[group];
+        let mut best: Option<(u64, usize)> = None;
+        let consider = |position: usize, best: &mut Option<(u64, usize)>| {
+            let usage = slot.usage(self.agent(position));
+            if best.is_none_or(|(least, at)| (usage, position) < (least, at)) {
+                *best = Some((usage, position));
+            }
+            usage == 0
+        };
+        if allowed && !self.no_fit.iter().any(|failed| need.contains(failed)) {
+            let mut start = 0;
+            while let Some(position) = self
+                .agents
+                .tree
+                .first_from(start, |room| room.pods > 0 && room.free.contains(need))
+            {
+                if self.fits(framework, task, need, position) && consider(position, &mut best) {
+                    break;
+                }
+                start = position + 1;
+            }
+        }
+        for name in &task.tolerated_agents {
+            if let Some(position) = self.agent_position(name)
+                && !self.agents.offerable[position]
+                && self.fits(framework, task, need, position)
+            {
+                consider(position, &mut best);
+            }
+        }
+        best.map(|(_, position)| position)
+    }
+
+    /// Why `task`'s constraints keep it off every agent it may use (offerable agents, and
+    /// unavailable ones it tolerates), judged once per group state; `None` when they
+    /// refuse none (room alone decides).
+    fn constrained_reason(
+        &mut self,
+        group: usize,
+        task: &PendingTask,
+    ) -> Option<UnplacedReason<'a>> {
+        let slot = &self.groups[group];
+        let placed = slot.tracker.placed();
+        let cached = slot
+            .reason
+            .as_ref()
+            .filter(|(at, _, _)| *at == placed && task.tolerated_agents.is_empty())
+            .map(|(_, admitted, summary)| (*admitted, summary.clone()));
+        let (admitted_some, summary) = cached.unwrap_or_else(|| {
+            let mut summary = RejectionSummary::default();
+            let tolerated: Vec<usize> = task
+                .tolerated_agents
+                .iter()
+                .filter_map(|name| self.agent_position(name))
+                .filter(|&position| !self.agents.offerable[position])
+                .collect();
+            let usable = (0..self.agents.order.len())
+                .filter(|&position| self.agents.offerable[position])
+                .chain(tolerated);
+            for position in usable {
+                summary.add(&slot.tracker.check(self.agent(position)));
+            }
+            if summary.refused() == 0 {
+                return (true, String::new());
+            }
+            (summary.refused() < summary.nodes(), summary.message())
+        });
+        if task.tolerated_agents.is_empty() {
+            self.groups[group].reason = Some((placed, admitted_some, summary.clone()));
+        }
+        (!summary.is_empty()).then(|| UnplacedReason::Constrained {
+            needed: task.resources.clone(),
+            admitted_some,
+            summary,
+        })
     }
 
     /// The first offerable agent in visiting order where `task` fits (none unless
@@ -798,10 +1000,11 @@ impl<'a, 'w> Cycle<'a, 'w> {
         if self.no_fit.iter().any(|failed| need.contains(failed)) {
             return None;
         }
-        // Only the scalars and pod room decide for a task without ports whose
-        // framework has no filters: its failure can be remembered.
-        let plain =
-            task.resources.ports.is_empty() && self.frameworks[framework].filters.is_empty();
+        // Only the scalars and pod room decide for a task without ports or constraints
+        // whose framework has no filters: its failure can be remembered.
+        let plain = task.resources.ports.is_empty()
+            && task.group.is_none()
+            && self.frameworks[framework].filters.is_empty();
         let mut start = 0;
         while let Some(position) = self
             .agents
@@ -878,11 +1081,19 @@ impl<'a, 'w> Cycle<'a, 'w> {
     }
 
     fn unplaced_reason(
-        &self,
+        &mut self,
         blocked: Blocked,
         role: usize,
         task: &PendingTask,
     ) -> UnplacedReason<'a> {
+        if blocked == Blocked::NoAgentFits
+            && let Some(group) = self.group_of(task)
+        {
+            self.groups[group].prepare();
+            if let Some(reason) = self.constrained_reason(group, task) {
+                return reason;
+            }
+        }
         match blocked {
             Blocked::QuotaLimit => UnplacedReason::QuotaLimit {
                 role: self.roles[role].name,
@@ -959,7 +1170,13 @@ fn referenced_agents<'a>(snapshot: &'a Snapshot, order: &[usize]) -> NameMap<'a>
                         .iter()
                         .flat_map(|task| task.tolerated_agents.iter().map(String::as_str)),
                 )
-        }));
+        }))
+        .chain(
+            snapshot
+                .groups
+                .iter()
+                .flat_map(|group| group.placed.iter().map(String::as_str)),
+        );
     for name in referenced {
         positions.insert(name, usize::MAX);
     }
@@ -972,6 +1189,55 @@ fn referenced_agents<'a>(snapshot: &'a Snapshot, order: &[usize]) -> NameMap<'a>
         }
     }
     positions
+}
+
+/// The snapshot's placement groups, each tracker seeded with where its group's live
+/// tasks are.
+fn groups_of<'a>(
+    snapshot: &'a Snapshot,
+    order: &[usize],
+    positions: &NameMap<'a>,
+) -> Vec<GroupSlot<'a>> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (index, group) in snapshot.groups.iter().enumerate() {
+        by_key.entry(group.key.as_str()).or_default().push(index);
+    }
+    snapshot
+        .groups
+        .iter()
+        .map(|group| {
+            let mut slot = GroupSlot {
+                tracker: PlacementTracker::new(&group.constraints, group.target.unwrap_or(1)),
+                target: group.target,
+                siblings: by_key.get(group.key.as_str()).cloned().unwrap_or_default(),
+                failed: None,
+                reason: None,
+                spread: group
+                    .constraints
+                    .iter()
+                    .filter(|c| matches!(c.rule, Rule::GroupBy(None)))
+                    .map(|c| (&c.field, Default::default()))
+                    .collect(),
+            };
+            for name in &group.placed {
+                match positions.get(name.as_str()).copied() {
+                    Some(position) if position != usize::MAX => {
+                        slot.record(&snapshot.agents[order[position]]);
+                    }
+                    _ => {
+                        // A node the snapshot does not hold counts by its name alone.
+                        let node = NodeAttributes::new(name, []);
+                        slot.tracker.record(&node);
+                        for (field, counts) in &mut slot.spread {
+                            let value = (**field == Field::Hostname).then_some(name.as_str());
+                            *counts.entry(value).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+            slot
+        })
+        .collect()
 }
 
 /// The snapshot's roles (first of each name) plus default roles named by

@@ -35,6 +35,12 @@
 //!   tasks. Tasks are placed first-fit in the shuffled agent order (the same order
 //!   for every task of a cycle), so they pack onto fewer agents. A suppressed
 //!   Builtin framework places nothing.
+//! - Placement constraints (Marathon's operators, [`mesos_model::constraints`]) are a
+//!   property of pending tasks ([`PendingTask::group`]): an agent they refuse is skipped,
+//!   judged against the group's live tasks ([`PlacementGroup::placed`], launches in
+//!   flight included) and every placement made earlier in the same cycle, so two
+//!   launches of one cycle never break UNIQUE or MAX_PER together. A task they keep off
+//!   every agent with room is left unplaced with [`UnplacedReason::Constrained`].
 //! - Mesos' default `min_allocatable_resources` (`cpus:0.01|mem:32`, any of) is the
 //!   default [`MinAllocatable`]; it applies to offers, not to Builtin tasks.
 
@@ -47,6 +53,8 @@ mod scalars;
 mod snapshot;
 
 #[cfg(test)]
+mod constraint_tests;
+#[cfg(test)]
 mod tests;
 
 pub use decisions::{
@@ -55,6 +63,6 @@ pub use decisions::{
 };
 pub use engine::{Allocator, allocate};
 pub use snapshot::{
-    Agent, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask, Role, Snapshot,
-    Timestamp,
+    Agent, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask, PlacementGroup,
+    Role, Snapshot, Timestamp,
 };

@@ -1,5 +1,10 @@
 //! The allocator's input: everything one allocation cycle decides from.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mesos_model::constraints::{Attributes, Constraints};
+
 use crate::api::resources::{Cpus, Mebibytes};
 use crate::api::{Resources, SchedulerKind};
 
@@ -30,6 +35,9 @@ pub struct Snapshot {
     pub offers: Vec<OutstandingOffer>,
     /// The time of this cycle (the allocator never reads a clock).
     pub now: Timestamp,
+    /// Placement constraints of pending tasks, with where their groups' live tasks run
+    /// ([`PendingTask::group`] indexes this list).
+    pub groups: Vec<PlacementGroup>,
     /// Seed for the order in which agents are visited (Mesos shuffles agents).
     pub seed: u64,
 }
@@ -58,6 +66,19 @@ pub struct Agent {
     /// and only tasks that list it in [`PendingTask::tolerated_agents`] are placed
     /// on it.
     pub available: bool,
+    /// The node's labels, which placement constraints read (`zone`, `region` and any
+    /// label). May be left empty when no pending task has constraints.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Attributes for Agent {
+    fn hostname(&self) -> &str {
+        &self.name
+    }
+
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
 }
 
 /// A framework.
@@ -107,6 +128,39 @@ pub struct PendingTask {
     /// (the caller evaluates tolerations; cordoned or NotReady nodes do not belong
     /// here).
     pub tolerated_agents: Vec<String>,
+    /// The task's placement constraints: an index into [`Snapshot::groups`] (`None`, or
+    /// an index out of range: none).
+    pub group: Option<usize>,
+}
+
+/// The placement constraints of a group's pending tasks (Marathon's app constraints) and
+/// the agents of the group's live tasks, launches in flight included.
+///
+/// Entries with the same `key` are one group whose tasks carry different constraints
+/// (old and new versions during a rollout): each entry judges its own tasks, and every
+/// placement of the cycle counts in every entry of the group.
+#[derive(Clone, Debug, Default)]
+pub struct PlacementGroup {
+    /// The group (e.g. `namespace/framework/group`).
+    pub key: String,
+    /// The checked constraints.
+    pub constraints: Arc<Constraints>,
+    /// How many tasks the group should have (GROUP_BY's target); `None`: the tasks placed
+    /// so far and the one being placed.
+    pub target: Option<u32>,
+    /// Agent names of the group's live tasks, first launched first (CLUSTER without a
+    /// value pins the first one's value). An agent the snapshot does not hold counts by
+    /// its name only.
+    pub placed: Vec<String>,
+}
+
+impl PartialEq for PlacementGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.target == other.target
+            && self.placed == other.placed
+            && self.constraints.specs() == other.constraints.specs()
+    }
 }
 
 /// A role with its weight and quota.

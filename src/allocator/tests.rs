@@ -48,6 +48,7 @@ fn agent(name: &str, cpus: u64, mem: u64) -> Agent {
         unrequested: resources,
         pod_room: None,
         available: true,
+        labels: Default::default(),
     }
 }
 
@@ -81,6 +82,7 @@ fn task(id: &str, resources: Resources) -> PendingTask {
         id: id.to_owned(),
         resources,
         tolerated_agents: Vec::new(),
+        group: None,
     }
 }
 
@@ -121,6 +123,7 @@ fn snapshot(agents: Vec<Agent>, frameworks: Vec<Framework>) -> Snapshot {
         roles: Vec::new(),
         offers: Vec::new(),
         now: now(),
+        groups: Vec::new(),
         seed: 42,
     }
 }
@@ -778,6 +781,7 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
                 unrequested: resources,
                 pod_room: pods,
                 available: availability < 8,
+                labels: Default::default(),
             }
         });
     let task = (
@@ -800,6 +804,7 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
                     .into_iter()
                     .map(|i| format!("agent-{i}"))
                     .collect(),
+                group: None,
             }
         });
     let framework = (
@@ -906,6 +911,7 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
                     roles,
                     offers,
                     now: now(),
+                    groups: Vec::new(),
                     seed,
                 }
             },

@@ -107,6 +107,13 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         .iter()
         .map(|p| key(&p.namespace, &p.name))
         .collect();
+    // Where each in-flight pod goes, for placement groups.
+    let ledger_nodes: std::collections::HashMap<String, &str> = pending_pods
+        .iter()
+        .map(|p| (key(&p.namespace, &p.name), p.node.as_str()))
+        .collect();
+    let node_of = |ns: &str, t: &Task| task_node(ctx, &ledger_nodes, ns, t);
+    let mut groups = PlacementGroups::default();
     // Whether a task's pod exists (in its status, the ledger or the store), before its
     // status may say so.
     let has_pod = |ns: &str, t: &Task| {
@@ -206,6 +213,10 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
             });
             for t in waiting {
                 let Ok(pod) = build_pod(t, "") else { continue };
+                // Constraints that do not parse: the task reconciler reports TASK_ERROR.
+                let Ok(group) = groups.entry(&ns, &name, t, &mine, &node_of) else {
+                    continue;
+                };
                 let tolerations = pod
                     .spec
                     .as_ref()
@@ -220,12 +231,12 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
                         .map(|a| a.name.clone())
                         .collect()
                 };
-                frameworks_push_task(
-                    &mut pending_tasks,
-                    key(&ns, &t.name_any()),
-                    placement::built_pod_requests(&pod),
+                pending_tasks.push(allocator::PendingTask {
+                    id: key(&ns, &t.name_any()),
+                    resources: placement::built_pod_requests(&pod),
                     tolerated_agents,
-                );
+                    group,
+                });
             }
         }
         let filters = offers
@@ -310,6 +321,8 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
         })
         .collect();
 
+    // Node labels are read only when some pending task has constraints.
+    let with_labels = !groups.list.is_empty();
     Snapshot {
         agents: agents
             .iter()
@@ -321,8 +334,17 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
                     u32::try_from(a.max_pods.saturating_sub(a.pods)).unwrap_or(u32::MAX),
                 ),
                 available: a.unavailable.is_none() && a.taints.is_empty(),
+                labels: if with_labels {
+                    ctx.nodes
+                        .get(&ObjectRef::new(&a.name))
+                        .map(|n| n.labels().clone())
+                        .unwrap_or_default()
+                } else {
+                    Default::default()
+                },
             })
             .collect(),
+        groups: groups.list,
         frameworks,
         roles,
         offers: outstanding,
@@ -331,17 +353,204 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
     }
 }
 
-fn frameworks_push_task(
-    list: &mut Vec<allocator::PendingTask>,
-    id: String,
-    resources: crate::api::Resources,
-    tolerated_agents: Vec<String>,
-) {
-    list.push(allocator::PendingTask {
-        id,
-        resources,
-        tolerated_agents,
+/// The node a task's pod is on: its pod in the store (while it holds resources), or its
+/// launch in flight in the placement ledger (`ledger`: `namespace/pod` → node).
+fn task_node(
+    ctx: &Context,
+    ledger: &std::collections::HashMap<String, &str>,
+    ns: &str,
+    task: &Task,
+) -> Option<String> {
+    let pod_name = pod_name(task);
+    if let Some(pod) = ctx.pods.get(&ObjectRef::new(&pod_name).within(ns)) {
+        return placement::holds_resources(&pod)
+            .then(|| pod.spec.as_ref().and_then(|s| s.node_name.clone()))
+            .flatten();
+    }
+    ledger.get(&key(ns, &pod_name)).map(|node| node.to_string())
+}
+
+/// The agents of the live tasks of `group` among `tasks` (one framework's, in one
+/// namespace): every non-terminal task of the group with a node, first created first.
+/// Pure: `node_of` says where a task's pod is (or goes, for a launch in flight).
+pub fn group_placements<'t>(
+    tasks: impl IntoIterator<Item = &'t Task>,
+    group: &str,
+    node_of: impl Fn(&Task) -> Option<String>,
+) -> Vec<String> {
+    let mut members: Vec<(&Task, String)> = tasks
+        .into_iter()
+        .filter(|t| {
+            t.spec.placement.as_ref().is_some_and(|p| p.group == group)
+                && !t.is_terminal()
+                && t.metadata.deletion_timestamp.is_none()
+        })
+        .filter_map(|t| Some((t, node_of(t)?)))
+        .collect();
+    members.sort_by(|(a, _), (b, _)| {
+        a.metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .then_with(|| a.name_any().cmp(&b.name_any()))
     });
+    members.into_iter().map(|(_, node)| node).collect()
+}
+
+/// What is wrong with a task's placement constraints (those CEL cannot check, such as
+/// a regular expression that does not compile), each named by its field path; `None`
+/// when they parse.
+pub fn placement_problems(task: &Task) -> Option<String> {
+    let placement = task.spec.placement.as_ref()?;
+    let errors = mesos_model::constraints::parse(&placement.constraints).err()?;
+    let problems: Vec<String> = errors
+        .0
+        .iter()
+        .map(|e| {
+            format!(
+                "spec.placement.constraints[{}].{} ({}): {}",
+                e.index,
+                e.problem.part(),
+                e.constraint,
+                e.problem
+            )
+        })
+        .collect();
+    Some(format!(
+        "invalid placement constraints: {}",
+        problems.join("; ")
+    ))
+}
+
+/// Whether `task`'s placement constraints admit it on `agent` (a task launched on an
+/// offer: its framework chose the agent), judged against the live tasks of its group
+/// with the launches in flight (`pending`, the placement ledger) counted. The caller
+/// holds the placement ledger's lock, so concurrent launches see each other.
+pub fn check_offered_agent(
+    ctx: &Context,
+    ns: &str,
+    task: &Task,
+    agent: &str,
+    pending: &[super::PendingPod],
+) -> Result<(), String> {
+    use mesos_model::constraints::NodeAttributes;
+    let Some(placement) = task
+        .spec
+        .placement
+        .as_ref()
+        .filter(|p| !p.constraints.is_empty())
+    else {
+        return Ok(());
+    };
+    let constraints = mesos_model::constraints::parse(&placement.constraints)
+        .map_err(|e| format!("invalid placement constraints: {e}"))?;
+    let ledger: std::collections::HashMap<String, &str> = pending
+        .iter()
+        .map(|p| (key(&p.namespace, &p.name), p.node.as_str()))
+        .collect();
+    let tasks = ctx.tasks.state();
+    let others = tasks.iter().map(|t| &**t).filter(|t| {
+        t.spec.framework == task.spec.framework
+            && t.namespace().as_deref() == Some(ns)
+            && t.uid() != task.uid()
+    });
+    let attributes = |name: &str| NodeAttributes {
+        hostname: name.to_string(),
+        labels: ctx
+            .nodes
+            .get(&ObjectRef::new(name))
+            .map(|n| n.labels().clone())
+            .unwrap_or_default(),
+    };
+    let placed: Vec<NodeAttributes> =
+        group_placements(others, &placement.group, |t| task_node(ctx, &ledger, ns, t))
+            .iter()
+            .map(|name| attributes(name))
+            .collect();
+    let target = placement.target_instances.unwrap_or_else(|| {
+        u32::try_from(placed.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+    });
+    mesos_model::constraints::evaluate(&constraints, &attributes(agent), &placed, target).map_err(
+        |rejection| {
+            format!(
+                "agent {agent} breaks the task's placement {rejection} (group {})",
+                placement.group
+            )
+        },
+    )
+}
+
+/// The placement groups of one snapshot: one entry per (group, constraints, target), the
+/// constraints parsed once per cycle.
+#[derive(Default)]
+struct PlacementGroups {
+    list: Vec<allocator::PlacementGroup>,
+    /// (group key, constraints, target) → index in `list`, or `None` if they do not parse.
+    index: std::collections::HashMap<
+        (
+            String,
+            Vec<mesos_model::constraints::ConstraintSpec>,
+            Option<u32>,
+        ),
+        Option<usize>,
+    >,
+    /// Group key → where its live tasks are.
+    placed: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl PlacementGroups {
+    /// The entry for a pending task of framework `framework` (whose tasks are `mine`):
+    /// `Ok(None)` without constraints, `Err` when they do not parse.
+    fn entry(
+        &mut self,
+        ns: &str,
+        framework: &str,
+        task: &Task,
+        mine: &[&Task],
+        node_of: &impl Fn(&str, &Task) -> Option<String>,
+    ) -> Result<Option<usize>, ()> {
+        let Some(placement) = task
+            .spec
+            .placement
+            .as_ref()
+            .filter(|p| !p.constraints.is_empty())
+        else {
+            return Ok(None);
+        };
+        let group_key = format!("{ns}/{framework}/{}", placement.group);
+        let index_key = (
+            group_key.clone(),
+            placement.constraints.clone(),
+            placement.target_instances,
+        );
+        if let Some(entry) = self.index.get(&index_key) {
+            return entry.map(Some).ok_or(());
+        }
+        let entry = match mesos_model::constraints::parse(&placement.constraints) {
+            Ok(constraints) => {
+                let placed = self
+                    .placed
+                    .entry(group_key.clone())
+                    .or_insert_with(|| {
+                        group_placements(mine.iter().copied(), &placement.group, |t| node_of(ns, t))
+                    })
+                    .clone();
+                self.list.push(allocator::PlacementGroup {
+                    key: group_key,
+                    constraints: Arc::new(constraints),
+                    target: placement.target_instances,
+                    placed,
+                });
+                Some(self.list.len() - 1)
+            }
+            Err(_) => None,
+        };
+        self.index.insert(index_key, entry);
+        entry.map(Some).ok_or(())
+    }
 }
 
 /// What is left of an offer after the tasks launched on it (their pods now count on the

@@ -417,6 +417,14 @@ async fn launch(
             ));
         }
     };
+    // Constraints CEL cannot check (a regular expression that does not compile).
+    if let Some(problems) = super::allocation::placement_problems(task) {
+        return Ok(invalid(
+            TaskState::Error,
+            TaskReason::ReasonTaskInvalid,
+            problems,
+        ));
+    }
     let demand = task.spec.resources.clone();
 
     // Place on the offer's agent (Builtin tasks wait for the allocation loop). The
@@ -496,10 +504,18 @@ async fn launch(
             ctx.nodes.state().iter().map(|n| &**n),
             pods.iter().map(|p| &**p),
         );
-        for pending in ledger.pending(&pods) {
+        let in_flight = ledger.pending(&pods);
+        for pending in &in_flight {
             if let Some(a) = agents.iter_mut().find(|a| a.name == pending.node) {
                 placement::charge(a, &pending.resources);
             }
+        }
+        // The framework chose the agent: its placement constraints are checked there,
+        // against the group's live tasks and the launches in flight.
+        if let Err(message) =
+            super::allocation::check_offered_agent(ctx, ns, task, &agent, &in_flight)
+        {
+            return Ok(invalid(dropped, TaskReason::ReasonInvalidOffers, message));
         }
         let chosen = match agents.iter().find(|a| a.name == agent) {
             Some(a)

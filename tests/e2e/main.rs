@@ -5,6 +5,7 @@
 use mesos_testkit::{process, support};
 
 mod chart;
+mod constraints;
 mod leader;
 mod lifecycle;
 mod observability;

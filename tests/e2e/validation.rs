@@ -566,3 +566,125 @@ async fn invalid_manifests_are_rejected_with_the_field_named() {
     );
     println!("{total} invalid manifests rejected, each naming its field");
 }
+
+/// A Task spec of the valid base with a placement of `constraints` (YAML flow items).
+fn with_constraints(constraints: &[&str]) -> String {
+    let list: String = constraints.iter().map(|c| format!("    - {c}\n")).collect();
+    task(&format!(
+        "{OK}  placement:\n    group: web\n    constraints:\n{list}"
+    ))
+}
+
+#[tokio::test]
+async fn invalid_placement_constraints_are_rejected_with_the_field_named() {
+    let env = TestEnv::without_operator("validation-placement").await;
+    let ns = env.ns.as_str();
+    let c0 = "spec.placement.constraints[0]";
+    let c1 = "spec.placement.constraints[1]";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "unknown operator",
+            with_constraints(&["{field: zone, operator: SPREAD}"]),
+            "spec.placement.constraints[0].operator",
+        ),
+        (
+            "operator in lower case",
+            with_constraints(&["{field: zone, operator: unique}"]),
+            "spec.placement.constraints[0].operator",
+        ),
+        (
+            "empty field",
+            with_constraints(&["{field: \"\", operator: UNIQUE}"]),
+            "spec.placement.constraints[0].field",
+        ),
+        (
+            "UNIQUE with a value",
+            with_constraints(&["{field: hostname, operator: UNIQUE, value: x}"]),
+            c0,
+        ),
+        (
+            "LIKE without a value",
+            with_constraints(&[
+                "{field: hostname, operator: UNIQUE}",
+                "{field: rack, operator: LIKE}",
+            ]),
+            c1,
+        ),
+        (
+            "UNLIKE with an empty value",
+            with_constraints(&["{field: rack, operator: UNLIKE, value: \"\"}"]),
+            c0,
+        ),
+        (
+            "MAX_PER without a count",
+            with_constraints(&["{field: zone, operator: MAX_PER}"]),
+            c0,
+        ),
+        (
+            "MAX_PER 0",
+            with_constraints(&["{field: zone, operator: MAX_PER, value: \"0\"}"]),
+            c0,
+        ),
+        (
+            "MAX_PER not a number",
+            with_constraints(&["{field: zone, operator: MAX_PER, value: two}"]),
+            c0,
+        ),
+        (
+            "GROUP_BY negative",
+            with_constraints(&["{field: zone, operator: GROUP_BY, value: \"-1\"}"]),
+            c0,
+        ),
+        (
+            "IS without a value",
+            with_constraints(&["{field: zone, operator: IS}"]),
+            c0,
+        ),
+        (
+            "IS with a space",
+            with_constraints(&["{field: zone, operator: IS, value: \"a b\"}"]),
+            c0,
+        ),
+        (
+            "empty group",
+            task(&format!("{OK}  placement:\n    group: \"\"\n")),
+            "spec.placement.group",
+        ),
+        (
+            "group not an object name",
+            task(&format!("{OK}  placement:\n    group: Web_1\n")),
+            "spec.placement.group",
+        ),
+        (
+            "targetInstances 0",
+            task(&format!(
+                "{OK}  placement:\n    group: web\n    targetInstances: 0\n"
+            )),
+            "spec.placement.targetInstances",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, manifest, field) in &cases {
+        if let Err(e) = rejected(ns, what, manifest, field) {
+            failures.push(e);
+        }
+    }
+    // Valid ones pass (a bad regular expression too: CEL cannot compile one, so the
+    // operator reports it on the Task), and the placement is immutable.
+    let valid = with_constraints(&[
+        "{field: hostname, operator: UNIQUE}",
+        "{field: example.com/rack, operator: GROUP_BY, value: \"3\"}",
+        "{field: zone, operator: LIKE, value: \"zone-[\"}",
+    ]);
+    let (ok, out) = kubectl_run(&["apply", "-n", ns, "-f", "-"], &valid);
+    assert!(ok, "a valid placement was rejected: {out}");
+    if let Err(e) = rejected(
+        ns,
+        "placement changed",
+        &with_constraints(&["{field: hostname, operator: UNIQUE}"]),
+        "spec.placement is immutable",
+    ) {
+        failures.push(e);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

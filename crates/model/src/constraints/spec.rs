@@ -14,7 +14,7 @@ use super::ConstraintProblem;
 /// The CEL rules below refuse at apply time what [`super::parse`] refuses, except a value
 /// that is not a valid regular expression (CEL cannot compile one): that is reported by
 /// the parse step, on the object's status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {

@@ -103,6 +103,12 @@ impl<'c> PlacementTracker<'c> {
         self.target
     }
 
+    /// Changes the target instance count (for a group whose target is "the instances
+    /// placed so far and this one", which grows with each placement).
+    pub fn set_target(&mut self, target: u32) {
+        self.target = target;
+    }
+
     /// Whether one more instance may go on `node`: `Err` names the first constraint that
     /// refuses it.
     pub fn check<A: Attributes + ?Sized>(&self, node: &A) -> Result<(), Rejection> {
