@@ -18,8 +18,8 @@ const MIB: u64 = 1 << 20;
 
 fn res(cpus: u64, mem: u64) -> Resources {
     Resources {
-        cpus: Cpus(cpus),
-        mem: Mebibytes(mem * MIB),
+        cpus: Cpus::from_millis(cpus),
+        mem: Mebibytes::from_bytes(mem * MIB),
         ..Resources::default()
     }
 }
