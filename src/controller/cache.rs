@@ -12,7 +12,12 @@
 //! Cached objects are trimmed: `managedFields` (often the larger half of an object) and,
 //! for Pods, the parts of the spec nobody here reads. Watches retry with
 //! [`WatchBackoff`].
+//!
+//! Each cache can keep a secondary [`Index`] ([`IndexKey`]: tasks by framework, by offer
+//! and by job; offers by framework; pods by node), updated with the cache, so a
+//! reconciler reads the objects it concerns instead of scanning every object of the kind.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,9 +32,129 @@ use tracing::warn;
 use super::invalid::Invalids;
 use crate::guard::Guarded;
 
+/// What a secondary index groups objects by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKey {
+    /// The objects of a framework: (namespace, framework name).
+    Framework(String, String),
+    /// The tasks launched on an offer: (namespace, offer name).
+    Offer(String, String),
+    /// The pods bound to a node.
+    Node(String),
+    /// The objects with a label value in a namespace: (namespace, label key, value), e.g.
+    /// the runs of a BatchJob.
+    Label(String, &'static str, String),
+}
+
+/// The keys an object is indexed under.
+pub type IndexKeys<K> = fn(&K) -> Vec<IndexKey>;
+
+/// No secondary index.
+pub fn no_index<K>(_: &K) -> Vec<IndexKey> {
+    Vec::new()
+}
+
+/// A secondary index of a cache: object references by [`IndexKey`]. Updated after the
+/// cache, by the one task that applies the kind's watch events; read with the cache
+/// ([`Shared::indexed`]), which has the final word: a reference whose object the cache no
+/// longer holds (deleted while the watch was down, then relisted) is dropped on read.
+pub struct Index<K: Resource<DynamicType = ()>> {
+    keys: IndexKeys<K>,
+    maps: Mutex<IndexMaps<K>>,
+}
+
+struct IndexMaps<K: Resource<DynamicType = ()>> {
+    by_key: HashMap<IndexKey, HashSet<ObjectRef<K>>>,
+    keys_of: HashMap<ObjectRef<K>, Vec<IndexKey>>,
+}
+
+impl<K: Resource<DynamicType = ()>> Index<K> {
+    /// An empty index of the keys `keys` gives each object.
+    pub fn new(keys: IndexKeys<K>) -> Self {
+        Self {
+            keys,
+            maps: Mutex::new(IndexMaps {
+                by_key: HashMap::new(),
+                keys_of: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Records `obj` as it is now (`present`) or as gone.
+    pub fn update(&self, obj: &K, present: bool) {
+        let reference = ObjectRef::from_obj(obj);
+        let keys = if present {
+            (self.keys)(obj)
+        } else {
+            Vec::new()
+        };
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let IndexMaps { by_key, keys_of } = &mut *maps;
+        if let Some(old) = keys_of.remove(&reference) {
+            for key in old {
+                if let Some(set) = by_key.get_mut(&key) {
+                    set.remove(&reference);
+                    if set.is_empty() {
+                        by_key.remove(&key);
+                    }
+                }
+            }
+        }
+        for key in &keys {
+            by_key
+                .entry(key.clone())
+                .or_default()
+                .insert(reference.clone());
+        }
+        if !keys.is_empty() {
+            keys_of.insert(reference, keys);
+        }
+    }
+
+    /// The cached objects under `key`.
+    pub fn get(&self, key: &IndexKey, store: &Store<K>) -> Vec<Arc<K>>
+    where
+        K: Clone,
+    {
+        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(references) = maps.by_key.get(key) else {
+            return Vec::new();
+        };
+        let mut found = Vec::with_capacity(references.len());
+        let mut gone = Vec::new();
+        for reference in references {
+            match store.get(reference) {
+                Some(obj) => found.push(obj),
+                None => gone.push(reference.clone()),
+            }
+        }
+        if !gone.is_empty() {
+            drop(maps);
+            for reference in gone {
+                self.forget(&reference);
+            }
+        }
+        found
+    }
+
+    fn forget(&self, reference: &ObjectRef<K>) {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let IndexMaps { by_key, keys_of } = &mut *maps;
+        for key in keys_of.remove(reference).unwrap_or_default() {
+            if let Some(set) = by_key.get_mut(&key) {
+                set.remove(reference);
+                if set.is_empty() {
+                    by_key.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// A kind's cache and the controllers subscribed to its changes.
 pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
     store: Store<K>,
+    index: Arc<Index<K>>,
     subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
 }
 
@@ -37,6 +162,12 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Shared<K> {
     /// The cache.
     pub fn store(&self) -> Store<K> {
         self.store.clone()
+    }
+
+    /// The cached objects under `key` of the secondary index (empty for a cache without
+    /// one).
+    pub fn indexed(&self, key: &IndexKey) -> Vec<Arc<K>> {
+        self.index.get(key, &self.store)
     }
 
     /// A stream of every object of the kind as it changes (or is deleted), starting with
@@ -122,7 +253,7 @@ pub fn trim_metadata<K: Resource>(obj: &mut K) {
 
 /// Starts the one watch of `api` and returns its cache and subscriptions; the watch runs
 /// until the process ends, reconnecting with [`WatchBackoff`]. `trim` shrinks each object
-/// before it is cached.
+/// before it is cached; `keys` are its secondary index keys ([`no_index`] for none).
 ///
 /// The watch reads [`Guarded`] objects: one that does not deserialize as `K` never fails
 /// the list or the watch. It is kept out of the cache (an object that stops reading is
@@ -133,6 +264,7 @@ pub fn spawn<K>(
     config: watcher::Config,
     trim: fn(&mut K),
     invalid: Arc<Invalids>,
+    keys: IndexKeys<K>,
 ) -> Shared<K>
 where
     K: Resource<DynamicType = ()>
@@ -145,8 +277,10 @@ where
 {
     let (store, writer) = reflector::store();
     let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
+    let index = Arc::new(Index::new(keys));
     let shared = Shared {
         store: store.clone(),
+        index: index.clone(),
         subscribers: subscribers.clone(),
     };
     let events = watcher(api, config).backoff(WatchBackoff::default());
@@ -162,14 +296,14 @@ where
                     continue;
                 }
             };
+            // The cached copy when there is one (no clone); a deleted object as it was.
+            let cached = store.get(&ObjectRef::from_obj(&obj));
+            index.update(&obj, cached.is_some());
             let mut subscribers = subscribers.lock().unwrap_or_else(|p| p.into_inner());
             if subscribers.is_empty() {
                 continue;
             }
-            // The cached copy when there is one (no clone); a deleted object as it was.
-            let obj = store
-                .get(&ObjectRef::from_obj(&obj))
-                .unwrap_or_else(|| Arc::new(obj));
+            let obj = cached.unwrap_or_else(|| Arc::new(obj));
             subscribers.retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
         }
     });
@@ -285,6 +419,65 @@ mod tests {
                      "command": {"shell": "true"}},
         }))
         .expect("guarded")
+    }
+
+    #[test]
+    fn the_index_follows_changes_of_keys_deletions_and_what_the_cache_holds() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::runtime::watcher::Event;
+        fn keys(cm: &ConfigMap) -> Vec<IndexKey> {
+            cm.labels()
+                .get("group")
+                .map(|g| vec![IndexKey::Node(g.clone())])
+                .unwrap_or_default()
+        }
+        let cm = |name: &str, group: Option<&str>| {
+            let mut cm = ConfigMap::default();
+            cm.metadata.name = Some(name.into());
+            cm.metadata.namespace = Some("ns".into());
+            if let Some(g) = group {
+                cm.metadata.labels = Some([("group".to_string(), g.to_string())].into());
+            }
+            cm
+        };
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let index = Index::new(keys);
+        let mut apply = |obj: ConfigMap, present: bool| {
+            writer.apply_watcher_event(&if present {
+                Event::Apply(obj.clone())
+            } else {
+                Event::Delete(obj.clone())
+            });
+            index.update(&obj, present);
+        };
+        let names = |key: &str| {
+            let mut n: Vec<String> = index
+                .get(&IndexKey::Node(key.into()), &store)
+                .iter()
+                .map(|c| c.name_any())
+                .collect();
+            n.sort();
+            n
+        };
+        apply(cm("a", Some("x")), true);
+        apply(cm("b", Some("x")), true);
+        apply(cm("c", None), true);
+        assert_eq!(names("x"), ["a", "b"]);
+        // A new key moves the object; a deletion removes it.
+        apply(cm("b", Some("y")), true);
+        apply(cm("a", Some("x")), false);
+        assert!(names("x").is_empty());
+        assert_eq!(names("y"), ["b"]);
+        // Gone from the cache without an event (a relist): dropped on read.
+        writer.apply_watcher_event(&Event::Delete(cm("b", Some("y"))));
+        assert!(names("y").is_empty());
+        assert!(
+            index
+                .maps
+                .lock()
+                .map(|m| m.keys_of.is_empty())
+                .unwrap_or(false)
+        );
     }
 
     #[tokio::test]

@@ -72,12 +72,10 @@ pub fn tally<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> (TaskCounts, Reso
 
 /// Clears a framework's decline filters (the Declined offers that carry them).
 async fn revive(ctx: &Context, ns: &str, name: &str) -> Result<()> {
-    for offer in ctx.offers.state().iter().filter(|o| {
-        o.spec.framework == name
-            && o.namespace().as_deref() == Some(ns)
-            && o.status
-                .as_ref()
-                .is_some_and(|s| s.state == OfferState::Declined)
+    for offer in ctx.offers_of_framework(ns, name).iter().filter(|o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.state == OfferState::Declined)
     }) {
         ctx.delete_offer(ns, &offer.name_any(), "clearing a decline filter on revive")
             .await?;
@@ -99,13 +97,8 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     if !fw.finalizers().iter().any(|f| f == FINALIZER) {
         set_finalizer(ctx, &ns, &name, true).await?;
     }
-    let tasks = ctx.tasks.state();
-    let (counts, allocated) = tally(
-        tasks
-            .iter()
-            .map(|t| &**t)
-            .filter(|t| t.spec.framework == name && t.namespace().as_deref() == Some(ns.as_str())),
-    );
+    let tasks = ctx.tasks_of_framework(&ns, &name);
+    let (counts, allocated) = tally(tasks.iter().map(|t| &**t));
 
     let current = fw.status.clone().unwrap_or_default();
     let now = Time(Timestamp::now());
@@ -128,12 +121,10 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         suppressed: fw.spec.offers.suppressed,
         allocated,
     };
-    for offer in ctx.offers.state().iter().filter(|o| {
-        o.spec.framework == name
-            && o.namespace().as_deref() == Some(ns.as_str())
-            && o.status
-                .as_ref()
-                .is_none_or(|s| matches!(s.state, OfferState::Outstanding | OfferState::Accepted))
+    for offer in ctx.offers_of_framework(&ns, &name).iter().filter(|o| {
+        o.status
+            .as_ref()
+            .is_none_or(|s| matches!(s.state, OfferState::Outstanding | OfferState::Accepted))
     }) {
         next.offers += 1;
         let remaining = offer

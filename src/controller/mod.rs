@@ -29,7 +29,7 @@ use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
 use crate::events::EventRecorder;
 use crate::guard::Guarded;
-use cache::{Shared, trim_metadata};
+use cache::{IndexKey, Shared, trim_metadata};
 
 /// The one field manager every write of the operator uses.
 pub const FIELD_MANAGER: &str = "mesos-operator";
@@ -337,6 +337,62 @@ where
     Ok(())
 }
 
+/// A task's index keys: its framework, the offer it was launched on, the BatchJob it is a
+/// run of.
+pub fn task_keys(task: &Task) -> Vec<IndexKey> {
+    let ns = task.namespace().unwrap_or_default();
+    let mut keys = vec![IndexKey::Framework(ns.clone(), task.spec.framework.clone())];
+    if let Some(offer) = &task.spec.offer {
+        keys.push(IndexKey::Offer(ns.clone(), offer.clone()));
+    }
+    if let Some(job) = task.labels().get(crate::api::batchjob::LABEL_BATCHJOB) {
+        keys.push(IndexKey::Label(
+            ns,
+            crate::api::batchjob::LABEL_BATCHJOB,
+            job.clone(),
+        ));
+    }
+    keys
+}
+
+/// An offer's index key: its framework.
+pub fn offer_keys(offer: &Offer) -> Vec<IndexKey> {
+    vec![IndexKey::Framework(
+        offer.namespace().unwrap_or_default(),
+        offer.spec.framework.clone(),
+    )]
+}
+
+/// A pod's index key: the node it is bound to, once it is.
+pub fn pod_keys(pod: &CachedPod) -> Vec<IndexKey> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .map(IndexKey::Node)
+        .into_iter()
+        .collect()
+}
+
+impl Context {
+    /// The cached tasks of framework `ns/name`.
+    pub fn tasks_of_framework(&self, ns: &str, name: &str) -> Vec<Arc<Task>> {
+        self.tasks
+            .indexed(&IndexKey::Framework(ns.to_string(), name.to_string()))
+    }
+
+    /// The cached tasks launched on offer `ns/name`.
+    pub fn tasks_on_offer(&self, ns: &str, name: &str) -> Vec<Arc<Task>> {
+        self.tasks
+            .indexed(&IndexKey::Offer(ns.to_string(), name.to_string()))
+    }
+
+    /// The cached offers of framework `ns/name`.
+    pub fn offers_of_framework(&self, ns: &str, name: &str) -> Vec<Arc<Offer>> {
+        self.offers
+            .indexed(&IndexKey::Framework(ns.to_string(), name.to_string()))
+    }
+}
+
 /// Key of an object for backoff bookkeeping.
 pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     format!(
@@ -391,42 +447,49 @@ pub async fn run(settings: Settings) -> Result<()> {
         node_config,
         trim_metadata::<Node>,
         invalids.clone(),
+        cache::no_index,
     );
     let pods = cache::spawn(
         Api::all(client.clone()),
         all(),
         crate::cached_pod::trim,
         invalids.clone(),
+        pod_keys,
     );
     let frameworks = cache::spawn(
         scoped(&client, namespace.as_deref()),
         all(),
         trim_metadata::<Framework>,
         invalids.clone(),
+        cache::no_index,
     );
     let tasks = cache::spawn(
         scoped(&client, namespace.as_deref()),
         all(),
         trim_metadata::<Task>,
         invalids.clone(),
+        task_keys,
     );
     let offers = cache::spawn(
         scoped(&client, namespace.as_deref()),
         all(),
         trim_metadata::<Offer>,
         invalids.clone(),
+        offer_keys,
     );
     let roles = cache::spawn(
         Api::all(client.clone()),
         all(),
         trim_metadata::<ResourceRole>,
         invalids.clone(),
+        cache::no_index,
     );
     let leases = cache::spawn(
         scoped(&client, namespace.as_deref()),
         all(),
         trim_metadata::<Lease>,
         invalids.clone(),
+        cache::no_index,
     );
     let mut metrics = crate::metrics::Metrics::new(Some(crate::metrics::ClusterStores {
         nodes: nodes.store(),

@@ -121,7 +121,12 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
         .unwrap_or(5);
     let now = Timestamp::now();
     let current = offer.status.clone().unwrap_or_default();
-    let next = decide(offer, &ctx.tasks.state(), refuse, now);
+    let next = decide(
+        offer,
+        &ctx.tasks_on_offer(&ns, &offer.name_any()),
+        refuse,
+        now,
+    );
     if next != current {
         ctx.apply_status(offer, &next).await?;
         if next.state == OfferState::Accepted && current.state != OfferState::Accepted {
@@ -174,21 +179,12 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
             .get(LAUNCHING_ANNOTATION)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let tasks = ctx.tasks.state();
-        let named = tasks
-            .iter()
-            .filter(|t| {
-                t.namespace().as_deref() == Some(ns.as_str())
-                    && t.spec.offer.as_deref() == Some(offer.name_any().as_str())
-            })
-            .count();
-        let undecided = named < expected
+        let tasks = ctx.tasks_on_offer(&ns, &offer.name_any());
+        let undecided = tasks.len() < expected
             || tasks.iter().any(|t| {
-                t.namespace().as_deref() == Some(ns.as_str())
-                    && t.spec.offer.as_deref() == Some(offer.name_any().as_str())
-                    && t.status.as_ref().is_none_or(|s| {
-                        s.pod.is_none() && !s.state.is_some_and(|st| st.is_terminal())
-                    })
+                t.status
+                    .as_ref()
+                    .is_none_or(|s| s.pod.is_none() && !s.state.is_some_and(|st| st.is_terminal()))
                     && (expected > 0
                         || t.metadata
                             .creation_timestamp

@@ -17,6 +17,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info};
 
+use super::cache::IndexKey;
 use super::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::task::CONDITION_SCHEDULED;
@@ -35,8 +36,7 @@ use crate::task_state::{self, Capabilities, NodeView, Observation, PodView, Upda
 pub async fn run(ctx: Arc<Context>) {
     // One shared watch per kind (see `cache`): the Task cache is the one the allocator
     // reads, pod events include deletions.
-    let by_framework = ctx.tasks.store();
-    let by_node = ctx.pods.store();
+    let (by_framework, by_node) = (ctx.clone(), ctx.clone());
     let nodes = ctx.nodes.store();
     let readiness = std::sync::Mutex::new(NodeReadiness::default());
     Controller::for_shared_stream(ctx.tasks.subscribe(), ctx.tasks.store())
@@ -53,12 +53,10 @@ pub async fn run(ctx: Arc<Context>) {
             let ns = fw.namespace().unwrap_or_default();
             let name = fw.name_any();
             by_framework
-                .state()
+                .tasks_of_framework(&ns, &name)
                 .into_iter()
                 .filter(|t| {
-                    t.spec.framework == name
-                        && t.namespace().as_deref() == Some(ns.as_str())
-                        && (torn_down || t.status.as_ref().is_none_or(|s| s.pod.is_none()))
+                    (torn_down || t.status.as_ref().is_none_or(|s| s.pod.is_none()))
                         && !t.is_terminal()
                 })
                 .map(|t| ObjectRef::from_obj(&*t))
@@ -79,11 +77,9 @@ pub async fn run(ctx: Arc<Context>) {
                 return Vec::new();
             }
             by_node
-                .state()
+                .pods
+                .indexed(&IndexKey::Node(name))
                 .into_iter()
-                .filter(|p| {
-                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
-                })
                 .filter_map(|p| {
                     let task = p.labels().get(LABEL_TASK)?.clone();
                     Some(ObjectRef::<Task>::new(&task).within(&p.namespace()?))
@@ -661,11 +657,8 @@ fn check_offer(
     }
     // What earlier tasks launched on the offer already took.
     let mut remaining = offer.spec.resources.clone();
-    for other in ctx.tasks.state() {
-        if other.namespace().as_deref() == Some(ns)
-            && other.spec.offer.as_deref() == Some(name)
-            && other.uid() != task.uid()
-            && other.status.as_ref().and_then(|s| s.pod.as_ref()).is_some()
+    for other in ctx.tasks_on_offer(ns, name) {
+        if other.uid() != task.uid() && other.status.as_ref().and_then(|s| s.pod.as_ref()).is_some()
         {
             remaining = remaining.saturating_sub(&other.spec.resources);
         }

@@ -79,6 +79,7 @@ pub async fn run(ctx: Arc<Context>) {
         watcher::Config::default(),
         trim_metadata,
         ctx.invalids.clone(),
+        cache::no_index,
     );
     if let Err(e) = jobs.wait_until_ready().await {
         warn!(error = %e, "BatchJob watch stopped before its first list; jobs are not run");
@@ -167,7 +168,11 @@ async fn reconcile_job(job: &BatchJob, jctx: &JobsContext) -> Result<Action> {
         source,
     })?;
     let name = job.name_any();
-    let tasks = ctx.tasks.state();
+    let tasks = ctx.tasks.indexed(&cache::IndexKey::Label(
+        ns.clone(),
+        crate::api::batchjob::LABEL_BATCHJOB,
+        name.clone(),
+    ));
     let observed = mapping::observed_tasks(
         tasks
             .iter()
