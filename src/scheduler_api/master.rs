@@ -208,7 +208,7 @@ fn framework_json(fw: &FrameworkView) -> Value {
         "webui_url": field("webui_url"),
         "principal": field("principal"),
         "role": fw.role,
-        "roles": [fw.role],
+        "roles": fw.roles,
         "capabilities": info.get("capabilities").cloned().unwrap_or(json!([])),
         "failover_timeout": fw.failover_timeout,
         "checkpoint": info.get("checkpoint").cloned().unwrap_or(json!(false)),

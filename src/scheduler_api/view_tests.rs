@@ -245,3 +245,47 @@ fn the_event_stream_sends_only_what_changed() {
     let events = told.changes(&built(&nodes, &[], &[], &other, &[]), "1.11.0");
     assert_eq!(kinds(&events), vec![Type::FrameworkAdded]);
 }
+
+#[test]
+fn a_multi_role_framework_is_one_framework_with_its_roles() {
+    let primary = framework("fw", "uid-1", false);
+    let mut other = (*framework("fw-r2", "uid-2", false)).clone();
+    other.spec.role = "batch".into();
+    other
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert(adapter::ROLE_OF_LABEL.into(), "uid-1".into());
+    let mut t2 = (*task("b", "TASK_RUNNING", Some("n1"))).clone();
+    t2.spec.framework = "fw-r2".into();
+    let mut o2 = (*offer("o2", "n1")).clone();
+    o2.spec.framework = "fw-r2".into();
+    let view = built(
+        &[node("n1")],
+        &[task("a", "TASK_RUNNING", Some("n1")), Arc::new(t2)],
+        &[Arc::new(o2)],
+        &[primary, Arc::new(other)],
+        &["uid-1"],
+    );
+    assert_eq!(view.frameworks.len(), 1);
+    let fw = &view.frameworks[0];
+    assert_eq!(fw.roles, ["web", "batch"]);
+    let ids: Vec<(&str, &str, &str)> = fw
+        .tasks
+        .iter()
+        .map(|t| (t.id.as_str(), t.role.as_str(), t.framework_id.as_str()))
+        .collect();
+    assert_eq!(ids, [("a", "web", "uid-1"), ("b", "batch", "uid-1")]);
+    assert_eq!(fw.offers.len(), 1);
+    assert_eq!(fw.offers[0].role, "batch");
+    let proto = framework_proto(fw);
+    assert_eq!(
+        proto.offers[0]
+            .allocation_info
+            .as_ref()
+            .unwrap()
+            .role
+            .as_deref(),
+        Some("batch")
+    );
+}
