@@ -1564,6 +1564,12 @@ async fn launch_group_runs_a_task_group_as_one_pod() {
         .and_then(|t| t.iter().find(|t| t["task_id"]["value"] == "ok-0"))
         .expect("ok-0 in GET_TASKS");
     assert_eq!(ok_0["state"], "TASK_FINISHED");
+    // /metrics/snapshot counts the members too.
+    let (_, _, body) = http(&addr, "GET", "/metrics/snapshot", &[], b"");
+    let metrics: Value = serde_json::from_slice(&body).expect("metrics");
+    assert_eq!(metrics["master/tasks_finished"], 3.0);
+    assert_eq!(metrics["master/tasks_failed"], 2.0);
+    assert_eq!(metrics["master/tasks_killed"], 2.0);
 }
 
 /// A ServiceAccount's token for the API server (the TokenRequest API, as `kubectl create
@@ -1938,6 +1944,12 @@ async fn a_multi_role_framework_gets_offers_in_each_role() {
     assert_eq!(fws[0]["roles"], json!(["web", "batch"]));
     assert_eq!(fws[0]["completed_tasks"][0]["id"], "in-batch");
     assert_eq!(fws[0]["completed_tasks"][0]["role"], "batch");
+    let (_, _, body) = http(&addr, "GET", "/metrics/snapshot", &[], b"");
+    let metrics: Value = serde_json::from_slice(&body).expect("metrics");
+    assert_eq!(
+        metrics["master/frameworks_active"], 1.0,
+        "one framework, two roles"
+    );
     // SUPPRESS one role: only that role's object is suppressed.
     let suppress = json!({"type": "SUPPRESS", "framework_id": {"value": fw.framework_id},
         "suppress": {"roles": ["web"]}});
