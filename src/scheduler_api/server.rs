@@ -114,6 +114,8 @@ pub struct ApiState {
 struct SessionHandle {
     stream_id: String,
     authorization: Option<String>,
+    /// The roles its principal may use (`None`: any).
+    roles: Option<Vec<String>>,
     calls: mpsc::UnboundedSender<SessionMsg>,
 }
 
@@ -642,12 +644,12 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
                         "the call's principal is not the framework's",
                     );
                 }
-                Some(session.calls.clone())
+                Some((session.calls.clone(), session.roles.clone()))
             }
             None => None,
         }
     };
-    let Some(calls) = calls else {
+    let Some((calls, allowed_roles)) = calls else {
         let tenant = match authenticate(state, &ctx, headers).await {
             Ok(t) => t,
             Err(response) => return response,
@@ -673,6 +675,25 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
                 return text(
                     StatusCode::BAD_REQUEST,
                     "'framework_info.id' must match the call's 'framework_id'",
+                );
+            }
+            let roles = match call
+                .update_framework
+                .as_ref()
+                .map(|u| adapter::framework_roles(&u.framework_info))
+            {
+                Some(Ok(roles)) => roles,
+                Some(Err(message)) => return text(StatusCode::BAD_REQUEST, message),
+                None => Vec::new(),
+            };
+            if let Some(allowed) = &allowed_roles
+                && let Some(role) = roles
+                    .iter()
+                    .find(|role| !allowed.iter().any(|r| r == *role || r == "*"))
+            {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    format!("Not authorized to use role '{role}'"),
                 );
             }
             let _ = calls.send(SessionMsg::Call(Box::new(call)));
@@ -912,6 +933,7 @@ async fn subscribe(
             SessionHandle {
                 stream_id: stream_id.clone(),
                 authorization: tenant.authorization.clone(),
+                roles: tenant.roles.clone(),
                 calls: calls_tx,
             },
         );
@@ -1503,11 +1525,11 @@ impl Session {
             }
             Some(Type::Revive) => {
                 let roles = call.revive.map(|r| r.roles).unwrap_or_default();
-                self.set_suppressed(false, &roles).await?
+                self.set_suppressed(false, &roles, true).await?
             }
             Some(Type::Suppress) => {
                 let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
-                self.set_suppressed(true, &roles).await?
+                self.set_suppressed(true, &roles, false).await?
             }
             Some(Type::Kill) => {
                 if let Some(kill) = call.kill {
@@ -1563,6 +1585,8 @@ impl Session {
                                 source,
                             })?;
                     }
+                    self.update_roles(&update.framework_info, &update.suppressed_roles)
+                        .await?;
                 }
             }
             // Answered and ignored, as Mesos' default allocator and a master without
@@ -1572,8 +1596,52 @@ impl Session {
         Ok(true)
     }
 
-    /// SUPPRESS or REVIVE `roles` (empty: every role of the framework).
-    async fn set_suppressed(&self, suppressed: bool, roles: &[String]) -> Result<()> {
+    /// UPDATE_FRAMEWORK's roles: a new role gets its Framework object (and offers); a role
+    /// left is suppressed (no more offers in it), its tasks keep running, as in Mesos; the
+    /// call's `suppressed_roles` are suppressed, the framework's other roles revived.
+    async fn update_roles(
+        &mut self,
+        info: &v1::FrameworkInfo,
+        suppressed_roles: &[String],
+    ) -> Result<()> {
+        let Ok(roles) = adapter::framework_roles(info) else {
+            return Ok(());
+        };
+        let api: Api<Framework> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let primary = api.get(&self.name).await.map_err(|source| Error::Kube {
+            context: format!("reading Framework {}", self.name),
+            source,
+        })?;
+        let objects = role_objects(&self.ctx, &self.namespace, &primary, info, &roles).await?;
+        for object in objects {
+            if !self.objects.iter().any(|o| o.name == object.name) {
+                self.objects.push(object);
+            }
+        }
+        let (offered, suppressed): (Vec<String>, Vec<String>) = self
+            .objects
+            .iter()
+            .map(|o| o.role.clone())
+            .partition(|role| roles.contains(role) && !suppressed_roles.contains(role));
+        // (An empty list means every role to set_suppressed.)
+        if !suppressed.is_empty() {
+            self.set_suppressed(true, &suppressed, false).await?;
+        }
+        if !offered.is_empty() {
+            self.set_suppressed(false, &offered, false).await?;
+        }
+        self.renew_lease(LEASE_SECONDS).await;
+        Ok(())
+    }
+
+    /// SUPPRESS or REVIVE `roles` (empty: every role of the framework); REVIVE also
+    /// clears their decline filters (`clear_filters`).
+    async fn set_suppressed(
+        &self,
+        suppressed: bool,
+        roles: &[String],
+        clear_filters: bool,
+    ) -> Result<()> {
         let api: Api<Framework> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
         let patch = serde_json::json!({"spec": {"offers": {"suppressed": suppressed}}});
         let chosen: Vec<&RoleObject> = self
@@ -1589,7 +1657,7 @@ impl Session {
                     source,
                 })?;
         }
-        if !suppressed {
+        if !suppressed && clear_filters {
             // REVIVE also clears the decline filters.
             for offer in self.ctx.offers.state().iter().filter(|o| {
                 chosen.iter().any(|c| c.name == o.spec.framework)

@@ -1972,6 +1972,44 @@ async fn a_multi_role_framework_gets_offers_in_each_role() {
         assert!(start.elapsed() < Duration::from_secs(30), "{suppressed:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // UPDATE_FRAMEWORK adds a role (its object appears) and leaves one (suppressed).
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": fw.framework_id},
+        "update_framework": {"framework_info": {"id": {"value": fw.framework_id}, "user": "root",
+            "name": "multi", "roles": ["web", "ml"], "capabilities": [{"type": "MULTI_ROLE"}]}}});
+    let status = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[
+            ("Content-Type", "application/json"),
+            ("Mesos-Stream-Id", &fw.stream_id),
+        ],
+        update.to_string().as_bytes(),
+    )
+    .0;
+    assert_eq!(status, 200);
+    let start = Instant::now();
+    loop {
+        let objects = frameworks
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items;
+        let state: std::collections::BTreeMap<String, bool> = objects
+            .iter()
+            .map(|f| (f.spec.role.clone(), f.spec.offers.suppressed))
+            .collect();
+        if state.get("ml") == Some(&false) && state.get("batch") == Some(&true) {
+            assert_eq!(
+                state.get("web"),
+                Some(&false),
+                "not in suppressed_roles: revived"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{state:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // TEARDOWN removes every role's object.
     assert_eq!(
         fw.call(
