@@ -197,7 +197,7 @@ async fn leader_address(state: &ApiState) -> Option<String> {
 
 /// A standby's answer: 307 to the leader (`Location: //host:port/path`, as Mesos), or 503
 /// when no leader is known.
-async fn not_leading(state: &ApiState, path: &str) -> Response {
+pub(super) async fn not_leading(state: &ApiState, path: &str) -> Response {
     match leader_address(state).await {
         Some(leader) => {
             let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();

@@ -1078,6 +1078,19 @@ async fn a_standby_redirects_to_the_leader() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(location, format!("//{leader}/api/v1/scheduler"));
+    // The operator API too.
+    let (status, headers, _) = http(
+        &standby,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        br#"{"type":"GET_STATE"}"#,
+    );
+    assert_eq!(status, 307);
+    assert_eq!(
+        header(&headers, "location"),
+        Some(format!("//{leader}/api/v1").as_str())
+    );
     // pymesos pointed at the standby follows the redirect and runs its tasks.
     let (ok, record, stderr) = python("pymesos_scheduler.py", &[&standby, "run", "5"], &[]);
     assert!(
