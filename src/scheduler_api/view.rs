@@ -552,11 +552,18 @@ pub fn get_frameworks(view: &MasterView) -> v1::master::response::GetFrameworks 
     }
 }
 
-/// `GET_TASKS`: the tasks of every framework, torn-down ones' included.
+/// `GET_TASKS`: the tasks of every framework, torn-down ones' included; TASK_UNREACHABLE
+/// ones apart, as Mesos lists them.
 pub fn get_tasks(view: &MasterView) -> v1::master::response::GetTasks {
     let all = || view.frameworks.iter().chain(&view.completed_frameworks);
+    let unreachable = |t: &&TaskView| t.state == TaskState::Unreachable;
     v1::master::response::GetTasks {
-        tasks: all().flat_map(|f| f.tasks.iter().map(task_proto)).collect(),
+        tasks: all()
+            .flat_map(|f| f.tasks.iter().filter(|t| !unreachable(t)).map(task_proto))
+            .collect(),
+        unreachable_tasks: all()
+            .flat_map(|f| f.tasks.iter().filter(unreachable).map(task_proto))
+            .collect(),
         completed_tasks: all()
             .flat_map(|f| f.completed_tasks.iter().map(task_proto))
             .collect(),

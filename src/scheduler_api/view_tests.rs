@@ -113,6 +113,15 @@ fn the_view_groups_tasks_and_offers_by_framework_and_counts_agent_use() {
     // Not subscribed: not connected, not active.
     let view = built(&nodes, &tasks, &offers, &fws, &[]);
     assert!(!view.frameworks[0].connected && !view.frameworks[0].active);
+    // TASK_UNREACHABLE tasks are listed apart.
+    let more = [
+        task("a", "TASK_RUNNING", Some("n1")),
+        task("u", "TASK_UNREACHABLE", Some("n1")),
+    ];
+    let listed = get_tasks(&built(&nodes, &more, &offers, &fws, &[]));
+    assert_eq!(listed.tasks.len(), 1);
+    assert_eq!(listed.unreachable_tasks.len(), 1);
+    assert_eq!(listed.unreachable_tasks[0].task_id.value, "u");
     // Torn down: a completed framework, its tasks still listed.
     let view = built(
         &nodes,
