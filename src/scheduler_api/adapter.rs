@@ -81,23 +81,59 @@ impl Caps {
     }
 }
 
-/// The role a FrameworkInfo subscribes with: its one role (`roles` for MULTI_ROLE
-/// frameworks, `role` for others), `*` when none. More than one role is refused.
-pub fn framework_role(info: &v1::FrameworkInfo) -> Result<String, String> {
+/// The roles a FrameworkInfo subscribes with: `roles` for MULTI_ROLE frameworks (in
+/// order, duplicates dropped), `role` for others; `*` when none. A MULTI_ROLE framework
+/// may not set `role` (Mesos' rule).
+pub fn framework_roles(info: &v1::FrameworkInfo) -> Result<Vec<String>, String> {
     let caps = Caps::from_info(info);
-    let roles: Vec<&String> = if caps.multi_role {
-        info.roles.iter().collect()
+    let mut roles: Vec<String> = Vec::new();
+    if caps.multi_role {
+        if info.role.is_some() {
+            return Err(
+                "'FrameworkInfo.role' must not be set for a MULTI_ROLE framework \
+                        (use 'roles')"
+                    .to_string(),
+            );
+        }
+        for role in &info.roles {
+            if !roles.contains(role) {
+                roles.push(role.clone());
+            }
+        }
     } else {
-        info.role.iter().collect()
-    };
-    match roles.as_slice() {
-        [] => Ok("*".to_string()),
-        [role] => Ok((*role).clone()),
-        _ => Err(format!(
-            "a framework may subscribe with one role here, not {}",
-            roles.len()
-        )),
+        // `roles` without MULTI_ROLE is ignored (the pre-MULTI_ROLE `role` counts).
+        roles.extend(info.role.iter().cloned());
     }
+    if roles.is_empty() {
+        roles.push("*".to_string());
+    }
+    if let Some(bad) = roles.iter().find(|r| !is_role_name(r)) {
+        return Err(format!("Role '{bad}' is not a valid role name"));
+    }
+    Ok(roles)
+}
+
+fn is_role_name(role: &str) -> bool {
+    role == "*"
+        || (!role.is_empty()
+            && !role.starts_with('-')
+            && role.split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_graphic() && c != '*' && c != '\\')
+            }))
+}
+
+/// Label on the Framework objects that carry a MULTI_ROLE framework's other roles: the
+/// Mesos framework id (the first role's Framework UID) they belong to.
+pub const ROLE_OF_LABEL: &str = "mesos.operator.dev/framework-id";
+
+/// The Framework object of a MULTI_ROLE framework's `role` (not its first).
+pub fn role_object_name(primary: &str, role: &str) -> String {
+    format!("{primary}-{:08x}", fnv1a(role.as_bytes()) as u32)
 }
 
 /// The namespace of a ServiceAccount user name (`system:serviceaccount:<ns>:<name>`).

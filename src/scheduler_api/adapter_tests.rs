@@ -105,16 +105,31 @@ fn capabilities_decide_the_visible_state() {
 }
 
 #[test]
-fn roles_one_allowed() {
+fn roles_of_a_framework() {
     let mut info = info_with(&[]);
-    assert_eq!(framework_role(&info).unwrap(), "*");
+    assert_eq!(framework_roles(&info).unwrap(), ["*"]);
     info.role = Some("web".into());
-    assert_eq!(framework_role(&info).unwrap(), "web");
+    assert_eq!(framework_roles(&info).unwrap(), ["web"]);
+    info.roles = vec!["a".into()];
+    assert_eq!(
+        framework_roles(&info).unwrap(),
+        ["web"],
+        "roles needs MULTI_ROLE"
+    );
     let mut multi = info_with(&[CapType::MultiRole]);
-    multi.roles = vec!["a".into()];
-    assert_eq!(framework_role(&multi).unwrap(), "a");
-    multi.roles.push("b".into());
-    assert!(framework_role(&multi).unwrap_err().contains("one role"));
+    multi.roles = vec!["a".into(), "b/c".into(), "a".into()];
+    assert_eq!(framework_roles(&multi).unwrap(), ["a", "b/c"]);
+    multi.role = Some("a".into());
+    assert!(framework_roles(&multi).is_err());
+    multi.role = None;
+    multi.roles = vec!["bad*".into()];
+    assert!(framework_roles(&multi).unwrap_err().contains("bad*"));
+    let name = role_object_name("fw-12345678", "b/c");
+    assert!(
+        name.starts_with("fw-12345678-") && name.len() == 20,
+        "{name}"
+    );
+    assert_ne!(name, role_object_name("fw-12345678", "a"));
 }
 
 #[test]

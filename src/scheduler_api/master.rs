@@ -12,7 +12,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use kube::ResourceExt;
 use mesos_proto::v1;
 use serde_json::{Value, json};
 
@@ -208,7 +207,7 @@ fn framework_json(fw: &FrameworkView) -> Value {
         "webui_url": field("webui_url"),
         "principal": field("principal"),
         "role": fw.role,
-        "roles": [fw.role],
+        "roles": fw.roles,
         "capabilities": info.get("capabilities").cloned().unwrap_or(json!([])),
         "failover_timeout": fw.failover_timeout,
         "checkpoint": info.get("checkpoint").cloned().unwrap_or(json!(false)),
@@ -220,9 +219,9 @@ fn framework_json(fw: &FrameworkView) -> Value {
         "used_resources": summary(&fw.allocated),
         "offered_resources": summary(&fw.offered),
         "resources": summary(&fw.allocated.checked_add(&fw.offered).unwrap_or_default()),
-        "tasks": fw.tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "tasks": fw.tasks.iter().filter(|t| t.state != TaskState::Unreachable).map(task_json).collect::<Vec<_>>(),
         "completed_tasks": fw.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
-        "unreachable_tasks": [],
+        "unreachable_tasks": fw.tasks.iter().filter(|t| t.state == TaskState::Unreachable).map(task_json).collect::<Vec<_>>(),
         "offers": offers,
         "executors": [],
         "labels": [],
@@ -367,12 +366,19 @@ pub(super) fn snapshot_json(state: &ApiState) -> Value {
         });
     let tasks = ctx.tasks.state();
     let mut used = Resources::default();
-    let mut counts: HashMap<TaskState, f64> = HashMap::new();
     for task in tasks.iter() {
         let state = task.state().unwrap_or(TaskState::Staging);
-        *counts.entry(state).or_default() += 1.0;
         if !state.is_terminal() && task.status.as_ref().is_some_and(|s| s.pod.is_some()) {
             used = used.checked_add(&task.spec.resources).unwrap_or(used);
+        }
+    }
+    // Tasks and frameworks as Mesos counts them (the view: a task group's members, a
+    // MULTI_ROLE framework's roles as one framework).
+    let view = master_view(state).unwrap_or_default();
+    let mut counts: HashMap<TaskState, f64> = HashMap::new();
+    for fw in view.frameworks.iter().chain(&view.completed_frameworks) {
+        for task in fw.tasks.iter().chain(&fw.completed_tasks) {
+            *counts.entry(task.state).or_default() += 1.0;
         }
     }
     for (name, t, u) in [
@@ -407,15 +413,8 @@ pub(super) fn snapshot_json(state: &ApiState) -> Value {
     put("master/slaves_inactive", 0.0);
     put("master/slaves_disconnected", 0.0);
     put("master/slaves_unreachable", 0.0);
-    let subscribed = state.subscribed();
-    let frameworks = ctx.frameworks.state();
-    let connected = frameworks
-        .iter()
-        .filter(|f| {
-            f.uid().is_some_and(|u| subscribed.contains(&u))
-                || f.spec.scheduler == crate::api::SchedulerKind::Builtin
-        })
-        .count() as f64;
+    let frameworks = &view.frameworks;
+    let connected = frameworks.iter().filter(|f| f.connected).count() as f64;
     put("master/frameworks_active", connected);
     put("master/frameworks_connected", connected);
     put(

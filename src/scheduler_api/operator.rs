@@ -35,9 +35,15 @@ fn text(status: StatusCode, message: &str) -> Response {
 /// `POST /api/v1`.
 pub(super) async fn operator_api(
     State(state): State<Arc<ApiState>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A standby answers as a Mesos standby master does: 307 to the leader (503 before
+    // one is known).
+    if state.context().is_none() {
+        return super::server::not_leading(&state, uri.path()).await;
+    }
     let Some(content_type) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -114,6 +114,8 @@ pub struct ApiState {
 struct SessionHandle {
     stream_id: String,
     authorization: Option<String>,
+    /// The roles its principal may use (`None`: any).
+    roles: Option<Vec<String>>,
     calls: mpsc::UnboundedSender<SessionMsg>,
 }
 
@@ -195,7 +197,7 @@ async fn leader_address(state: &ApiState) -> Option<String> {
 
 /// A standby's answer: 307 to the leader (`Location: //host:port/path`, as Mesos), or 503
 /// when no leader is known.
-async fn not_leading(state: &ApiState, path: &str) -> Response {
+pub(super) async fn not_leading(state: &ApiState, path: &str) -> Response {
     match leader_address(state).await {
         Some(leader) => {
             let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
@@ -642,12 +644,12 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
                         "the call's principal is not the framework's",
                     );
                 }
-                Some(session.calls.clone())
+                Some((session.calls.clone(), session.roles.clone()))
             }
             None => None,
         }
     };
-    let Some(calls) = calls else {
+    let Some((calls, allowed_roles)) = calls else {
         let tenant = match authenticate(state, &ctx, headers).await {
             Ok(t) => t,
             Err(response) => return response,
@@ -673,6 +675,25 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: &[u8]) -> Resp
                 return text(
                     StatusCode::BAD_REQUEST,
                     "'framework_info.id' must match the call's 'framework_id'",
+                );
+            }
+            let roles = match call
+                .update_framework
+                .as_ref()
+                .map(|u| adapter::framework_roles(&u.framework_info))
+            {
+                Some(Ok(roles)) => roles,
+                Some(Err(message)) => return text(StatusCode::BAD_REQUEST, message),
+                None => Vec::new(),
+            };
+            if let Some(allowed) = &allowed_roles
+                && let Some(role) = roles
+                    .iter()
+                    .find(|role| !allowed.iter().any(|r| r == *role || r == "*"))
+            {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    format!("Not authorized to use role '{role}'"),
                 );
             }
             let _ = calls.send(SessionMsg::Call(Box::new(call)));
@@ -849,12 +870,15 @@ async fn subscribe(
         );
     };
     let info = subscribe.framework_info;
-    let role = match adapter::framework_role(&info) {
-        Ok(role) => role,
+    let roles = match adapter::framework_roles(&info) {
+        Ok(roles) => roles,
         Err(message) => return refused_stream(content_type, &message),
     };
+    let role = roles.first().cloned().unwrap_or_else(|| "*".to_string());
     if let Some(allowed) = &tenant.roles
-        && !allowed.iter().any(|r| r == &role || r == "*")
+        && let Some(role) = roles
+            .iter()
+            .find(|role| !allowed.iter().any(|r| r == *role || r == "*"))
     {
         return refused_stream(
             content_type,
@@ -887,6 +911,16 @@ async fn subscribe(
     };
     let framework_id = framework.uid().unwrap_or_default();
     let name = framework.name_any();
+    let objects = match role_objects(&ctx, &tenant.namespace, &framework, &info, &roles).await {
+        Ok(objects) => objects,
+        Err(e) => {
+            warn!(error = %e, "cannot register a framework's roles");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot register the framework's roles: {e}"),
+            );
+        }
+    };
     let stream_id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = mpsc::channel(STREAM_QUEUE);
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
@@ -899,6 +933,7 @@ async fn subscribe(
             SessionHandle {
                 stream_id: stream_id.clone(),
                 authorization: tenant.authorization.clone(),
+                roles: tenant.roles.clone(),
                 calls: calls_tx,
             },
         );
@@ -929,9 +964,103 @@ async fn subscribe(
         launching: HashSet::new(),
         members: HashMap::new(),
         killed_groups: HashSet::new(),
+        objects,
     };
     tokio::spawn(session.run(calls_rx));
     stream_response(content_type, &stream_id, rx)
+}
+
+/// One Framework object of a subscribed framework: its first role's (the Mesos framework
+/// id is its UID) or, for a MULTI_ROLE framework, one per other role (labelled with
+/// [`adapter::ROLE_OF_LABEL`], owned by the first): each role is its own client of the
+/// allocator, as Mesos' DRF sorts a multi-role framework in each of its roles.
+#[derive(Debug, Clone, PartialEq)]
+struct RoleObject {
+    name: String,
+    uid: String,
+    role: String,
+}
+
+/// The Framework objects of `framework`'s roles, the missing ones created.
+async fn role_objects(
+    ctx: &Context,
+    namespace: &str,
+    framework: &Framework,
+    info: &v1::FrameworkInfo,
+    roles: &[String],
+) -> Result<Vec<RoleObject>> {
+    let primary_uid = framework.uid().unwrap_or_default();
+    let primary = RoleObject {
+        name: framework.name_any(),
+        uid: primary_uid.clone(),
+        role: framework.spec.role.clone(),
+    };
+    let api: Api<Framework> = Api::namespaced(ctx.client.clone(), namespace);
+    let known = ctx.frameworks.state();
+    let mut out = vec![primary.clone()];
+    for role in roles.iter().filter(|r| **r != primary.role) {
+        let name = adapter::role_object_name(&primary.name, role);
+        let found = known
+            .iter()
+            .find(|f| f.name_any() == name && f.namespace().as_deref() == Some(namespace))
+            .map(|f| (**f).clone());
+        let object = match found {
+            Some(f) => f,
+            None => {
+                let mut fw = Framework::new(
+                    &name,
+                    FrameworkSpec {
+                        role: role.clone(),
+                        capabilities: Caps::crd_capabilities(info),
+                        failover_timeout: failover_timeout(info),
+                        scheduler: SchedulerKind::External,
+                        offers: OfferSettings::default(),
+                        reconcile: None,
+                    },
+                );
+                fw.metadata.labels = Some(
+                    [
+                        (
+                            adapter::HTTP_FRAMEWORK_LABEL.to_string(),
+                            "true".to_string(),
+                        ),
+                        (adapter::ROLE_OF_LABEL.to_string(), primary_uid.clone()),
+                    ]
+                    .into(),
+                );
+                fw.metadata.owner_references = Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                        api_version: Framework::api_version(&()).to_string(),
+                        kind: Framework::kind(&()).to_string(),
+                        name: primary.name.clone(),
+                        uid: primary_uid.clone(),
+                        ..Default::default()
+                    },
+                ]);
+                match api.create(&PostParams::default(), &fw).await {
+                    Ok(created) => created,
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        api.get(&name).await.map_err(|source| Error::Kube {
+                            context: format!("reading Framework {name}"),
+                            source,
+                        })?
+                    }
+                    Err(source) => {
+                        return Err(Error::Kube {
+                            context: format!("creating Framework {name} (role {role})"),
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        out.push(RoleObject {
+            name,
+            uid: object.uid().unwrap_or_default(),
+            role: role.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// Registers a new framework, or finds the one a re-subscribing scheduler names.
@@ -1036,6 +1165,8 @@ struct Session {
     members: HashMap<String, (String, String)>,
     /// Task groups killed because a member failed (as Mesos' default executor does).
     killed_groups: HashSet<String>,
+    /// Its Framework objects, one per role (the first is `name`'s).
+    objects: Vec<RoleObject>,
 }
 
 impl Session {
@@ -1152,7 +1283,18 @@ impl Session {
     }
 
     async fn renew_lease(&self, seconds: i32) {
-        let name = crate::lifecycle::lease_name(&self.name);
+        for object in &self.objects {
+            self.renew_lease_of(&object.name, seconds).await;
+        }
+    }
+
+    /// Whether `framework` (a Framework object name) is one of this framework's.
+    fn owns(&self, framework: &str) -> bool {
+        self.objects.iter().any(|o| o.name == framework)
+    }
+
+    async fn renew_lease_of(&self, framework: &str, seconds: i32) {
+        let name = crate::lifecycle::lease_name(framework);
         let api: Api<Lease> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
         let now = k8s_openapi::jiff::Timestamp::now();
         let patch = serde_json::json!({
@@ -1181,7 +1323,7 @@ impl Session {
         tasks
             .iter()
             .filter(|t| {
-                t.spec.framework == self.name
+                self.owns(&t.spec.framework)
                     && t.namespace().as_deref() == Some(self.namespace.as_str())
             })
             .map(|t| &**t)
@@ -1193,9 +1335,11 @@ impl Session {
         let offers = self.ctx.offers.state();
         let mut fresh = Vec::new();
         let mut live = HashSet::new();
+        let objects: HashSet<String> = self.objects.iter().map(|o| o.name.clone()).collect();
+        let namespace = self.namespace.clone();
         for offer in offers.iter().filter(|o| {
-            o.spec.framework == self.name
-                && o.namespace().as_deref() == Some(self.namespace.as_str())
+            objects.contains(&o.spec.framework)
+                && o.namespace().as_deref() == Some(namespace.as_str())
         }) {
             let name = offer.name_any();
             let state = offer.status.as_ref().map(|s| s.state).unwrap_or_default();
@@ -1354,9 +1498,11 @@ impl Session {
         match kind {
             Some(Type::Teardown) => {
                 let api: Api<Framework> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-                match api.delete(&self.name, &DeleteParams::default()).await {
-                    Ok(_) | Err(kube::Error::Api(_)) => {}
-                    Err(e) => warn!(error = %e, "cannot delete a torn-down framework"),
+                for object in self.objects.iter().rev() {
+                    match api.delete(&object.name, &DeleteParams::default()).await {
+                        Ok(_) | Err(kube::Error::Api(_)) => {}
+                        Err(e) => warn!(error = %e, "cannot delete a torn-down framework"),
+                    }
                 }
                 self.state
                     .deliveries
@@ -1377,8 +1523,14 @@ impl Session {
                         .await;
                 }
             }
-            Some(Type::Revive) => self.set_suppressed(false).await?,
-            Some(Type::Suppress) => self.set_suppressed(true).await?,
+            Some(Type::Revive) => {
+                let roles = call.revive.map(|r| r.roles).unwrap_or_default();
+                self.set_suppressed(false, &roles, true).await?
+            }
+            Some(Type::Suppress) => {
+                let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
+                self.set_suppressed(true, &roles, false).await?
+            }
             Some(Type::Kill) => {
                 if let Some(kill) = call.kill {
                     return Ok(self.kill(&kill.task_id.value).await);
@@ -1425,12 +1577,16 @@ impl Session {
                     }});
                     let api: Api<Framework> =
                         Api::namespaced(self.ctx.client.clone(), &self.namespace);
-                    api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map_err(|source| Error::Kube {
-                            context: "UPDATE_FRAMEWORK".into(),
-                            source,
-                        })?;
+                    for object in &self.objects {
+                        api.patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch))
+                            .await
+                            .map_err(|source| Error::Kube {
+                                context: "UPDATE_FRAMEWORK".into(),
+                                source,
+                            })?;
+                    }
+                    self.update_roles(&update.framework_info, &update.suppressed_roles)
+                        .await?;
                 }
             }
             // Answered and ignored, as Mesos' default allocator and a master without
@@ -1440,19 +1596,71 @@ impl Session {
         Ok(true)
     }
 
-    async fn set_suppressed(&self, suppressed: bool) -> Result<()> {
+    /// UPDATE_FRAMEWORK's roles: a new role gets its Framework object (and offers); a role
+    /// left is suppressed (no more offers in it), its tasks keep running, as in Mesos; the
+    /// call's `suppressed_roles` are suppressed, the framework's other roles revived.
+    async fn update_roles(
+        &mut self,
+        info: &v1::FrameworkInfo,
+        suppressed_roles: &[String],
+    ) -> Result<()> {
+        let Ok(roles) = adapter::framework_roles(info) else {
+            return Ok(());
+        };
+        let api: Api<Framework> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let primary = api.get(&self.name).await.map_err(|source| Error::Kube {
+            context: format!("reading Framework {}", self.name),
+            source,
+        })?;
+        let objects = role_objects(&self.ctx, &self.namespace, &primary, info, &roles).await?;
+        for object in objects {
+            if !self.objects.iter().any(|o| o.name == object.name) {
+                self.objects.push(object);
+            }
+        }
+        let (offered, suppressed): (Vec<String>, Vec<String>) = self
+            .objects
+            .iter()
+            .map(|o| o.role.clone())
+            .partition(|role| roles.contains(role) && !suppressed_roles.contains(role));
+        // (An empty list means every role to set_suppressed.)
+        if !suppressed.is_empty() {
+            self.set_suppressed(true, &suppressed, false).await?;
+        }
+        if !offered.is_empty() {
+            self.set_suppressed(false, &offered, false).await?;
+        }
+        self.renew_lease(LEASE_SECONDS).await;
+        Ok(())
+    }
+
+    /// SUPPRESS or REVIVE `roles` (empty: every role of the framework); REVIVE also
+    /// clears their decline filters (`clear_filters`).
+    async fn set_suppressed(
+        &self,
+        suppressed: bool,
+        roles: &[String],
+        clear_filters: bool,
+    ) -> Result<()> {
         let api: Api<Framework> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
         let patch = serde_json::json!({"spec": {"offers": {"suppressed": suppressed}}});
-        api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|source| Error::Kube {
-                context: format!("setting suppressed={suppressed} on {}", self.name),
-                source,
-            })?;
-        if !suppressed {
+        let chosen: Vec<&RoleObject> = self
+            .objects
+            .iter()
+            .filter(|o| roles.is_empty() || roles.contains(&o.role))
+            .collect();
+        for object in &chosen {
+            api.patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|source| Error::Kube {
+                    context: format!("setting suppressed={suppressed} on {}", object.name),
+                    source,
+                })?;
+        }
+        if !suppressed && clear_filters {
             // REVIVE also clears the decline filters.
             for offer in self.ctx.offers.state().iter().filter(|o| {
-                o.spec.framework == self.name
+                chosen.iter().any(|c| c.name == o.spec.framework)
                     && o.namespace().as_deref() == Some(self.namespace.as_str())
                     && o.status
                         .as_ref()
@@ -1500,11 +1708,13 @@ impl Session {
         let offers = self.ctx.offers.state();
         let mut views = Vec::new();
         let mut invalid = None;
+        // The Framework object (role) the offers are allocated to.
+        let mut object: Option<String> = None;
         for id in &accept.offer_ids {
             let found = offers.iter().find(|o| {
                 o.name_any() == id.value
                     && o.namespace().as_deref() == Some(self.namespace.as_str())
-                    && o.spec.framework == self.name
+                    && self.owns(&o.spec.framework)
             });
             match found {
                 Some(o)
@@ -1512,6 +1722,14 @@ impl Session {
                         && o.status.as_ref().map(|s| s.state).unwrap_or_default()
                             == OfferState::Outstanding =>
                 {
+                    // Mesos: the offers of one ACCEPT share their allocation role.
+                    match &object {
+                        Some(name) if *name != o.spec.framework => {
+                            invalid =
+                                Some("the offers are allocated to more than one role".to_string());
+                        }
+                        _ => object = Some(o.spec.framework.clone()),
+                    }
                     views.push(OfferView {
                         id: id.value.clone(),
                         agent: o.spec.agent.clone(),
@@ -1596,13 +1814,23 @@ impl Session {
             .collect();
         known.extend(self.launching.iter().cloned());
         let views = if invalid.is_some() { Vec::new() } else { views };
+        let object = self
+            .objects
+            .iter()
+            .find(|o| object.as_deref() == Some(o.name.as_str()))
+            .cloned()
+            .unwrap_or_else(|| RoleObject {
+                name: self.name.clone(),
+                uid: self.framework_id.clone(),
+                role: self.role.clone(),
+            });
         let plan = adapter::plan_launches(
             &views,
             invalid.as_deref(),
             &infos,
             &groups,
             &known,
-            &self.name,
+            &object.name,
             &self.framework_id,
             self.caps,
             now,
@@ -1648,7 +1876,7 @@ impl Session {
             }
         }
         let api: Api<Task> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        let owner = self.owner();
+        let owner = Self::owner(&object);
         let calls = self
             .state
             .sessions
@@ -1706,13 +1934,15 @@ impl Session {
         true
     }
 
-    fn owner(&self) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    fn owner(
+        object: &RoleObject,
+    ) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
         Some(
             k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
                 api_version: Framework::api_version(&()).to_string(),
                 kind: Framework::kind(&()).to_string(),
-                name: self.name.clone(),
-                uid: self.framework_id.clone(),
+                name: object.name.clone(),
+                uid: object.uid.clone(),
                 ..Default::default()
             },
         )

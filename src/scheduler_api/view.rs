@@ -73,8 +73,11 @@ pub struct FrameworkView {
     /// The FrameworkInfo it subscribed with (one made from the object for frameworks
     /// that never used the HTTP API), its `id` set.
     pub info: v1::FrameworkInfo,
-    /// Its role.
+    /// Its (first) role.
     pub role: String,
+    /// All its roles (a MULTI_ROLE framework's Framework objects, one per role, are shown
+    /// as the one framework they are).
+    pub roles: Vec<String>,
     /// Active: connected and not torn down.
     pub active: bool,
     /// Connected: a scheduler stream is open (Builtin frameworks always are).
@@ -104,6 +107,8 @@ pub struct OfferSummary {
     pub agent: String,
     /// Resources.
     pub resources: Resources,
+    /// The role it is allocated to.
+    pub role: String,
 }
 
 /// A task.
@@ -302,6 +307,8 @@ pub fn build(inputs: &Inputs<'_>) -> MasterView {
         agents,
         ..Default::default()
     };
+    // A MULTI_ROLE framework's other roles: merged into it below.
+    let mut extra_roles: Vec<(String, FrameworkView)> = Vec::new();
     for fw in inputs.frameworks {
         let namespace = fw.namespace().unwrap_or_default();
         let object = fw.name_any();
@@ -345,6 +352,7 @@ pub fn build(inputs: &Inputs<'_>) -> MasterView {
                 id: o.name_any(),
                 agent: o.spec.agent.clone(),
                 resources: o.spec.resources.clone(),
+                role: role.clone(),
             })
             .collect();
         offers.sort_by(|a, b| a.id.cmp(&b.id));
@@ -357,6 +365,7 @@ pub fn build(inputs: &Inputs<'_>) -> MasterView {
             id,
             namespace: namespace.clone(),
             object: object.clone(),
+            roles: vec![role.clone()],
             role,
             active: connected && !fw.is_torn_down(),
             connected,
@@ -368,11 +377,37 @@ pub fn build(inputs: &Inputs<'_>) -> MasterView {
             completed_tasks,
             offers,
         };
-        if fw.is_torn_down() {
+        if let Some(primary) = fw.labels().get(adapter::ROLE_OF_LABEL) {
+            extra_roles.push((primary.clone(), entry));
+        } else if fw.is_torn_down() {
             view.completed_frameworks.push(entry);
         } else {
             view.frameworks.push(entry);
         }
+    }
+    for (primary, extra) in extra_roles {
+        let found = view
+            .frameworks
+            .iter_mut()
+            .chain(view.completed_frameworks.iter_mut())
+            .find(|f| f.id == primary);
+        let Some(fw) = found else {
+            continue;
+        };
+        fw.roles.extend(extra.roles);
+        add(&mut fw.allocated, &extra.allocated);
+        add(&mut fw.offered, &extra.offered);
+        for mut task in extra.tasks.into_iter().chain(extra.completed_tasks) {
+            task.framework_id = fw.id.clone();
+            if task.state.is_terminal() {
+                fw.completed_tasks.push(task);
+            } else {
+                fw.tasks.push(task);
+            }
+        }
+        fw.offers.extend(extra.offers);
+        fw.tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        fw.completed_tasks.sort_by(|a, b| a.id.cmp(&b.id));
     }
     view
 }
@@ -479,9 +514,9 @@ pub fn framework_proto(fw: &FrameworkView) -> v1::master::response::get_framewor
                     value: o.agent.clone(),
                 },
                 hostname: o.agent.clone(),
-                resources: resources(&o.resources, Some(&fw.role)),
+                resources: resources(&o.resources, Some(&o.role)),
                 allocation_info: Some(v1::resource::AllocationInfo {
-                    role: Some(fw.role.clone()),
+                    role: Some(o.role.clone()),
                 }),
                 ..Default::default()
             })
@@ -517,11 +552,18 @@ pub fn get_frameworks(view: &MasterView) -> v1::master::response::GetFrameworks 
     }
 }
 
-/// `GET_TASKS`: the tasks of every framework, torn-down ones' included.
+/// `GET_TASKS`: the tasks of every framework, torn-down ones' included; TASK_UNREACHABLE
+/// ones apart, as Mesos lists them.
 pub fn get_tasks(view: &MasterView) -> v1::master::response::GetTasks {
     let all = || view.frameworks.iter().chain(&view.completed_frameworks);
+    let unreachable = |t: &&TaskView| t.state == TaskState::Unreachable;
     v1::master::response::GetTasks {
-        tasks: all().flat_map(|f| f.tasks.iter().map(task_proto)).collect(),
+        tasks: all()
+            .flat_map(|f| f.tasks.iter().filter(|t| !unreachable(t)).map(task_proto))
+            .collect(),
+        unreachable_tasks: all()
+            .flat_map(|f| f.tasks.iter().filter(unreachable).map(task_proto))
+            .collect(),
         completed_tasks: all()
             .flat_map(|f| f.completed_tasks.iter().map(task_proto))
             .collect(),

@@ -113,6 +113,15 @@ fn the_view_groups_tasks_and_offers_by_framework_and_counts_agent_use() {
     // Not subscribed: not connected, not active.
     let view = built(&nodes, &tasks, &offers, &fws, &[]);
     assert!(!view.frameworks[0].connected && !view.frameworks[0].active);
+    // TASK_UNREACHABLE tasks are listed apart.
+    let more = [
+        task("a", "TASK_RUNNING", Some("n1")),
+        task("u", "TASK_UNREACHABLE", Some("n1")),
+    ];
+    let listed = get_tasks(&built(&nodes, &more, &offers, &fws, &[]));
+    assert_eq!(listed.tasks.len(), 1);
+    assert_eq!(listed.unreachable_tasks.len(), 1);
+    assert_eq!(listed.unreachable_tasks[0].task_id.value, "u");
     // Torn down: a completed framework, its tasks still listed.
     let view = built(
         &nodes,
@@ -244,4 +253,48 @@ fn the_event_stream_sends_only_what_changed() {
     let other = [framework("fw2", "uid-2", false)];
     let events = told.changes(&built(&nodes, &[], &[], &other, &[]), "1.11.0");
     assert_eq!(kinds(&events), vec![Type::FrameworkAdded]);
+}
+
+#[test]
+fn a_multi_role_framework_is_one_framework_with_its_roles() {
+    let primary = framework("fw", "uid-1", false);
+    let mut other = (*framework("fw-r2", "uid-2", false)).clone();
+    other.spec.role = "batch".into();
+    other
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert(adapter::ROLE_OF_LABEL.into(), "uid-1".into());
+    let mut t2 = (*task("b", "TASK_RUNNING", Some("n1"))).clone();
+    t2.spec.framework = "fw-r2".into();
+    let mut o2 = (*offer("o2", "n1")).clone();
+    o2.spec.framework = "fw-r2".into();
+    let view = built(
+        &[node("n1")],
+        &[task("a", "TASK_RUNNING", Some("n1")), Arc::new(t2)],
+        &[Arc::new(o2)],
+        &[primary, Arc::new(other)],
+        &["uid-1"],
+    );
+    assert_eq!(view.frameworks.len(), 1);
+    let fw = &view.frameworks[0];
+    assert_eq!(fw.roles, ["web", "batch"]);
+    let ids: Vec<(&str, &str, &str)> = fw
+        .tasks
+        .iter()
+        .map(|t| (t.id.as_str(), t.role.as_str(), t.framework_id.as_str()))
+        .collect();
+    assert_eq!(ids, [("a", "web", "uid-1"), ("b", "batch", "uid-1")]);
+    assert_eq!(fw.offers.len(), 1);
+    assert_eq!(fw.offers[0].role, "batch");
+    let proto = framework_proto(fw);
+    assert_eq!(
+        proto.offers[0]
+            .allocation_info
+            .as_ref()
+            .unwrap()
+            .role
+            .as_deref(),
+        Some("batch")
+    );
 }

@@ -198,7 +198,12 @@ impl Subscription {
 
     /// SUBSCRIBE with `extra` header lines (each ending in CRLF).
     fn open_with(addr: &str, name: &str, extra: &str) -> Subscription {
-        let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": name}}}).to_string();
+        Subscription::open_info(addr, json!({"user": "root", "name": name}), extra)
+    }
+
+    /// SUBSCRIBE with this FrameworkInfo.
+    fn open_info(addr: &str, info: Value, extra: &str) -> Subscription {
+        let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}).to_string();
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
@@ -1073,6 +1078,19 @@ async fn a_standby_redirects_to_the_leader() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(location, format!("//{leader}/api/v1/scheduler"));
+    // The operator API too.
+    let (status, headers, _) = http(
+        &standby,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        br#"{"type":"GET_STATE"}"#,
+    );
+    assert_eq!(status, 307);
+    assert_eq!(
+        header(&headers, "location"),
+        Some(format!("//{leader}/api/v1").as_str())
+    );
     // pymesos pointed at the standby follows the redirect and runs its tasks.
     let (ok, record, stderr) = python("pymesos_scheduler.py", &[&standby, "run", "5"], &[]);
     assert!(
@@ -1559,6 +1577,12 @@ async fn launch_group_runs_a_task_group_as_one_pod() {
         .and_then(|t| t.iter().find(|t| t["task_id"]["value"] == "ok-0"))
         .expect("ok-0 in GET_TASKS");
     assert_eq!(ok_0["state"], "TASK_FINISHED");
+    // /metrics/snapshot counts the members too.
+    let (_, _, body) = http(&addr, "GET", "/metrics/snapshot", &[], b"");
+    let metrics: Value = serde_json::from_slice(&body).expect("metrics");
+    assert_eq!(metrics["master/tasks_finished"], 3.0);
+    assert_eq!(metrics["master/tasks_failed"], 2.0);
+    assert_eq!(metrics["master/tasks_killed"], 2.0);
 }
 
 /// A ServiceAccount's token for the API server (the TokenRequest API, as `kubectl create
@@ -1848,4 +1872,177 @@ async fn updates_wait_in_order_until_acknowledged() {
         finished["update"]["status"]["uuid"],
         running["update"]["status"]["uuid"]
     );
+}
+
+/// A MULTI_ROLE framework: one Framework object per role (the first's UID is the Mesos
+/// framework id), offers of every role with `allocation_info`, a launch runs in its
+/// offer's role, SUPPRESS per role, and `/state` shows one framework with its roles.
+#[tokio::test]
+async fn a_multi_role_framework_gets_offers_in_each_role() {
+    let (env, addr) = api_env("mesos-multirole", &[]).await;
+    let info = json!({"user": "root", "name": "multi", "roles": ["web", "batch"],
+        "capabilities": [{"type": "MULTI_ROLE"}]});
+    let mut fw = Subscription::open_info(&addr, info, "");
+    let frameworks: Api<Framework> = env.api();
+    let objects = frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    let mut roles: Vec<&str> = objects.iter().map(|f| f.spec.role.as_str()).collect();
+    roles.sort();
+    assert_eq!(roles, ["batch", "web"]);
+    let primary = objects
+        .iter()
+        .find(|f| f.spec.role == "web")
+        .expect("the first role's object");
+    assert_eq!(
+        primary.metadata.uid.as_deref(),
+        Some(fw.framework_id.as_str())
+    );
+    // Offers come in both roles, each carrying its role on the offer and its resources.
+    let mut by_role: std::collections::BTreeMap<String, Value> = Default::default();
+    let start = Instant::now();
+    while by_role.len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "offers by role: {by_role:?}"
+        );
+        let event = fw.wait_for("OFFERS");
+        for offer in event["offers"]["offers"].as_array().into_iter().flatten() {
+            let role = offer["allocation_info"]["role"]
+                .as_str()
+                .expect("allocation_info");
+            for r in offer["resources"].as_array().expect("resources") {
+                assert_eq!(r["allocation_info"]["role"], role, "{offer}");
+            }
+            by_role
+                .entry(role.to_string())
+                .or_insert_with(|| offer.clone());
+        }
+    }
+    // A launch on the batch offer runs in the batch role.
+    let offer = &by_role["batch"];
+    let launch = json!({"type": "ACCEPT", "framework_id": {"value": fw.framework_id}, "accept": {
+        "offer_ids": [offer["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+            "name": "in-batch", "task_id": {"value": "in-batch"}, "agent_id": offer["agent_id"],
+            "resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}, "allocation_info": {"role": "batch"}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}, "allocation_info": {"role": "batch"}}],
+            "command": {"value": "true"},
+            "labels": {"labels": [{"key": "kwok.mesos.operator.dev/run-for", "value": "1s"}]}}]}}]}});
+    assert_eq!(fw.call(&addr, launch), 202);
+    loop {
+        let update = fw.wait_for("UPDATE");
+        fw.ack(&addr, &update);
+        assert_eq!(update["update"]["status"]["task_id"]["value"], "in-batch");
+        if update["update"]["status"]["state"] == "TASK_FINISHED" {
+            break;
+        }
+    }
+    let tasks = tasks_of(&env).await;
+    assert_eq!(tasks.len(), 1);
+    let batch = objects
+        .iter()
+        .find(|f| f.spec.role == "batch")
+        .expect("batch object");
+    assert_eq!(Some(&tasks[0].spec.framework), batch.metadata.name.as_ref());
+    // /state: one framework, both roles, the task in the batch role.
+    let (_, _, body) = http(&addr, "GET", "/state", &[], b"");
+    let state: Value = serde_json::from_slice(&body).expect("state");
+    let fws = state["frameworks"].as_array().expect("frameworks");
+    assert_eq!(fws.len(), 1, "{state}");
+    assert_eq!(fws[0]["id"], fw.framework_id.as_str());
+    assert_eq!(fws[0]["roles"], json!(["web", "batch"]));
+    assert_eq!(fws[0]["completed_tasks"][0]["id"], "in-batch");
+    assert_eq!(fws[0]["completed_tasks"][0]["role"], "batch");
+    let (_, _, body) = http(&addr, "GET", "/metrics/snapshot", &[], b"");
+    let metrics: Value = serde_json::from_slice(&body).expect("metrics");
+    assert_eq!(
+        metrics["master/frameworks_active"], 1.0,
+        "one framework, two roles"
+    );
+    // SUPPRESS one role: only that role's object is suppressed.
+    let suppress = json!({"type": "SUPPRESS", "framework_id": {"value": fw.framework_id},
+        "suppress": {"roles": ["web"]}});
+    assert_eq!(fw.call(&addr, suppress), 202);
+    let start = Instant::now();
+    loop {
+        let objects = frameworks
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items;
+        let suppressed: std::collections::BTreeMap<String, bool> = objects
+            .iter()
+            .map(|f| (f.spec.role.clone(), f.spec.offers.suppressed))
+            .collect();
+        if suppressed["web"] {
+            assert!(!suppressed["batch"], "{suppressed:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{suppressed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // UPDATE_FRAMEWORK adds a role (its object appears) and leaves one (suppressed).
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": fw.framework_id},
+        "update_framework": {"framework_info": {"id": {"value": fw.framework_id}, "user": "root",
+            "name": "multi", "roles": ["web", "ml"], "capabilities": [{"type": "MULTI_ROLE"}]}}});
+    let status = http(
+        &addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[
+            ("Content-Type", "application/json"),
+            ("Mesos-Stream-Id", &fw.stream_id),
+        ],
+        update.to_string().as_bytes(),
+    )
+    .0;
+    assert_eq!(status, 200);
+    let start = Instant::now();
+    loop {
+        let objects = frameworks
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items;
+        let state: std::collections::BTreeMap<String, bool> = objects
+            .iter()
+            .map(|f| (f.spec.role.clone(), f.spec.offers.suppressed))
+            .collect();
+        if state.get("ml") == Some(&false) && state.get("batch") == Some(&true) {
+            assert_eq!(
+                state.get("web"),
+                Some(&false),
+                "not in suppressed_roles: revived"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{state:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // TEARDOWN removes every role's object.
+    assert_eq!(
+        fw.call(
+            &addr,
+            json!({"type": "TEARDOWN", "framework_id": {"value": fw.framework_id}})
+        ),
+        202
+    );
+    let start = Instant::now();
+    while !frameworks
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the frameworks were not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
