@@ -643,6 +643,34 @@ fn tame_app(spec: &mut Value) {
     if let Some(labels) = obj.get_mut("labels").and_then(Value::as_object_mut) {
         labels.retain(|k, _| k.len() <= 317 && !k.starts_with("mesos.operator.dev/"));
     }
+    if let Some(backoff) = obj.get_mut("backoff").and_then(Value::as_object_mut) {
+        for (key, max) in [
+            ("backoffSeconds", 86_400.0),
+            ("backoffFactor", 100.0),
+            ("maxLaunchDelaySeconds", 86_400.0),
+        ] {
+            if let Some(v) = backoff.get(key).and_then(Value::as_f64)
+                && v > max
+            {
+                backoff.insert(key.into(), json!(max));
+            }
+        }
+    }
+    if let Some(constraints) = obj.get_mut("constraints").and_then(Value::as_array_mut) {
+        for c in constraints.iter_mut().filter_map(Value::as_object_mut) {
+            let value = match c.get("operator").and_then(Value::as_str) {
+                Some("UNIQUE") => None,
+                Some("LIKE" | "UNLIKE") => Some("a.*"),
+                Some("MAX_PER" | "GROUP_BY") => Some("2"),
+                Some("IS") => Some("a"),
+                _ => continue,
+            };
+            match value {
+                Some(v) => c.insert("value".into(), json!(v)),
+                None => c.remove("value"),
+            };
+        }
+    }
     if let Some(deps) = obj.get_mut("dependencies").and_then(Value::as_array_mut) {
         let mut seen = std::collections::HashSet::new();
         deps.retain(|d| seen.insert(d.to_string()));

@@ -12,6 +12,7 @@ mod support;
 mod deployments;
 mod faults;
 mod scaling;
+mod unreachable;
 mod validation;
 
 use std::collections::BTreeMap;
