@@ -59,6 +59,11 @@ fi
 "$bin/kubectl" -n mesos-jobs apply -f examples/batchjobs.yaml
 sleep 12
 "$bin/kubectl" -n mesos-jobs get batchjobs,tasks
+# Services (examples/apps.yaml): web waits for db, then rolls out 4 instances.
+"$bin/kubectl" create namespace mesos-apps --dry-run=client -o yaml | "$bin/kubectl" apply -f - >/dev/null
+"$bin/kubectl" -n mesos-apps apply -f examples/apps.yaml
+sleep 8
+"$bin/kubectl" -n mesos-apps get apps,tasks
 echo
 echo "The cluster and operator keep running. Try:"
 echo "  export KUBECONFIG=$KUBECONFIG"
@@ -66,4 +71,5 @@ echo "  $bin/kubectl -n mesos-demo get mesos"
 echo "  $bin/kubectl -n mesos-demo describe task sleepy"
 echo "  curl -s 127.0.0.1:5050/state | python3 -m json.tool | head -40   # Mesos' /state"
 echo "  $bin/kubectl -n mesos-jobs get bjob -w"
+echo "  $bin/kubectl -n mesos-apps scale app/web --replicas 6; $bin/kubectl -n mesos-apps get mapp -w"
 echo "Stop everything with: make down"

@@ -25,6 +25,10 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
             "batchjob.yaml",
             bounded(kubernetes_formats(BatchJob::crd())),
         ),
+        (
+            "app.yaml",
+            bounded(kubernetes_formats(crate::api::app::crd())),
+        ),
     ]
 }
 

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod placement;
 pub mod pod;
 pub mod scheduler_api;
+pub mod services;
 pub mod state;
 pub mod task_state;
 pub mod telemetry;

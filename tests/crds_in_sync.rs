@@ -48,7 +48,8 @@ fn crds_have_the_contracted_names() {
             "tasks.mesos.operator.dev",
             "offers.mesos.operator.dev",
             "resourceroles.mesos.operator.dev",
-            "batchjobs.mesos.operator.dev"
+            "batchjobs.mesos.operator.dev",
+            "apps.mesos.operator.dev"
         ]
     );
     for (_, crd) in &crds {

@@ -5,6 +5,7 @@
 // duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod app;
 pub mod batchjob;
 pub mod condition;
 pub mod framework;
@@ -14,6 +15,7 @@ pub mod role;
 pub mod schema;
 pub mod task;
 
+pub use app::{App, AppSpec, AppStatus};
 pub use batchjob::{BatchJob, BatchJobSpec, BatchJobStatus};
 pub use condition::{ConditionStatus, Conditions};
 pub use framework::{

@@ -601,7 +601,8 @@ pub async fn run(settings: Settings) -> Result<()> {
             framework::run(ctx.clone()),
             offer::run(ctx.clone()),
             role::run(ctx.clone()),
-            crate::jobs::run(ctx.clone())
+            crate::jobs::run(ctx.clone()),
+            crate::services::run(ctx.clone())
         );
     };
     let result = match leadership {

@@ -20,7 +20,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
 };
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use mesos_operator::api::{BatchJob, Framework, Offer, ResourceRole, Resources, Task};
+use mesos_operator::api::{App, BatchJob, Framework, Offer, ResourceRole, Resources, Task};
 use mesos_operator::guard::Guarded;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -455,7 +455,7 @@ fn string(schema: &JSONSchemaProps, rng: &mut Rng) -> String {
 /// Every resource bag of an object, with where it is.
 fn bags_of(kind: &str, obj: &Value) -> Vec<(String, Value)> {
     let paths: &[&[&str]] = match kind {
-        "Task" | "BatchJob" => &[&["spec", "resources"]],
+        "Task" | "BatchJob" | "App" => &[&["spec", "resources"]],
         "Framework" => &[
             &["spec", "offers", "minAllocatable"],
             &["status", "allocated"],
@@ -513,10 +513,39 @@ fn check<K: DeserializeOwned + Clone>(kind: &str, accepted: &Value) -> Result<()
     if let Some(refused) = guarded.refused() {
         return Err(format!("accepted but unreadable: {}", refused.error));
     }
+    if kind == "App" {
+        check_app(accepted)?;
+    }
     for (path, raw) in bags_of(kind, accepted) {
         let bag: Resources =
             serde_json::from_value(raw.clone()).map_err(|e| format!("{path}: {e}: {raw}"))?;
         check_arithmetic(&bag).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// An accepted App is one the controller acts on: its strategies validate, and its Tasks
+/// can be built.
+fn check_app(accepted: &Value) -> Result<(), String> {
+    let app: App = serde_json::from_value(accepted.clone()).map_err(|e| e.to_string())?;
+    let spec = &app.spec;
+    spec.upgrade_strategy
+        .validate()
+        .map_err(|e| format!("upgradeStrategy: {e}"))?;
+    spec.backoff
+        .validate()
+        .map_err(|e| format!("backoff: {e}"))?;
+    spec.unreachable_strategy
+        .validate()
+        .map_err(|e| format!("unreachableStrategy: {e}"))?;
+    if spec.instances < 0 {
+        return Err(format!("instances {}", spec.instances));
+    }
+    let launch = mesos_operator::services::mapping::LaunchSpec::of(spec);
+    let task = mesos_operator::services::mapping::task_for(&app, &launch, 1, 0, 1);
+    let name = task.metadata.name.clone().unwrap_or_default();
+    if name.len() > 63 {
+        return Err(format!("Task name {name} is too long"));
     }
     Ok(())
 }
@@ -526,6 +555,9 @@ fn check<K: DeserializeOwned + Clone>(kind: &str, accepted: &Value) -> Result<()
 /// enough generated objects are accepted to test what the operator reads. BatchJob has
 /// four such rules at once; without this, about 1% of its specs were accepted.
 fn tame_cross_field(kind: &str, spec: &mut Value) {
+    if kind == "App" {
+        return tame_app(spec);
+    }
     if kind != "BatchJob" {
         return;
     }
@@ -558,6 +590,90 @@ fn tame_cross_field(kind: &str, spec: &mut Value) {
                 resources.insert(key.into(), json!(1));
             }
         }
+    }
+}
+
+/// The App's cross-field rules: one of command and template, positive cpus and mem and no
+/// ports in resources, distinct ports, expungeAfter at least inactiveAfter, label keys
+/// outside the operator's prefix.
+fn tame_app(spec: &mut Value) {
+    let Some(obj) = spec.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("command") == obj.contains_key("template") {
+        obj.remove("template");
+        obj.insert("command".into(), json!({"shell": "x"}));
+    }
+    if let Some(resources) = obj.get_mut("resources").and_then(Value::as_object_mut) {
+        resources.remove("ports");
+        for key in ["cpus", "mem"] {
+            if resources
+                .get(key)
+                .and_then(Value::as_f64)
+                .is_none_or(|v| v <= 0.0)
+            {
+                resources.insert(key.into(), json!(1));
+            }
+        }
+    }
+    if let Some(ports) = obj.get_mut("ports").and_then(Value::as_array_mut) {
+        let mut seen = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        ports.retain(|p| {
+            seen.insert(p.get("port").map(ToString::to_string))
+                && p.get("name").is_none_or(|n| names.insert(n.to_string()))
+        });
+    }
+    if let Some(u) = obj
+        .get_mut("unreachableStrategy")
+        .and_then(Value::as_object_mut)
+    {
+        let i = u
+            .get("inactiveAfterSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let e = u
+            .get("expungeAfterSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if e < i {
+            u.insert("expungeAfterSeconds".into(), json!(i));
+        }
+    }
+    if let Some(labels) = obj.get_mut("labels").and_then(Value::as_object_mut) {
+        labels.retain(|k, _| k.len() <= 317 && !k.starts_with("mesos.operator.dev/"));
+    }
+    if let Some(backoff) = obj.get_mut("backoff").and_then(Value::as_object_mut) {
+        for (key, max) in [
+            ("backoffSeconds", 86_400.0),
+            ("backoffFactor", 100.0),
+            ("maxLaunchDelaySeconds", 86_400.0),
+        ] {
+            if let Some(v) = backoff.get(key).and_then(Value::as_f64)
+                && v > max
+            {
+                backoff.insert(key.into(), json!(max));
+            }
+        }
+    }
+    if let Some(constraints) = obj.get_mut("constraints").and_then(Value::as_array_mut) {
+        for c in constraints.iter_mut().filter_map(Value::as_object_mut) {
+            let value = match c.get("operator").and_then(Value::as_str) {
+                Some("UNIQUE") => None,
+                Some("LIKE" | "UNLIKE") => Some("a.*"),
+                Some("MAX_PER" | "GROUP_BY") => Some("2"),
+                Some("IS") => Some("a"),
+                _ => continue,
+            };
+            match value {
+                Some(v) => c.insert("value".into(), json!(v)),
+                None => c.remove("value"),
+            };
+        }
+    }
+    if let Some(deps) = obj.get_mut("dependencies").and_then(Value::as_array_mut) {
+        let mut seen = std::collections::HashSet::new();
+        deps.retain(|d| seen.insert(d.to_string()));
     }
 }
 
@@ -696,7 +812,7 @@ async fn whatever_the_api_server_accepts_the_operator_reads() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0x5eed_1000);
     let mut failures = Vec::new();
-    let kinds: [(&str, ApiResource, bool); 5] = [
+    let kinds: [(&str, ApiResource, bool); 6] = [
         ("Task", ApiResource::erase::<Task>(&()), true),
         ("Framework", ApiResource::erase::<Framework>(&()), true),
         ("Offer", ApiResource::erase::<Offer>(&()), true),
@@ -706,6 +822,7 @@ async fn whatever_the_api_server_accepts_the_operator_reads() {
             false,
         ),
         ("BatchJob", ApiResource::erase::<BatchJob>(&()), true),
+        ("App", ApiResource::erase::<App>(&()), true),
     ];
     for (i, (kind, resource, namespaced)) in kinds.into_iter().enumerate() {
         let start = Instant::now();
@@ -717,6 +834,7 @@ async fn whatever_the_api_server_accepts_the_operator_reads() {
             }
             "Offer" => run_kind::<Offer>(&env, kind, resource, namespaced, seed, cases).await,
             "BatchJob" => run_kind::<BatchJob>(&env, kind, resource, namespaced, seed, cases).await,
+            "App" => run_kind::<App>(&env, kind, resource, namespaced, seed, cases).await,
             _ => run_kind::<ResourceRole>(&env, kind, resource, namespaced, seed, cases).await,
         };
         println!(
