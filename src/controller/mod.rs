@@ -338,19 +338,20 @@ where
 }
 
 /// A task's index keys: its framework, the offer it was launched on, the BatchJob it is a
-/// run of.
+/// run of, the App it is an instance of.
 pub fn task_keys(task: &Task) -> Vec<IndexKey> {
     let ns = task.namespace().unwrap_or_default();
     let mut keys = vec![IndexKey::Framework(ns.clone(), task.spec.framework.clone())];
     if let Some(offer) = &task.spec.offer {
         keys.push(IndexKey::Offer(ns.clone(), offer.clone()));
     }
-    if let Some(job) = task.labels().get(crate::api::batchjob::LABEL_BATCHJOB) {
-        keys.push(IndexKey::Label(
-            ns,
-            crate::api::batchjob::LABEL_BATCHJOB,
-            job.clone(),
-        ));
+    for label in [
+        crate::api::batchjob::LABEL_BATCHJOB,
+        crate::api::app::LABEL_APP,
+    ] {
+        if let Some(owner) = task.labels().get(label) {
+            keys.push(IndexKey::Label(ns.clone(), label, owner.clone()));
+        }
     }
     keys
 }

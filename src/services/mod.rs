@@ -47,7 +47,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use mesos_model::services::deployment::{Plan, PlanInput, plan};
 use mesos_model::services::{Instance, InstanceState, Version, dependencies};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::app::{
     ANNOTATION_KILL_REASON, ANNOTATION_PROMOTE, ANNOTATION_RESET_BACKOFF, ANNOTATION_ROLLBACK_TO,
@@ -55,7 +55,7 @@ use crate::api::app::{
 };
 use crate::api::{Framework, Task};
 use crate::controller::cache::{self, Shared, trim_metadata};
-use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
+use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::error::{Error, KubeContext, Result};
 use crate::guard::{CONDITION_VALID, Guarded, REASON_INVALID_SPEC};
 use mapping::{KILL_EXPUNGED, KILL_HEALTH, LaunchSpec, Ledger, ObserveSettings};
@@ -109,6 +109,7 @@ pub async fn run(ctx: Arc<Context>) {
         watcher::Config::default(),
         trim_metadata,
         ctx.invalids.clone(),
+        cache::no_index,
     );
     if let Err(e) = apps.wait_until_ready().await {
         warn!(error = %e, "App watch stopped before its first list; apps are not run");
@@ -145,24 +146,17 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn error_policy(app: Arc<App>, error: &Error, actx: Arc<AppsContext>) -> Action {
-    actx.ctx.metrics.reconcile_error("app");
-    let delay = actx.ctx.backoff(key_of(&*app));
-    warn!(app = %app.name_any(), error = %error, retry_in = ?delay, "app reconcile failed");
-    Action::requeue(delay)
+    scaffold::error_policy(&*app, error, &actx.ctx)
 }
 
 async fn reconcile(app: Arc<App>, actx: Arc<AppsContext>) -> Result<Action> {
-    let _timer = actx.ctx.metrics.reconcile("app");
-    let span = info_span!("reconcile", kind = "App", namespace = %app.namespace().unwrap_or_default(), name = %app.name_any());
-    match reconcile_app(&app, &actx).instrument(span).await {
-        Ok(action) => {
-            actx.ctx.reset_backoff(&key_of(&*app));
-            Ok(action)
-        }
-        // A step from a stale copy: the watch brings the fresh one (and a reconcile).
-        Err(e) if e.is_status(409) => Ok(Action::requeue(Duration::from_millis(200))),
-        Err(e) => Err(e),
-    }
+    scaffold::reconcile(&*app, &actx.ctx, reconcile_app(&app, &actx)).await
+}
+
+impl scaffold::Reconciled for App {
+    const CONTROLLER: &'static str = "app";
+    // A step from a stale copy: the watch brings the fresh one (and a reconcile) soon.
+    const STALE_REQUEUE: Duration = Duration::from_millis(200);
 }
 
 /// One instance as planned, with what else the controller must do about it.
@@ -190,7 +184,11 @@ fn observe_fleet(
     let name = app.name_any();
     let tasks: Vec<Arc<Task>> = ctx
         .tasks
-        .state()
+        .indexed(&cache::IndexKey::Label(
+            ns.to_string(),
+            LABEL_APP,
+            name.clone(),
+        ))
         .into_iter()
         .filter(|t| mapping::is_instance_of(t, ns, &name))
         .collect();

@@ -5,9 +5,7 @@
 //! The tests assert on what the API server holds (Tasks, the App's status, conditions,
 //! Events), never on how fast anything was.
 
-#[path = "../e2e/support.rs"]
-#[allow(dead_code)]
-mod support;
+use mesos_testkit::support;
 
 mod deployments;
 mod faults;
