@@ -57,7 +57,7 @@ use crate::api::{Framework, Task};
 use crate::controller::cache::{self, Shared, trim_metadata};
 use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, key_of, resync_ticks};
 use crate::error::{Error, KubeContext, Result};
-use crate::guard::{CONDITION_VALID, Guarded, REASON_INVALID_SPEC};
+use crate::guard::{CONDITION_VALID, Guarded};
 use mapping::{KILL_EXPUNGED, KILL_HEALTH, LaunchSpec, Ledger, ObserveSettings};
 
 /// How long a create or kill not yet seen in the Task cache is assumed in flight.
@@ -324,8 +324,14 @@ async fn reconcile_app(app: &App, actx: &AppsContext) -> Result<Action> {
             let message = format!("spec.constraints: {errors}");
             let status = mapping::invalid_status(app, &message, now);
             if app.status.as_ref() != Some(&status) {
-                ctx.event(app, WARNING, REASON_INVALID_SPEC, message, "Validate")
-                    .await;
+                ctx.event(
+                    app,
+                    WARNING,
+                    mapping::REASON_INVALID_CONSTRAINT,
+                    message,
+                    "Validate",
+                )
+                .await;
                 ctx.apply_status(app, &status).await?;
             }
             return Ok(Action::await_change());
