@@ -151,7 +151,7 @@ async fn scale_down_restores_the_spread_of_group_by() {
         format!(
             "apiVersion: mesos.operator.dev/v1alpha1\nkind: App\nmetadata:\n  name: web\nspec:\n  instances: {n}\n  \
              resources: {{cpus: 0.5, mem: 32}}\n  command: {{shell: serve}}\n  \
-             constraints: [{{field: zone, operator: GROUP_BY}}]\n"
+             constraints: [{{field: zone, operator: GROUP_BY, value: \"2\"}}]\n"
         )
     };
     apply_app(&env, &spec(4)).await;
