@@ -61,8 +61,9 @@ for n in $INSTANCES; do
     manifest web "$n" "$min" "$over" 2 | "$kubectl" -n "$ns" apply --server-side -f - >/dev/null
     second=$(wait_complete "$ns" web 2 "$start")
     tasks=$("$kubectl" -n "$ns" get tasks -l mesos.operator.dev/app=web --no-headers | wc -l)
-    kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "$(date -u +%FT%TZ) instances=$n minimumHealthCapacity=$min maximumOverCapacity=$over first_deploy_s=$first rollout_v1_to_v2_s=$second tasks_after=$tasks" | tee -a "$out"
-    "$kubectl" delete namespace "$ns" --wait=false >/dev/null
+    # Delete while the operator runs: the Tasks' finalizers need it.
+    "$kubectl" delete namespace "$ns" --wait=true --timeout=120s >/dev/null || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
   done
 done

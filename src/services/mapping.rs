@@ -647,8 +647,13 @@ pub fn status_after(
     }
 }
 
+/// The reason of `Valid=False` on an App whose constraints only the operator can refuse
+/// (a regular expression that does not compile). Not the deserialize guard's
+/// `InvalidSpec`: that one the guard's reporter clears once the object reads.
+pub const REASON_INVALID_CONSTRAINT: &str = "InvalidConstraint";
+
 /// The status of an App whose spec the operator cannot act on (a constraint that does not
-/// compile): `Valid=False`, reason `InvalidSpec`, the rest kept.
+/// compile): `Valid=False`, reason [`REASON_INVALID_CONSTRAINT`], the rest kept.
 pub fn invalid_status(app: &App, message: &str, now: Timestamp) -> AppStatus {
     let mut status = app.status.clone().unwrap_or_default();
     status.observed_generation = app.metadata.generation;
@@ -656,7 +661,7 @@ pub fn invalid_status(app: &App, message: &str, now: Timestamp) -> AppStatus {
     status.conditions.set(
         crate::guard::CONDITION_VALID,
         ConditionStatus::False,
-        crate::guard::REASON_INVALID_SPEC,
+        REASON_INVALID_CONSTRAINT,
         message,
         app.metadata.generation,
         &Time(now),

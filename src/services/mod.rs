@@ -38,7 +38,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
@@ -57,11 +57,13 @@ use crate::api::{Framework, Task};
 use crate::controller::cache::{self, Shared, trim_metadata};
 use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::error::{Error, KubeContext, Result};
-use crate::guard::{CONDITION_VALID, Guarded, REASON_INVALID_SPEC};
+use crate::guard::{CONDITION_VALID, Guarded};
 use mapping::{KILL_EXPUNGED, KILL_HEALTH, LaunchSpec, Ledger, ObserveSettings};
 
 /// How long a create or kill not yet seen in the Task cache is assumed in flight.
 const EXPECTATION_TTL: Duration = Duration::from_secs(30);
+/// Task writes of one step in flight at once.
+const WRITE_CONCURRENCY: usize = 16;
 /// How often an App whose deployment is under way is looked at again, at least.
 const ACTIVE_REQUEUE: Duration = Duration::from_secs(2);
 
@@ -320,8 +322,14 @@ async fn reconcile_app(app: &App, actx: &AppsContext) -> Result<Action> {
             let message = format!("spec.constraints: {errors}");
             let status = mapping::invalid_status(app, &message, now);
             if app.status.as_ref() != Some(&status) {
-                ctx.event(app, WARNING, REASON_INVALID_SPEC, message, "Validate")
-                    .await;
+                ctx.event(
+                    app,
+                    WARNING,
+                    mapping::REASON_INVALID_CONSTRAINT,
+                    message,
+                    "Validate",
+                )
+                .await;
                 ctx.apply_status(app, &status).await?;
             }
             return Ok(Action::await_change());
@@ -574,6 +582,7 @@ async fn act(
     let key = format!("{ns}/{name}");
     let api: Api<Task> = Api::namespaced(ctx.client.clone(), ns);
     let mut used = fleet.used.clone();
+    let mut creates = Vec::new();
     for launch in &planned.launches {
         let Some(spec) = spec_for(ledger, current, version, launch.version) else {
             warn!(
@@ -585,98 +594,142 @@ async fn act(
         for index in mapping::free_indexes(&name, launch.version, &used, launch.count) {
             let task =
                 mapping::task_for(app, &spec, launch.version, index, planned.placement_target);
-            let task_name = task.name_any();
-            used.insert(task_name.clone());
-            let params = PostParams {
-                field_manager: Some(FIELD_MANAGER.to_string()),
-                ..PostParams::default()
-            };
-            match api.create(&params, &task).await {
-                Ok(_) => {
-                    debug!(task = %task_name, "instance launched");
-                    actx.expectations
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(key.clone())
-                        .or_default()
-                        .created
-                        .insert(task_name, (launch.version, Instant::now()));
-                }
-                Err(kube::Error::Api(s)) if s.code == 409 => {
-                    debug!(task = %task_name, "instance exists already");
-                }
-                Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
-                    let note =
-                        format!("the API server refused instance {task_name}: {}", s.message);
-                    ctx.event(app, WARNING, "TaskCreateFailed", note, "Launch")
-                        .await;
-                    return Err(Error::Kube {
-                        context: format!("creating instance {task_name}"),
-                        source: kube::Error::Api(s),
-                    });
-                }
-                Err(e) => {
-                    return Err(Error::Kube {
-                        context: format!("creating instance {task_name}"),
-                        source: e,
-                    });
-                }
-            }
+            used.insert(task.name_any());
+            creates.push((task, launch.version));
         }
     }
-    let kills = planned
+    let mut writes = Vec::new();
+    for (task, v) in creates {
+        writes.push(create_instance(actx, app, &api, &key, task, v).boxed());
+    }
+    run_writes(writes).await?;
+    let kills: Vec<(String, &'static str)> = planned
         .kills
         .iter()
         .map(|k| (k.instance.clone(), k.reason.as_str()))
-        .chain(fleet.kills.iter().map(|(n, r)| (n.clone(), *r)));
+        .chain(fleet.kills.iter().map(|(n, r)| (n.clone(), *r)))
+        .collect();
+    let mut writes = Vec::new();
     for (task_name, reason) in kills {
-        let patch = serde_json::json!({
-            "metadata": { "annotations": { ANNOTATION_KILL_REASON: reason } },
-            "spec": { "kill": true },
-        });
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            ..PatchParams::default()
-        };
-        match api.patch(&task_name, &params, &Patch::Merge(&patch)).await {
-            Ok(_) => {
-                info!(task = %task_name, reason, "instance killed");
-                actx.expectations
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(key.clone())
-                    .or_default()
-                    .killed
-                    .insert(task_name.clone(), Instant::now());
-                if reason == KILL_HEALTH {
-                    let note =
-                        format!("instance {task_name} failed its health checks: replacing it");
-                    ctx.event(app, WARNING, "HealthCheckFailed", note, "Kill")
-                        .await;
-                }
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                return Err(Error::Kube {
-                    context: format!("killing instance {task_name}"),
-                    source: e,
-                });
-            }
-        }
+        writes.push(kill_instance(actx, app, &api, &key, task_name, reason).boxed());
     }
+    run_writes(writes).await?;
+    let mut writes = Vec::new();
     for task in &fleet.done {
-        let task_name = task.name_any();
-        match api.delete(&task_name, &DeleteParams::background()).await {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
-            Err(e) => {
-                return Err(Error::Kube {
-                    context: format!("deleting ended instance {task_name}"),
-                    source: e,
-                });
-            }
-        }
+        writes.push(delete_instance(&api, task.name_any()).boxed());
     }
+    run_writes(writes).await?;
     Ok(())
+}
+
+/// Runs one step's writes, [`WRITE_CONCURRENCY`] at a time; the first error wins.
+async fn run_writes(writes: Vec<futures::future::BoxFuture<'_, Result<()>>>) -> Result<()> {
+    futures::stream::iter(writes)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
+/// Deletes an ended instance's Task (its end is in the ledger already).
+async fn delete_instance(api: &Api<Task>, task_name: String) -> Result<()> {
+    match api.delete(&task_name, &DeleteParams::background()).await {
+        Ok(_) | Err(kube::Error::Api(_)) => Ok(()),
+        Err(e) => Err(Error::Kube {
+            context: format!("deleting ended instance {task_name}"),
+            source: e,
+        }),
+    }
+}
+
+/// Creates one instance's Task; an existing one of that name is the same instance.
+async fn create_instance(
+    actx: &AppsContext,
+    app: &App,
+    api: &Api<Task>,
+    key: &str,
+    task: Task,
+    version: Version,
+) -> Result<()> {
+    let task_name = task.name_any();
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    };
+    match api.create(&params, &task).await {
+        Ok(_) => {
+            debug!(task = %task_name, "instance launched");
+            actx.expectations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.to_string())
+                .or_default()
+                .created
+                .insert(task_name, (version, Instant::now()));
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            debug!(task = %task_name, "instance exists already");
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
+            let note = format!("the API server refused instance {task_name}: {}", s.message);
+            actx.ctx
+                .event(app, WARNING, "TaskCreateFailed", note, "Launch")
+                .await;
+            Err(Error::Kube {
+                context: format!("creating instance {task_name}"),
+                source: kube::Error::Api(s),
+            })
+        }
+        Err(e) => Err(Error::Kube {
+            context: format!("creating instance {task_name}"),
+            source: e,
+        }),
+    }
+}
+
+/// Kills one instance (`spec.kill`), recording why on it.
+async fn kill_instance(
+    actx: &AppsContext,
+    app: &App,
+    api: &Api<Task>,
+    key: &str,
+    task_name: String,
+    reason: &'static str,
+) -> Result<()> {
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { ANNOTATION_KILL_REASON: reason } },
+        "spec": { "kill": true },
+    });
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    match api.patch(&task_name, &params, &Patch::Merge(&patch)).await {
+        Ok(_) => {
+            info!(task = %task_name, reason, "instance killed");
+            actx.expectations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.to_string())
+                .or_default()
+                .killed
+                .insert(task_name.clone(), Instant::now());
+            if reason == KILL_HEALTH {
+                let note = format!("instance {task_name} failed its health checks: replacing it");
+                actx.ctx
+                    .event(app, WARNING, "HealthCheckFailed", note, "Kill")
+                    .await;
+            }
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Kube {
+            context: format!("killing instance {task_name}"),
+            source: e,
+        }),
+    }
 }
 
 /// Creates the namespace's default Builtin service framework when it is missing.

@@ -129,3 +129,63 @@ async fn kubectl_scale_and_an_hpa_drive_the_instances() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[tokio::test]
+async fn scale_down_restores_the_spread_of_group_by() {
+    let mut env = TestEnv::with_args("apps-spread", &["--node-selector", "e2e-pool={ns}"]).await;
+    // Two zones, room for two instances per node: four instances are 2 + 2.
+    for (n, zone) in [("a", "zone-a"), ("b", "zone-b")] {
+        env.add_node(
+            n,
+            "1",
+            "4Gi",
+            serde_json::json!({"metadata": {
+                "name": format!("{}-{n}", env.ns),
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"type": "kwok", "e2e-pool": env.ns, "topology.kubernetes.io/zone": zone},
+            }}),
+        )
+        .await;
+    }
+    let spec = |n: i32| {
+        format!(
+            "apiVersion: mesos.operator.dev/v1alpha1\nkind: App\nmetadata:\n  name: web\nspec:\n  instances: {n}\n  \
+             resources: {{cpus: 0.5, mem: 32}}\n  command: {{shell: serve}}\n  \
+             constraints: [{{field: zone, operator: GROUP_BY, value: \"2\"}}]\n"
+        )
+    };
+    apply_app(&env, &spec(4)).await;
+    wait_app(&env, "web", T, "4 available", |a| {
+        deployed(a, 1, "Complete")
+    })
+    .await;
+    let zones = |tasks: &BTreeMap<String, Task>| {
+        let mut by: BTreeMap<String, usize> = BTreeMap::new();
+        for t in tasks.values().filter(|t| live(t) && !t.spec.kill) {
+            let node = t
+                .status
+                .as_ref()
+                .and_then(|s| s.agent.clone())
+                .unwrap_or_default();
+            *by.entry(node).or_insert(0) += 1;
+        }
+        by
+    };
+    let before = zones(&instances(&env, "web").await);
+    assert_eq!(
+        before.values().copied().collect::<Vec<_>>(),
+        [2, 2],
+        "{before:?}"
+    );
+    apply_app(&env, &spec(2)).await;
+    wait_app(&env, "web", T, "2 live", |a| {
+        a.status.as_ref().is_some_and(|s| s.replicas == 2)
+    })
+    .await;
+    let after = zones(&instances(&env, "web").await);
+    assert_eq!(
+        after.values().copied().collect::<Vec<_>>(),
+        [1, 1],
+        "{after:?}"
+    );
+}

@@ -141,8 +141,37 @@ async fn a_regex_only_the_operator_can_refuse_is_reported_on_the_app() {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Valid"))
         .cloned()
         .unwrap_or_else(|| panic!("Valid condition"));
-    assert_eq!(c.reason, "InvalidSpec");
+    assert_eq!(c.reason, "InvalidConstraint");
     assert!(c.message.contains("spec.constraints"), "{}", c.message);
     assert!(instances(&env, "a").await.is_empty());
-    env.wait_event("a", "InvalidSpec", T).await;
+    env.wait_event("a", "InvalidConstraint", T).await;
+    // Reported once: the condition is not rewritten in a loop.
+    let api: kube::api::Api<mesos_operator::api::App> = env.api();
+    let before = api
+        .get("a")
+        .await
+        .map(|a| a.metadata.resource_version)
+        .unwrap_or_default();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after = api
+        .get("a")
+        .await
+        .map(|a| a.metadata.resource_version)
+        .unwrap_or_default();
+    assert_eq!(before, after, "the App keeps being written");
+    // Fixed: the condition goes, the app runs.
+    apply_app(
+        &env,
+        &app(
+            "a",
+            2,
+            "x",
+            "  constraints: [{field: hostname, operator: LIKE, value: \"kwok.*\"}]\n",
+        ),
+    )
+    .await;
+    wait_app(&env, "a", T, "deployed", |a| {
+        deployed(a, 1, "Complete") && condition(a, "Valid").0.is_empty()
+    })
+    .await;
 }

@@ -374,3 +374,54 @@ fn rollback_writes_every_launch_field_back() {
     assert!(spec.as_object().is_some_and(|s| s.contains_key("template")));
     assert!(patch["metadata"]["annotations"]["x/y"].is_null());
 }
+
+/// With a count. (Without one, the model's whole-set judgment sees `{zone-b: 2}` as even
+/// and may keep both instances in one zone: reported to the model's owner.)
+#[test]
+fn scale_down_victims_restore_a_group_by_spread() {
+    let constraints = mesos_model::constraints::parse(&[ConstraintSpec::new(
+        "zone",
+        mesos_model::constraints::ConstraintOperator::GroupBy,
+        Some("2"),
+    )])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let node = |n: &str, z: &str| NodeAttributes::new(n, [("topology.kubernetes.io/zone", z)]);
+    let fleet: Vec<Instance> = [
+        ("a", "zone-a"),
+        ("a", "zone-a"),
+        ("b", "zone-b"),
+        ("b", "zone-b"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (n, z))| Instance {
+        id: format!("web-1-{i}"),
+        version: 1,
+        state: InstanceState::Running,
+        healthy: true,
+        ready: true,
+        started_at: Some(at(0)),
+        failures: 0,
+        node: Some(node(n, z)),
+    })
+    .collect();
+    let refs: Vec<&Instance> = fleet.iter().collect();
+    let victims = mesos_model::services::select_victims(
+        &refs,
+        &[],
+        2,
+        &constraints,
+        KillSelection::YoungestFirst,
+    );
+    let zones: Vec<&str> = victims
+        .iter()
+        .filter_map(|v| fleet[v.index].node.as_ref())
+        .filter_map(|n| {
+            n.labels
+                .get("topology.kubernetes.io/zone")
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(zones.len(), 2);
+    assert_ne!(zones[0], zones[1], "{victims:?}");
+}
