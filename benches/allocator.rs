@@ -10,6 +10,8 @@
 //! it across cycles; `fresh/…` runs the one-shot [`allocate`], which sets up its
 //! working memory anew every time.
 //!
+//! `constrained/…` is `builtin/…` with placement constraints on every task.
+//!
 //! Run: `cargo bench --bench allocator -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -17,7 +19,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mesos_operator::allocator::{
     Agent, Allocator, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask,
-    Role, Snapshot, Timestamp, allocate,
+    PlacementGroup, Role, Snapshot, Timestamp, allocate,
 };
 use mesos_operator::api::resources::{Cpus, Mebibytes, PortRange, PortRanges};
 use mesos_operator::api::{Resources, SchedulerKind};
@@ -163,6 +165,50 @@ pub fn cluster(agent_count: usize, frameworks: usize, externals: usize) -> Snaps
     }
 }
 
+/// [`cluster`] with every framework Builtin and placement constraints on every task: agents
+/// in 10 zones and 40 racks; each framework's 10 tasks are one group with `hostname
+/// UNIQUE`, `zone GROUP_BY` (no count) and `rack MAX_PER 2`, a third of the groups with 5
+/// live tasks already.
+fn constrained(agent_count: usize, frameworks: usize) -> Snapshot {
+    use mesos_model::constraints::{ConstraintOperator as Op, ConstraintSpec, parse};
+    let mut snapshot = cluster(agent_count, frameworks, 0);
+    for (i, agent) in snapshot.agents.iter_mut().enumerate() {
+        agent.labels = [
+            (
+                "topology.kubernetes.io/zone".to_string(),
+                format!("zone-{}", i % 10),
+            ),
+            ("rack".to_string(), format!("rack-{}", i % 40)),
+        ]
+        .into();
+    }
+    let specs = [
+        ConstraintSpec::new("hostname", Op::Unique, None),
+        ConstraintSpec::new("zone", Op::GroupBy, None),
+        ConstraintSpec::new("rack", Op::MaxPer, Some("2")),
+    ];
+    let constraints = std::sync::Arc::new(parse(&specs).unwrap_or_default());
+    let names: Vec<String> = snapshot.agents.iter().map(|a| a.name.clone()).collect();
+    for (i, framework) in snapshot.frameworks.iter_mut().enumerate() {
+        snapshot.groups.push(PlacementGroup {
+            key: format!("{}/web", framework.id),
+            constraints: constraints.clone(),
+            target: Some(15),
+            placed: if i % 3 == 0 {
+                (0..5)
+                    .map(|j| names[(i * 7 + j * 13) % names.len()].clone())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        });
+        for task in &mut framework.pending_tasks {
+            task.group = Some(i);
+        }
+    }
+    snapshot
+}
+
 fn bench_cycle(c: &mut Criterion) {
     let mut group = c.benchmark_group("allocate");
     let mut allocator = Allocator::new();
@@ -194,6 +240,8 @@ fn bench_cycle(c: &mut Criterion) {
     run(&mut group, "external", &cluster(10_000, 100, 100));
     // Worst case for placements: every framework Builtin, 10 tasks each.
     run(&mut group, "builtin", &cluster(10_000, 100, 0));
+    // The same with placement constraints on every task.
+    run(&mut group, "constrained", &constrained(10_000, 100));
     // The one-shot function, working memory set up anew each cycle.
     let mixed = cluster(10_000, 100, 50);
     group.bench_with_input(

@@ -180,6 +180,37 @@ fn unique_hostname_places_one_per_agent_in_one_cycle_and_explains_the_rest() {
 }
 
 #[test]
+fn the_reason_does_not_change_with_the_visiting_order() {
+    // The seed changes every cycle; the message on the task must not.
+    let reasons: Vec<String> = (0..8)
+        .map(|seed| {
+            let s = Snapshot {
+                seed,
+                ..snapshot(
+                    zoned_agents(8000),
+                    tasks(1, 100, Some(0)),
+                    vec![group(
+                        "ns/fw/web",
+                        &[spec("zone", Op::MaxPer, Some("1"))],
+                        None,
+                        &["node-0", "node-2", "node-5"],
+                    )],
+                )
+            };
+            allocate(&s).unplaced[0].reason.to_string()
+        })
+        .collect();
+    assert!(reasons.iter().all(|r| *r == reasons[0]), "{reasons:?}");
+    assert!(
+        reasons[0].contains(
+            "constraint 0 (zone MAX_PER 1) refused 6 (zone-a already has 1 instances (at most 1))"
+        ),
+        "{}",
+        reasons[0]
+    );
+}
+
+#[test]
 fn live_tasks_and_launches_in_flight_count() {
     // node-0 and node-1 hold tasks of the group already (one running, one in flight).
     let s = snapshot(

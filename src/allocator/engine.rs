@@ -73,6 +73,9 @@ impl Allocator {
     }
 }
 
+/// How many admitted agents a task with GROUP_BY without a count compares at most.
+const SPREAD_CANDIDATES: usize = 64;
+
 /// How many unplaceable needs a cycle remembers (see `Cycle::no_fit`).
 const NO_FIT_MEMORY: usize = 16;
 
@@ -899,7 +902,9 @@ impl<'a, 'w> Cycle<'a, 'w> {
     /// For a task with GROUP_BY without a count: of the agents where it fits and its
     /// constraints admit it (offerable ones if `allowed`, and unavailable ones it
     /// tolerates), the one whose spread values are least used, first in visiting order
-    /// on ties. An agent with values no task of the group uses ends the search.
+    /// on ties. An agent with values no task of the group uses ends the search, and so
+    /// does the [`SPREAD_CANDIDATES`]th admitted agent (in the shuffled order, that many
+    /// cover the values of any field with a few dozen values with near certainty).
     fn least_used_fit(
         &self,
         framework: usize,
@@ -910,12 +915,14 @@ impl<'a, 'w> Cycle<'a, 'w> {
     ) -> Option<usize> {
         let slot = &self.groups[group];
         let mut best: Option<(u64, usize)> = None;
-        let consider = |position: usize, best: &mut Option<(u64, usize)>| {
+        let mut seen = 0;
+        let mut consider = |position: usize, best: &mut Option<(u64, usize)>| {
             let usage = slot.usage(self.agent(position));
             if best.is_none_or(|(least, at)| (usage, position) < (least, at)) {
                 *best = Some((usage, position));
             }
-            usage == 0
+            seen += 1;
+            usage == 0 || seen >= SPREAD_CANDIDATES
         };
         if allowed && !self.no_fit.iter().any(|failed| need.contains(failed)) {
             let mut start = 0;
@@ -964,11 +971,16 @@ impl<'a, 'w> Cycle<'a, 'w> {
                 .filter_map(|name| self.agent_position(name))
                 .filter(|&position| !self.agents.offerable[position])
                 .collect();
-            let usable = (0..self.agents.order.len())
+            // By name, not in the (per-cycle) shuffled order: the example node of each
+            // refusal stays the same from one cycle to the next, and so does the message.
+            let mut usable: Vec<&Agent> = (0..self.agents.order.len())
                 .filter(|&position| self.agents.offerable[position])
-                .chain(tolerated);
-            for position in usable {
-                summary.add(&slot.tracker.check(self.agent(position)));
+                .chain(tolerated)
+                .map(|position| self.agent(position))
+                .collect();
+            usable.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            for agent in usable {
+                summary.add(&slot.tracker.check(agent));
             }
             if summary.refused() == 0 {
                 return (true, String::new());

@@ -40,7 +40,12 @@
 //!   judged against the group's live tasks ([`PlacementGroup::placed`], launches in
 //!   flight included) and every placement made earlier in the same cycle, so two
 //!   launches of one cycle never break UNIQUE or MAX_PER together. A task they keep off
-//!   every agent with room is left unplaced with [`UnplacedReason::Constrained`].
+//!   every agent with room is left unplaced with [`UnplacedReason::Constrained`], whose
+//!   summary lists agents by name (not in the per-cycle shuffled order), so it reads the
+//!   same from one cycle to the next. A task with `GROUP_BY` without a count goes to an
+//!   admitted agent whose value is least used (Marathon's rule admits any least-used
+//!   value, new ones included, and first fit would pile every task onto one value);
+//!   Marathon could not choose, as it saw one offer at a time.
 //! - Mesos' default `min_allocatable_resources` (`cpus:0.01|mem:32`, any of) is the
 //!   default [`MinAllocatable`]; it applies to offers, not to Builtin tasks.
 

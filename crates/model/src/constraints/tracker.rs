@@ -34,27 +34,52 @@ impl std::error::Error for Rejection {}
 /// How many of the group's instances are on nodes with each value of one field.
 #[derive(Clone, Debug, Default)]
 struct ValueCounts {
-    /// Instances per value; `None` collects those on nodes without the field (Marathon
-    /// counts them as a group of their own).
-    counts: BTreeMap<Option<String>, u32>,
+    /// Instances per value (looked up by `&str`, without allocating: checks run once per
+    /// candidate node in the allocator's hot loop).
+    counts: BTreeMap<String, u32>,
+    /// Instances on nodes without the field (Marathon counts them as a group of their
+    /// own).
+    missing: u32,
     /// The value of the first placement (what CLUSTER without a value pins).
     first: Option<Option<String>>,
 }
 
 impl ValueCounts {
     fn count(&self, value: &str) -> u32 {
+        self.counts.get(value).copied().unwrap_or(0)
+    }
+
+    /// The count of `value`, if some instance has it.
+    fn get(&self, value: &str) -> Option<u32> {
+        self.counts.get(value).copied()
+    }
+
+    /// Every group's count, the instances without the field included as one.
+    fn all(&self) -> impl Iterator<Item = u32> + '_ {
         self.counts
-            .get(&Some(value.to_string()))
+            .values()
             .copied()
-            .unwrap_or(0)
+            .chain((self.missing > 0).then_some(self.missing))
+    }
+
+    /// How many groups are in use (the instances without the field as one).
+    fn groups(&self) -> usize {
+        self.counts.len() + usize::from(self.missing > 0)
     }
 
     fn add(&mut self, value: Option<&str>) {
-        let key = value.map(str::to_string);
         if self.first.is_none() {
-            self.first = Some(key.clone());
+            self.first = Some(value.map(str::to_string));
         }
-        *self.counts.entry(key).or_insert(0) += 1;
+        match value {
+            Some(value) => match self.counts.get_mut(value) {
+                Some(count) => *count += 1,
+                None => {
+                    self.counts.insert(value.to_string(), 1);
+                }
+            },
+            None => self.missing += 1,
+        }
     }
 }
 
@@ -187,13 +212,9 @@ impl<'c> PlacementTracker<'c> {
     ) -> Result<(), String> {
         let per_value = self.target / n;
         let remainder = self.target % n;
-        let consumed: u32 = values
-            .counts
-            .values()
-            .map(|c| c.saturating_sub(per_value))
-            .sum();
-        let used = u32::try_from(values.counts.len()).unwrap_or(u32::MAX);
-        match values.counts.get(&Some(value.to_string())) {
+        let consumed: u32 = values.all().map(|c| c.saturating_sub(per_value)).sum();
+        let used = u32::try_from(values.groups()).unwrap_or(u32::MAX);
+        match values.get(value).as_ref() {
             None if used < n => Ok(()),
             None => Err(format!(
                 "{used} values of {field} are in use already, the most GROUP_BY {n} allows"
@@ -224,8 +245,8 @@ fn check_cluster_first(field: &Field, values: &ValueCounts, value: &str) -> Resu
 /// among the least used (Marathon's rule before its GROUP_BY change of 2020, which made a
 /// missing count divide by zero).
 fn check_even(values: &ValueCounts, value: &str) -> Result<(), String> {
-    let least = values.counts.values().copied().min().unwrap_or(0);
-    match values.counts.get(&Some(value.to_string())) {
+    let least = values.all().min().unwrap_or(0);
+    match values.get(value).as_ref() {
         None => Ok(()),
         Some(&c) if c <= least => Ok(()),
         Some(&c) => Err(format!(
