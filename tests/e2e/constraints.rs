@@ -535,7 +535,15 @@ async fn external_launches_that_break_constraints_are_refused_at_the_offers_agen
     // other is refused (the placement lock makes each see the other).
     let unique = "{field: hostname, operator: UNIQUE}";
     let (a, b) = (on_offer("ext-0", unique), on_offer("ext-1", unique));
-    futures::join!(env.apply::<Task>(&a), env.apply::<Task>(&b));
+    // With them, on the same offer (it is used up once accepted): a task of the group
+    // whose zone rule the offer's agent breaks.
+    let c =
+        on_offer("ext-2", "{field: zone, operator: UNLIKE, value: ZONE}").replace("ZONE", &zone);
+    futures::join!(
+        env.apply::<Task>(&a),
+        env.apply::<Task>(&b),
+        env.apply::<Task>(&c)
+    );
     let api: Api<Task> = env.api();
     let start = Instant::now();
     let (running, refused) = loop {
@@ -579,11 +587,7 @@ async fn external_launches_that_break_constraints_are_refused_at_the_offers_agen
         vec![agent.clone()]
     );
 
-    // A zone the offer's agent is not in.
-    env.apply::<Task>(
-        &on_offer("ext-2", "{field: zone, operator: UNLIKE, value: ZONE}").replace("ZONE", &zone),
-    )
-    .await;
+    // The zone rule: refused at the offer's agent.
     let t = env.wait_state("ext-2", TaskState::Error, T).await;
     let message = t.status.and_then(|s| s.message).unwrap_or_default();
     assert!(message.contains("constraint 0 (zone UNLIKE"), "{message}");
