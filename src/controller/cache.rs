@@ -54,8 +54,8 @@ pub fn no_index<K>(_: &K) -> Vec<IndexKey> {
     Vec::new()
 }
 
-/// A secondary index of a cache: object references by [`IndexKey`]. Updated after the
-/// cache, by the one task that applies the kind's watch events; read with the cache
+/// A secondary index of a cache: object references by [`IndexKey`]. Updated from the
+/// same watch events as the cache, by the one task that applies them; read with the cache
 /// ([`Shared::indexed`]), which has the final word: a reference whose object the cache no
 /// longer holds (deleted while the watch was down, then relisted) is dropped on read.
 pub struct Index<K: Resource<DynamicType = ()>> {
@@ -284,26 +284,30 @@ where
         subscribers: subscribers.clone(),
     };
     let events = watcher(api, config).backoff(WatchBackoff::default());
-    let stream = reflector::reflector(writer, guarded(events, store.clone(), trim, invalid))
-        .touched_objects();
+    let stream = reflector::reflector(writer, guarded(events, store.clone(), trim, invalid));
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
-            let obj = match item {
-                Ok(obj) => obj,
+            // The index follows the events, not the cache: a list's objects reach the
+            // cache only at its end (InitDone), and reads check the cache anyway.
+            let (obj, present) = match item {
+                Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => (obj, true),
+                Ok(watcher::Event::Delete(obj)) => (obj, false),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
                 Err(e) => {
                     warn!(kind = K::kind(&()).as_ref(), error = %e, "watch error; retrying with backoff");
                     continue;
                 }
             };
-            // The cached copy when there is one (no clone); a deleted object as it was.
-            let cached = store.get(&ObjectRef::from_obj(&obj));
-            index.update(&obj, cached.is_some());
+            index.update(&obj, present);
             let mut subscribers = subscribers.lock().unwrap_or_else(|p| p.into_inner());
             if subscribers.is_empty() {
                 continue;
             }
-            let obj = cached.unwrap_or_else(|| Arc::new(obj));
+            // The cached copy when there is one (no clone); a deleted object as it was.
+            let obj = store
+                .get(&ObjectRef::from_obj(&obj))
+                .unwrap_or_else(|| Arc::new(obj));
             subscribers.retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
         }
     });
