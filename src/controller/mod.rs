@@ -404,6 +404,54 @@ pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
+/// Starts the shared watch of a kind a subsystem's controller owns (BatchJob, App), read
+/// through the guard in the watched namespace(s), and waits for its first list; `None`
+/// (logged) when the watch stops before that, and the controller does not run.
+pub async fn watch_owned_kind<K>(ctx: &Context) -> Option<Shared<K>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let shared = cache::spawn(
+        scoped(&ctx.client, ctx.settings.namespace.as_deref()),
+        watcher::Config::default(),
+        trim_metadata::<K>,
+        ctx.invalids.clone(),
+        cache::no_index,
+    );
+    if let Err(e) = shared.wait_until_ready().await {
+        warn!(kind = %K::kind(&()), error = %e, "watch stopped before its first list; its controller does not run");
+        return None;
+    }
+    info!(kind = %K::kind(&()), objects = shared.len(), "controller started");
+    Some(shared)
+}
+
+/// The objects of `shared` in namespace `ns` whose `refs` (parents, dependencies) name
+/// `name`: what a change of `name` concerns.
+pub fn referring<K>(
+    shared: &Shared<K>,
+    ns: &str,
+    name: &str,
+    refs: impl Fn(&K) -> &[String],
+) -> Vec<kube::runtime::reflector::ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    shared
+        .state()
+        .iter()
+        .filter(|k| k.namespace().as_deref() == Some(ns))
+        .filter(|k| refs(k).iter().any(|r| r == name))
+        .map(|k| kube::runtime::reflector::ObjectRef::from_obj(&**k))
+        .collect()
+}
+
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,

@@ -25,17 +25,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 
-use crate::guard::Guarded;
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
 use mesos_model::jobs::dag::{GraphAnalysis, GraphView};
 use mesos_model::jobs::plan::{JobPlan, PlanInput, plan};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::api::batchjob::{BatchJob, BatchJobStatus, DEFAULT_FRAMEWORK, LABEL_BATCHJOB};
 use crate::api::{Framework, Task};
-use crate::controller::cache::{self, Shared, trim_metadata};
+use crate::controller::cache::{self, Shared};
 use crate::controller::scaffold;
 use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks};
 use crate::error::{Error, KubeContext, Result};
@@ -48,44 +46,19 @@ pub struct JobsContext {
     pub jobs: Shared<BatchJob>,
 }
 
-/// BatchJobs read through the guard: one that does not read as the type (created under
-/// an older schema, say) is reported on itself and kept out of the cache, never stopping
-/// the watch or the start-up.
-fn jobs_api(client: &Client, namespace: Option<&str>) -> Api<Guarded<BatchJob>> {
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
 /// The jobs whose parents include `parent` (its status or existence changed).
 fn children_of(jobs: &Shared<BatchJob>, parent: &BatchJob) -> Vec<ObjectRef<BatchJob>> {
     let (Some(ns), name) = (parent.namespace(), parent.name_any()) else {
         return Vec::new();
     };
-    jobs.state()
-        .iter()
-        .filter(|job| job.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|job| job.spec.parents.contains(&name))
-        .map(|job| ObjectRef::from_obj(&**job))
-        .collect()
+    crate::controller::referring(jobs, &ns, &name, |job: &BatchJob| &job.spec.parents)
 }
 
 /// Runs the BatchJob controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    let api = jobs_api(&ctx.client, ctx.settings.namespace.as_deref());
-    let jobs = cache::spawn(
-        api,
-        watcher::Config::default(),
-        trim_metadata,
-        ctx.invalids.clone(),
-        cache::no_index,
-    );
-    if let Err(e) = jobs.wait_until_ready().await {
-        warn!(error = %e, "BatchJob watch stopped before its first list; jobs are not run");
+    let Some(jobs) = crate::controller::watch_owned_kind::<BatchJob>(&ctx).await else {
         return;
-    }
-    info!(jobs = jobs.len(), "batch job controller started");
+    };
     let resync = ctx.settings.resync_period;
     let concurrency = ctx.settings.job_concurrency;
     let jctx = Arc::new(JobsContext {

@@ -40,11 +40,10 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
 use mesos_model::services::deployment::{Plan, PlanInput, plan};
 use mesos_model::services::{Instance, InstanceState, Version, dependencies};
 use tracing::{debug, info, warn};
@@ -54,10 +53,10 @@ use crate::api::app::{
     App, AppStatus, DEFAULT_FRAMEWORK, LABEL_APP,
 };
 use crate::api::{Framework, Task};
-use crate::controller::cache::{self, Shared, trim_metadata};
+use crate::controller::cache::{self, Shared};
 use crate::controller::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::error::{Error, KubeContext, Result};
-use crate::guard::{CONDITION_VALID, Guarded};
+use crate::guard::CONDITION_VALID;
 use mapping::{KILL_EXPUNGED, KILL_HEALTH, LaunchSpec, Ledger, ObserveSettings};
 
 /// How long a create or kill not yet seen in the Task cache is assumed in flight.
@@ -83,41 +82,19 @@ pub struct AppsContext {
     expectations: Mutex<HashMap<String, Expectations>>,
 }
 
-fn apps_api(client: &Client, namespace: Option<&str>) -> Api<Guarded<App>> {
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
 /// The apps that depend on `app` (its status changed).
 fn dependents_of(apps: &Shared<App>, app: &App) -> Vec<ObjectRef<App>> {
     let (Some(ns), name) = (app.namespace(), app.name_any()) else {
         return Vec::new();
     };
-    apps.state()
-        .iter()
-        .filter(|a| a.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|a| a.spec.dependencies.contains(&name))
-        .map(|a| ObjectRef::from_obj(&**a))
-        .collect()
+    crate::controller::referring(apps, &ns, &name, |a: &App| &a.spec.dependencies)
 }
 
 /// Runs the App controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    let api = apps_api(&ctx.client, ctx.settings.namespace.as_deref());
-    let apps = cache::spawn(
-        api,
-        watcher::Config::default(),
-        trim_metadata,
-        ctx.invalids.clone(),
-        cache::no_index,
-    );
-    if let Err(e) = apps.wait_until_ready().await {
-        warn!(error = %e, "App watch stopped before its first list; apps are not run");
+    let Some(apps) = crate::controller::watch_owned_kind::<App>(&ctx).await else {
         return;
-    }
-    info!(apps = apps.len(), "app controller started");
+    };
     let resync = ctx.settings.resync_period;
     let concurrency = ctx.settings.concurrency;
     let actx = Arc::new(AppsContext {

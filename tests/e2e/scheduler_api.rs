@@ -1000,60 +1000,141 @@ fn api_addr_in(log: &str) -> Option<String> {
         })
 }
 
-#[tokio::test]
-async fn a_standby_redirects_to_the_leader() {
-    let env = TestEnv::without_operator("mesos-standby").await;
-    let ns = env.ns.clone();
-    let start = |name: &str| {
-        crate::process::Operator::start(
-            &ns,
+/// One of two leader-electing operator replicas of namespace `ns`, its scheduler API on
+/// a port of its own (short leases, so a failover takes seconds).
+fn replica(ns: &str, name: &str) -> crate::process::Operator {
+    crate::process::Operator::start(
+        ns,
+        name,
+        &[
+            "--namespace",
+            ns,
+            "--leader-elect",
+            "--leader-election-identity",
             name,
-            &[
-                "--namespace",
-                &ns,
-                "--leader-elect",
-                "--leader-election-identity",
-                name,
-                "--leader-election-lease-duration",
-                "4s",
-                "--leader-election-renew-grace",
-                "2s",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--scheduler-api-addr",
-                "127.0.0.1:0",
-                "--scheduler-api-allow-anonymous",
-                "--node-selector",
-                "!e2e-pool",
-            ],
-            Path::new(&crate::support::kubeconfig()),
-        )
-    };
-    let a = start("a");
-    let b = start("b");
-    // Which one leads: the one whose /health is 200; the other answers 307 to it.
+            "--leader-election-lease-duration",
+            "4s",
+            "--leader-election-renew-grace",
+            "2s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--scheduler-api-addr",
+            "127.0.0.1:0",
+            "--scheduler-api-allow-anonymous",
+            "--node-selector",
+            "!e2e-pool",
+        ],
+        Path::new(&crate::support::kubeconfig()),
+    )
+}
+
+/// The scheduler API addresses of the replica that leads (`/health` 200) and of one that
+/// stands by (503), once exactly one leads.
+async fn leader_and_standby(replicas: &[&crate::process::Operator]) -> (String, String) {
     let began = Instant::now();
-    let (leader, standby) = loop {
+    loop {
+        let logs: Vec<String> = replicas.iter().map(|r| r.log_tail(20)).collect();
         assert!(
             began.elapsed() < Duration::from_secs(60),
-            "no leader:\n{}\n{}",
-            a.log_tail(20),
-            b.log_tail(20)
+            "no leader:\n{}",
+            logs.join("\n")
         );
-        if let (Some(x), Some(y)) = (api_addr_in(&a.log_text()), api_addr_in(&b.log_text())) {
-            let (hx, hy) = (
-                http(&x, "GET", "/health", &[], b"").0,
-                http(&y, "GET", "/health", &[], b"").0,
-            );
-            if hx == 200 && hy == 503 {
-                break (x, y);
-            }
-            if hy == 200 && hx == 503 {
-                break (y, x);
+        let addrs: Vec<String> = replicas
+            .iter()
+            .filter_map(|r| api_addr_in(&r.log_text()))
+            .collect();
+        if addrs.len() == replicas.len() {
+            let health: Vec<u16> = addrs
+                .iter()
+                .map(|a| http(a, "GET", "/health", &[], b"").0)
+                .collect();
+            let leader = health.iter().position(|h| *h == 200);
+            let standby = health.iter().position(|h| *h == 503);
+            if let (Some(l), Some(s)) = (leader, standby)
+                && health.iter().filter(|h| **h == 200).count() == 1
+            {
+                return (addrs[l].clone(), addrs[s].clone());
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A leader failover with two replicas, the way a framework pointed at the chart's
+/// Service sees it: the framework subscribes through the standby (which redirects it to
+/// the leader) and starts its tasks; the leader is SIGKILLed while they run; the standby
+/// takes the Lease over, and the framework, re-subscribing with its id where it first
+/// went, gets its framework back with every task, each ending once, with no pod doubled.
+#[tokio::test]
+async fn a_leader_failover_keeps_the_framework_and_its_tasks() {
+    let env = TestEnv::without_operator("mesos-leader-failover").await;
+    let (mut a, mut b) = (replica(&env.ns, "a"), replica(&env.ns, "b"));
+    let (leader, standby) = leader_and_standby(&[&a, &b]).await;
+    let (ok, first, stderr) = python("pymesos_scheduler.py", &[&standby, "start", "6"], &[]);
+    assert!(
+        ok,
+        "start via the standby failed: {}\n{stderr}",
+        brief(&first)
+    );
+    let fw_id = first["framework_id"]
+        .as_str()
+        .expect("framework id")
+        .to_string();
+    // SIGKILL the leader while the tasks run.
+    let survivor = if api_addr_in(&a.log_text()).as_deref() == Some(leader.as_str()) {
+        a.kill();
+        &b
+    } else {
+        b.kill();
+        &a
     };
+    let began = Instant::now();
+    while http(&standby, "GET", "/health", &[], b"").0 != 200 {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "the standby never took over:\n{}",
+            survivor.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (ok, second, stderr) = python("pymesos_scheduler.py", &[&standby, "resume", &fw_id], &[]);
+    assert!(
+        ok,
+        "resume on the new leader failed: {}\n{stderr}\n{}",
+        brief(&second),
+        survivor.log_tail(30)
+    );
+    assert_eq!(second["framework_id"], fw_id.as_str());
+    // Launches refused at ACCEPT never became tasks; every other one is known to the new
+    // leader.
+    let count = |key: &str| first[key].as_u64().unwrap_or(0) as usize;
+    let created = 6 + count("relaunched") - count("master_updates");
+    let finals = second["final"].as_object().expect("final");
+    assert_eq!(finals.len(), created, "{}", brief(&second));
+    assert!(
+        finals.values().all(|s| s == "TASK_FINISHED"),
+        "{}",
+        brief(&second)
+    );
+    let tasks = tasks_of(&env).await;
+    assert_eq!(tasks.len(), created, "no task duplicated");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = env.api();
+    let pods = pods.list(&ListParams::default()).await.expect("pods").items;
+    assert_eq!(
+        pods.len(),
+        tasks
+            .iter()
+            .filter(|t| t.status.as_ref().is_some_and(|s| s.pod.is_some()))
+            .count(),
+        "one pod per launched task"
+    );
+}
+
+#[tokio::test]
+async fn a_standby_redirects_to_the_leader() {
+    let env = TestEnv::without_operator("mesos-standby").await;
+    let (a, b) = (replica(&env.ns, "a"), replica(&env.ns, "b"));
+    let (leader, standby) = leader_and_standby(&[&a, &b]).await;
     let subscribe = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}}).to_string();
     let redirect = Instant::now();
     let location = loop {
