@@ -38,6 +38,6 @@ bash hack/install-crds.sh
 step "tests (unit, property, CRD drift, end-to-end)"
 # RUST_TEST_THREADS, not --test-threads: the criterion bench target (run once as a test)
 # does not take libtest's flags.
-RUST_TEST_THREADS="${TEST_THREADS:-4}" cargo test --all-targets --no-fail-fast 2>&1 | tee target/test-output.log
+RUST_TEST_THREADS="${TEST_THREADS:-4}" cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.log
 echo
 echo "test time: $((SECONDS - start)) s"
