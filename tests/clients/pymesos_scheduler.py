@@ -143,7 +143,8 @@ class Batch(Scheduler):
                 elif self.mode == "resume":
                     self.state[task_id] = state
                 else:
-                    self.record["reconcile"][task_id] = state
+                    # Recorded under the base id (t-1 for any attempt of it).
+                    self.record["reconcile"][task_id.split(".")[0]] = state
             elif (reason == "REASON_INVALID_OFFERS" and state in ("TASK_LOST", "TASK_ERROR")
                   and task_id in self.labels):
                 # The offer was rescinded under the launch: launch it again, as a
@@ -196,7 +197,11 @@ class Batch(Scheduler):
         short_done = not self.pending and all(self.state.get(t) in TERMINAL for t in short)
         if short_done and not self.reconciled:
             self.reconciled = True
-            driver.reconcileTasks([{"task_id": {"value": "t-1"}}, {"task_id": {"value": "ghost"}}])
+            # t-1 as it runs now: if its first launch met a vanished offer, it was
+            # relaunched under a new id, and the original rightly stays TASK_LOST/ERROR.
+            # (A relaunch replaces the id in `launched`: one attempt of t-1 is there.)
+            t1 = next((t for t in self.launched if t.split(".")[0] == "t-1"), "t-1")
+            driver.reconcileTasks([{"task_id": {"value": t1}}, {"task_id": {"value": "ghost"}}])
         if (short_done and self.state.get(long_id) == "TASK_RUNNING"
                 and "ghost" in self.record["reconcile"] and not self.implicit_asked):
             self.implicit_asked = True
