@@ -17,12 +17,12 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use mesos_operator::allocator::{
+use mesos_operator::api::resources::{Cpus, Mebibytes, PortRange, PortRanges};
+use mesos_operator::api::{Resources, SchedulerKind};
+use mesos_operator::master::allocator::{
     Agent, Allocator, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask,
     PlacementGroup, Role, Snapshot, Timestamp, allocate,
 };
-use mesos_operator::api::resources::{Cpus, Mebibytes, PortRange, PortRanges};
-use mesos_operator::api::{Resources, SchedulerKind};
 
 const MIB: u64 = 1 << 20;
 const NOW: i64 = 1_800_000_000;

@@ -1,28 +1,29 @@
 //! mesos-operator: Apache Mesos' two-level scheduling model — frameworks, resource offers,
 //! tasks, reconciliation — as Kubernetes custom resources reconciled to Pods.
 //!
-//! The pure core ([`api::resources`], [`task_state`], [`placement`], [`pod`]) decides;
-//! the thin I/O layer ([`controller`]) reads the API server, calls the core and writes back.
+//! The layout shows the architecture:
+//!
+//! - [`api`]: the contract — the custom resources' Rust types, from which the CRDs are
+//!   generated;
+//! - [`master`]: Mesos' semantics — the pure core (allocator, task state, placement, pod
+//!   builder, framework lifecycle) and, in `master::reconcile`, the controllers around it;
+//! - [`scheduler_api`], [`services`], [`jobs`]: the frameworks built on the Task API (the
+//!   Mesos v1 scheduler HTTP API, Marathon-style services, Chronos/Aurora-style jobs),
+//!   each a pure mapping beside its reconciler;
+//! - [`runtime`]: the process — context, caches and indexes, the controller scaffold,
+//!   Events, leader election, metrics, telemetry;
+//! - [`cli`]: the `crds` and `state` subcommands.
+//!
+//! Pure decisions that need no Kubernetes types live in the workspace crate `mesos-model`,
+//! so the compiler enforces that they do no I/O.
 
-pub mod allocator;
 pub mod api;
-pub mod api_requests;
-pub mod cached_pod;
-pub mod controller;
-pub mod crds;
+pub mod cli;
 pub mod error;
-pub mod events;
-pub mod guard;
 pub mod jobs;
-pub mod leader;
-pub mod lifecycle;
-pub mod metrics;
-pub mod placement;
-pub mod pod;
+pub mod master;
+pub mod runtime;
 pub mod scheduler_api;
 pub mod services;
-pub mod state;
-pub mod task_state;
-pub mod telemetry;
 
 pub use error::{Error, Result};

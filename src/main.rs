@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mesos_operator::controller::{self, Settings};
-use mesos_operator::telemetry::{self, LogFormat};
+use mesos_operator::runtime::Settings;
+use mesos_operator::runtime::telemetry::{self, LogFormat};
 
 /// Apache Mesos' frameworks, offers, tasks and reconciliation as a Kubernetes operator.
 #[derive(Parser, Debug)]
@@ -54,8 +54,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crds { split } => {
             let result = match split {
-                Some(dir) => mesos_operator::crds::write_all(&dir),
-                None => mesos_operator::crds::all_yaml().map(|yaml| print!("{yaml}")),
+                Some(dir) => mesos_operator::cli::crds::write_all(&dir),
+                None => mesos_operator::cli::crds::all_yaml().map(|yaml| print!("{yaml}")),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(mesos_operator::state::run(namespace.as_deref(), limit)) {
+            match runtime.block_on(mesos_operator::cli::state::run(namespace.as_deref(), limit)) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(controller::run(settings)) {
+            match runtime.block_on(mesos_operator::runtime::run(settings)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "operator stopped");

@@ -7,9 +7,10 @@ fn checked_in_crds_match_the_generated_ones() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut drift = Vec::new();
     for dir in ["crds", "charts/mesos-operator/crds"] {
-        for (file, crd) in mesos_operator::crds::all() {
+        for (file, crd) in mesos_operator::cli::crds::all() {
             let path = root.join(dir).join(file);
-            let expected = mesos_operator::crds::to_yaml(&crd).unwrap_or_else(|e| panic!("{e}"));
+            let expected =
+                mesos_operator::cli::crds::to_yaml(&crd).unwrap_or_else(|e| panic!("{e}"));
             let actual = std::fs::read_to_string(&path).unwrap_or_default();
             if actual != expected {
                 drift.push(path.display().to_string());
@@ -23,7 +24,10 @@ fn checked_in_crds_match_the_generated_ones() {
             })
             .unwrap_or_default();
         for name in listed {
-            if !mesos_operator::crds::all().iter().any(|(f, _)| *f == name) {
+            if !mesos_operator::cli::crds::all()
+                .iter()
+                .any(|(f, _)| *f == name)
+            {
                 drift.push(format!("{dir}/{name} (not generated)"));
             }
         }
@@ -36,7 +40,7 @@ fn checked_in_crds_match_the_generated_ones() {
 
 #[test]
 fn crds_have_the_contracted_names() {
-    let crds = mesos_operator::crds::all();
+    let crds = mesos_operator::cli::crds::all();
     let names: Vec<String> = crds
         .iter()
         .map(|(_, c)| c.metadata.name.clone().unwrap_or_default())

@@ -144,7 +144,7 @@ fn image_is_the_static_binary_alone_running_as_non_root() {
     let crds = run(Command::new(&binary).arg("crds").env_clear());
     assert_eq!(
         crds,
-        mesos_operator::crds::all_yaml().unwrap_or_else(|e| panic!("{e}")),
+        mesos_operator::cli::crds::all_yaml().unwrap_or_else(|e| panic!("{e}")),
         "the image's binary prints the CRDs of this source tree"
     );
 

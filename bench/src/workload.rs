@@ -169,7 +169,7 @@ fn pod(plan: &Plan, ns: &str, kind: Kind, i: usize) -> Result<Pod> {
             .context("no nodes")?,
         _ => String::new(),
     };
-    let mut pod = mesos_operator::pod::build_pod(&task(plan, ns, i)?, &node)
+    let mut pod = mesos_operator::master::pod::build_pod(&task(plan, ns, i)?, &node)
         .map_err(|e| anyhow::anyhow!("building a pod: {e}"))?;
     pod.metadata.labels = Some([("app".to_string(), "mesos-bench".to_string())].into());
     if kind == Kind::Scheduler

@@ -1514,7 +1514,7 @@ pub fn member_state(
 pub fn member_tasks(
     task: &Task,
     framework_id: &str,
-    pod: Option<&crate::cached_pod::CachedPod>,
+    pod: Option<&crate::runtime::cached_pod::CachedPod>,
 ) -> Vec<(String, Task)> {
     let Some(members) = group_members(task) else {
         return vec![(task.metadata.name.clone().unwrap_or_default(), task.clone())];

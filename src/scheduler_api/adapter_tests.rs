@@ -792,7 +792,7 @@ fn members_take_their_containers_states() {
         format!("{MEMBER_ACKNOWLEDGED_PREFIX}t1-b"),
         "TASK_FAILED".into(),
     );
-    let pod: crate::cached_pod::CachedPod = serde_json::from_value(serde_json::json!({
+    let pod: crate::runtime::cached_pod::CachedPod = serde_json::from_value(serde_json::json!({
         "status": {"phase": "Running", "containerStatuses": [
             {"name": "t0-a", "state": {"running": {}}},
             {"name": "t1-b", "state": {"terminated": {"exitCode": 1}}},

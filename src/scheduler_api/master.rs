@@ -19,7 +19,7 @@ use super::adapter::{cpus_f64, mib_f64};
 use super::server::ApiState;
 use super::view::{self, FrameworkView, MasterView, TaskView};
 use crate::api::{OfferState, Resources, TaskState};
-use crate::placement;
+use crate::master::placement;
 
 /// The Mesos version this API speaks.
 pub const MESOS_VERSION: &str = "1.11.0";

@@ -32,8 +32,8 @@ use tracing::{debug, info, warn};
 use super::ApiSettings;
 use super::adapter::{self, Caps, Delivery, OfferView};
 use crate::api::{Framework, FrameworkSpec, OfferSettings, OfferState, SchedulerKind, Task};
-use crate::controller::{Context, FIELD_MANAGER};
 use crate::error::{Error, Result};
+use crate::runtime::{Context, FIELD_MANAGER};
 
 /// Largest request body accepted (a bigger one is answered 413).
 pub const MAX_BODY_BYTES: usize = 8 << 20;
@@ -1294,7 +1294,7 @@ impl Session {
     }
 
     async fn renew_lease_of(&self, framework: &str, seconds: i32) {
-        let name = crate::lifecycle::lease_name(framework);
+        let name = crate::master::lifecycle::lease_name(framework);
         let api: Api<Lease> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
         let now = k8s_openapi::jiff::Timestamp::now();
         let patch = serde_json::json!({
@@ -1866,7 +1866,7 @@ impl Session {
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
         for (offer, count) in &per_offer {
             let patch = serde_json::json!({"metadata": {"annotations": {
-                crate::controller::offer::LAUNCHING_ANNOTATION: count.to_string()
+                crate::master::reconcile::offer::LAUNCHING_ANNOTATION: count.to_string()
             }}});
             if let Err(e) = offers_api
                 .patch(offer, &PatchParams::default(), &Patch::Merge(&patch))

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::adapter::{self, Caps};
 use crate::api::{Framework, Offer, OfferState, Resources, SchedulerKind, Task, TaskState};
-use crate::cached_pod::CachedPod;
-use crate::placement;
+use crate::master::placement;
+use crate::runtime::cached_pod::CachedPod;
 
 /// What the views are built from: the stores' contents.
 pub struct Inputs<'a> {

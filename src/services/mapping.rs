@@ -572,7 +572,7 @@ pub fn status_after(
     let generation = app.metadata.generation;
     let now_time = Time(now);
     let mut conditions = previous.conditions.clone();
-    conditions.retain(|c| c.type_ != crate::guard::CONDITION_VALID || c.status == "False");
+    conditions.retain(|c| c.type_ != crate::runtime::guard::CONDITION_VALID || c.status == "False");
     for c in &planned.conditions {
         conditions.set(
             c.type_,
@@ -594,10 +594,10 @@ pub fn status_after(
         );
     }
     conditions.retain(|c| {
-        c.type_ != crate::guard::CONDITION_VALID
+        c.type_ != crate::runtime::guard::CONDITION_VALID
             || extra
                 .iter()
-                .any(|(t, ..)| *t == crate::guard::CONDITION_VALID)
+                .any(|(t, ..)| *t == crate::runtime::guard::CONDITION_VALID)
     });
     let counts = &planned.counts;
     let live: u32 = counts.by_version.iter().map(|v| v.instances).sum();
@@ -659,7 +659,7 @@ pub fn invalid_status(app: &App, message: &str, now: Timestamp) -> AppStatus {
     status.observed_generation = app.metadata.generation;
     status.selector = Some(selector(&app.name_any()));
     status.conditions.set(
-        crate::guard::CONDITION_VALID,
+        crate::runtime::guard::CONDITION_VALID,
         ConditionStatus::False,
         REASON_INVALID_CONSTRAINT,
         message,

@@ -217,7 +217,7 @@ async fn repeated_events_fold_into_one_series() {
     use k8s_openapi::api::events::v1::Event;
     use kube::Resource;
     use kube::runtime::events::EventType;
-    use mesos_operator::events::EventRecorder;
+    use mesos_operator::runtime::events::EventRecorder;
 
     let env = TestEnv::without_operator("events").await;
     let configmaps: kube::Api<ConfigMap> = env.api();

@@ -21,7 +21,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use mesos_operator::api::{App, BatchJob, Framework, Offer, ResourceRole, Resources, Task};
-use mesos_operator::guard::Guarded;
+use mesos_operator::runtime::guard::Guarded;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -690,7 +690,7 @@ async fn run_kind<K: DeserializeOwned + Clone>(
     seed: u64,
     cases: usize,
 ) -> (Tally, Tally, Vec<String>) {
-    let crd = mesos_operator::crds::all()
+    let crd = mesos_operator::cli::crds::all()
         .into_iter()
         .map(|(_, crd)| crd)
         .find(|crd| crd.spec.names.kind == kind)

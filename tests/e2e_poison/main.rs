@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use mesos_operator::api::{Framework, Task, TaskState};
-use mesos_operator::guard::Guarded;
+use mesos_operator::runtime::guard::Guarded;
 use serde_json::{Value, json};
 
 use process::{Operator, http_get, metric, wait_ready};
@@ -42,7 +42,7 @@ fn install_real_crds() {
 /// Task and Framework CRDs whose spec takes anything (an older, looser schema).
 fn install_permissive_crds() {
     let mut docs = String::new();
-    for (_, crd) in mesos_operator::crds::all() {
+    for (_, crd) in mesos_operator::cli::crds::all() {
         if !matches!(crd.spec.names.kind.as_str(), "Task" | "Framework" | "App") {
             continue;
         }

@@ -13,8 +13,8 @@ use crate::api::Resources;
 use crate::api::resources::{
     PortRange, PortRanges, bytes_from_quantity, cpu_millis_from_quantity, value_from_quantity,
 };
-use crate::cached_pod::{CachedPod, CachedPodSpec, CachedRequests};
-use crate::task_state::node_ready;
+use crate::master::task_state::node_ready;
+use crate::runtime::cached_pod::{CachedPod, CachedPodSpec, CachedRequests};
 
 /// Host ports an agent offers (Mesos' default agent `ports` resource).
 pub const AGENT_PORTS: PortRange = PortRange {

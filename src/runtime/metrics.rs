@@ -32,9 +32,9 @@ use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 
 use crate::api::{Framework, Offer, Task, TaskState};
-use crate::cached_pod::CachedPod;
+use crate::cli::state::{self, Summary};
 use crate::error::{Error, Result};
-use crate::state::{self, Summary};
+use crate::runtime::cached_pod::CachedPod;
 
 /// Command-line settings of the metrics and health server.
 #[derive(clap::Args, Debug, Clone)]
@@ -240,7 +240,10 @@ impl Metrics {
     }
 
     /// Exposes the client-side request counters as `mesos_operator_api_requests_total`.
-    pub fn register_api_requests(&mut self, counters: crate::api_requests::RequestCounters) {
+    pub fn register_api_requests(
+        &mut self,
+        counters: crate::runtime::api_requests::RequestCounters,
+    ) {
         self.registry.register(
             "mesos_operator_api_requests",
             "API server requests sent by the operator, by verb and resource (subresource after a slash)",
@@ -254,11 +257,8 @@ impl Metrics {
     pub fn register_refused(
         &mut self,
         (refused, current): (
-            Family<crate::controller::invalid::KindLabels, Counter>,
-            Family<
-                crate::controller::invalid::KindLabels,
-                prometheus_client::metrics::gauge::Gauge,
-            >,
+            Family<crate::runtime::invalid::KindLabels, Counter>,
+            Family<crate::runtime::invalid::KindLabels, prometheus_client::metrics::gauge::Gauge>,
         ),
     ) {
         self.registry.register(

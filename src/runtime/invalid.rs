@@ -33,7 +33,7 @@ use tracing::{debug, info, warn};
 use super::{Context, WARNING};
 use crate::api::GROUP;
 use crate::error::{KubeContext, Result};
-use crate::guard::{CONDITION_VALID, REASON_INVALID_SPEC, REASON_VALID_SPEC, Refused};
+use crate::runtime::guard::{CONDITION_VALID, REASON_INVALID_SPEC, REASON_VALID_SPEC, Refused};
 
 /// Label set of the refused-object metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,7 +111,7 @@ impl Default for Invalids {
 
 impl Invalids {
     /// The counter of refused objects by kind (each object version counts once) and the
-    /// gauge of objects currently refused, for [`crate::metrics::Metrics`].
+    /// gauge of objects currently refused, for [`crate::runtime::metrics::Metrics`].
     pub fn metrics(&self) -> (Family<KindLabels, Counter>, Family<KindLabels, Gauge>) {
         (self.refused_total.clone(), self.current.clone())
     }
@@ -378,7 +378,7 @@ async fn write(ctx: &Context, report: &Report) -> Result<()> {
 mod tests {
     use super::*;
     use crate::api::{Task, TaskReason, TaskState, TaskStatus};
-    use crate::guard::Guarded;
+    use crate::runtime::guard::Guarded;
     use k8s_openapi::api::core::v1::Node;
 
     fn bad_task(generation: i64, mem: Value, status: Option<Value>) -> Guarded<Task> {

@@ -1,7 +1,7 @@
 //! The Task reconciler: Task → Pod, and Pod → Task status.
 //!
 //! Read (stores, a live GET where a store's absence must be confirmed), decide (the pure
-//! [`crate::task_state`], [`crate::placement`] and [`crate::pod`] functions), write (pod
+//! [`crate::master::task_state`], [`crate::master::placement`] and [`crate::master::pod`] functions), write (pod
 //! create with server-side apply, pod delete for kills, status apply).
 
 use std::sync::Arc;
@@ -17,20 +17,20 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info};
 
-use super::cache::IndexKey;
-use super::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::task::CONDITION_SCHEDULED;
 use crate::api::{
     Framework, FrameworkCapability, LABEL_MANAGED_BY, LABEL_TASK, MANAGER, Offer, OfferState,
     SchedulerKind, Task, TaskReason, TaskState, TaskStatus,
 };
-use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
-use crate::guard::Guarded;
-use crate::placement::{self, Agent};
-use crate::pod::{build_pod, pod_name};
-use crate::task_state::{self, Capabilities, NodeView, Observation, PodView, Update};
+use crate::master::placement::{self, Agent};
+use crate::master::pod::{build_pod, pod_name};
+use crate::master::task_state::{self, Capabilities, NodeView, Observation, PodView, Update};
+use crate::runtime::cache::IndexKey;
+use crate::runtime::cached_pod::CachedPod;
+use crate::runtime::guard::Guarded;
+use crate::runtime::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 
 /// Runs the Task controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
@@ -281,7 +281,7 @@ fn observe(
 /// Implicit reconciliation repairs drift: a pod whose task/framework labels were changed
 /// gets them back (a merge patch: the pod's other fields stay as they are).
 async fn repair_labels(task: &Task, pod: &CachedPod, pods: &Api<Pod>) -> Result<()> {
-    let want = crate::pod::pod_labels(task);
+    let want = crate::master::pod::pod_labels(task);
     let have = pod.labels();
     if want.iter().all(|(k, v)| have.get(k) == Some(v)) || pod.metadata.deletion_timestamp.is_some()
     {
@@ -556,7 +556,7 @@ async fn launch(
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&super::pod_apply_body(&pod)),
+            &Patch::Apply(&crate::runtime::pod_apply_body(&pod)),
         )
         .await
     {

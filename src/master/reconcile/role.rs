@@ -8,10 +8,10 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use tracing::debug;
 
-use super::{Context, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::{Framework, ResourceRole, ResourceRoleStatus, Resources};
 use crate::error::{Error, Result};
+use crate::runtime::{Context, resync_ticks, scaffold};
 
 /// Condition type: the role's allocation covers its quota guarantee.
 pub const CONDITION_GUARANTEE_MET: &str = "GuaranteeMet";

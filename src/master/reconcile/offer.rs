@@ -21,9 +21,9 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use tracing::debug;
 
-use super::{Context, NORMAL, resync_ticks, scaffold};
 use crate::api::{Offer, OfferState, OfferStatus, Task};
 use crate::error::{Error, Result};
+use crate::runtime::{Context, NORMAL, resync_ticks, scaffold};
 
 /// How long an accepted offer's remainder stays with the framework for more launches.
 /// Annotation on an Offer: how many Tasks an ACCEPT of the scheduler API is creating on
@@ -133,14 +133,14 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
             ctx.metrics.offer(
                 &ns,
                 &offer.spec.framework,
-                crate::metrics::OfferOutcome::Accepted,
+                crate::runtime::metrics::OfferOutcome::Accepted,
             );
         }
         if next.state == OfferState::Declined && current.state != OfferState::Declined {
             ctx.metrics.offer(
                 &ns,
                 &offer.spec.framework,
-                crate::metrics::OfferOutcome::Declined,
+                crate::runtime::metrics::OfferOutcome::Declined,
             );
             let until = next
                 .filter_until

@@ -30,8 +30,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::controller::parse_duration;
 use crate::error::{Error, Result};
+use crate::runtime::parse_duration;
 
 /// Command-line settings of leader election (`mesos-operator run --leader-elect …`).
 #[derive(clap::Args, Debug, Clone)]

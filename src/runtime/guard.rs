@@ -11,7 +11,7 @@
 //! `Deserialize` never fails on a JSON object: it keeps either the typed object or a
 //! [`Refused`] — the object's metadata, the path of the field that could not be read, that
 //! field's value and the error — so the caller keeps the bad object out of its typed cache
-//! and tells its owner about it on the object itself (see `controller::invalid`), while
+//! and tells its owner about it on the object itself (see `runtime::invalid`), while
 //! the rest of the stream goes on.
 //!
 //! The idea is Stackable operator-rs' `DeserializeGuard`; this one also keeps the field

@@ -24,7 +24,7 @@ use crate::api::task::{
     CONDITION_HEALTHY, CONDITION_RUNNING, CONDITION_SCHEDULED, CONDITION_TERMINATED, HISTORY_LIMIT,
 };
 use crate::api::{TaskReason, TaskSource, TaskState, TaskStatus, TaskStatusEntry};
-use crate::cached_pod::{CachedContainerStatus, CachedPod};
+use crate::runtime::cached_pod::{CachedContainerStatus, CachedPod};
 
 /// What a framework declared that changes the states its tasks report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -525,7 +525,7 @@ pub fn camel(state: TaskState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cached_pod::{CachedPodCondition, CachedPodSpec, CachedPodStatus};
+    use crate::runtime::cached_pod::{CachedPodCondition, CachedPodSpec, CachedPodStatus};
     use k8s_openapi::api::core::v1::{
         ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
         NodeCondition, NodeStatus,

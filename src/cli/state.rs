@@ -3,7 +3,7 @@
 //! with their free and used resources, and outstanding offers.
 //!
 //! [`Summary::compute`] is pure (objects in, summary out) and feeds both
-//! `mesos-operator state` ([`render`]) and the cluster gauges of [`crate::metrics`].
+//! `mesos-operator state` ([`render`]) and the cluster gauges of [`crate::runtime::metrics`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,10 +16,10 @@ use crate::api::condition::Conditions;
 use crate::api::framework::CONDITION_REGISTERED;
 use crate::api::resources::{Cpus, Mebibytes};
 use crate::api::{Framework, Offer, OfferState, Resources, SchedulerKind, Task, TaskState};
-use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
-use crate::guard::{Guarded, readable};
-use crate::placement;
+use crate::master::placement;
+use crate::runtime::cached_pod::CachedPod;
+use crate::runtime::guard::{Guarded, readable};
 
 /// Number of tasks in each state, indexed like [`TaskState::ALL`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl Summary {
         let mut summary = Summary::default();
         for agent in agents {
             let node = by_name.get(agent.name.as_str());
-            let connected = node.is_some_and(|n| crate::task_state::node_ready(n));
+            let connected = node.is_some_and(|n| crate::master::task_state::node_ready(n));
             let active = node.is_some_and(|n| {
                 !n.spec
                     .as_ref()

@@ -10,13 +10,13 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
 
-use super::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::framework::{CONDITION_CONNECTED, CONDITION_REGISTERED, CONDITION_TORN_DOWN};
 use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task, TaskCounts};
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, FINALIZER, Liveness};
-use crate::placement;
+use crate::master::lifecycle::{self, FINALIZER, Liveness};
+use crate::master::placement;
+use crate::runtime::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 use kube::api::{Patch, PatchParams};
 
 /// Runs the Framework controller until shutdown.
@@ -342,7 +342,7 @@ async fn teardown_on_delete(fw: &Framework, ctx: &Context, ns: &str, name: &str)
                     .get(crate::api::LABEL_FRAMEWORK)
                     .map(String::as_str)
                     == Some(name)
-                && !crate::placement::pod_has_ended(p)
+                && !crate::master::placement::pod_has_ended(p)
         })
         .count();
     let live_tasks = ctx

@@ -1,5 +1,5 @@
 //! The allocation loop: every `--allocation-interval` (and when woken), take a snapshot of
-//! the stores, run the pure DRF [`allocator`](crate::allocator), and apply its decisions:
+//! the stores, run the pure DRF [`allocator`](crate::master::allocator), and apply its decisions:
 //! create Offers for External frameworks, rescind stale ones, delete declined offers whose
 //! filter ran out, and launch the pending tasks of Builtin frameworks on the agents it
 //! chose.
@@ -16,12 +16,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
-use super::{Context, FIELD_MANAGER, NORMAL};
-use crate::allocator::{self, Decisions, MinAllocatable, Snapshot};
 use crate::api::offer::Decline;
 use crate::api::{Offer, OfferSpec, OfferState, OfferStatus, SchedulerKind, Task, TaskState};
-use crate::placement;
-use crate::pod::{build_pod, pod_name};
+use crate::master::allocator::{self, Decisions, MinAllocatable, Snapshot};
+use crate::master::placement;
+use crate::master::pod::{build_pod, pod_name};
+use crate::runtime::{Context, FIELD_MANAGER, NORMAL};
 
 /// How many API writes the loop issues at once.
 pub const WRITE_CONCURRENCY: usize = 32;
@@ -432,7 +432,7 @@ pub fn check_offered_agent(
     ns: &str,
     task: &Task,
     agent: &str,
-    pending: &[super::PendingPod],
+    pending: &[crate::runtime::PendingPod],
 ) -> Result<(), String> {
     use mesos_model::constraints::NodeAttributes;
     let Some(placement) = task
@@ -674,8 +674,11 @@ async fn rescind(ctx: &Context, offer: String, reason: allocator::RescindReason)
         Ok(true) => {
             info!(offer, reason = reason.as_str(), "offer rescinded");
             if let Some(fw) = framework {
-                ctx.metrics
-                    .offer(ns, &fw.name_any(), crate::metrics::OfferOutcome::Rescinded);
+                ctx.metrics.offer(
+                    ns,
+                    &fw.name_any(),
+                    crate::runtime::metrics::OfferOutcome::Rescinded,
+                );
                 ctx.event(
                     &*fw,
                     NORMAL,
@@ -782,7 +785,7 @@ async fn create_offer(
     };
     ctx.apply_status(&created, &status).await?;
     ctx.metrics
-        .offer(ns, fw_name, crate::metrics::OfferOutcome::Sent);
+        .offer(ns, fw_name, crate::runtime::metrics::OfferOutcome::Sent);
     debug!(offer = %created.name_any(), framework = fw_name, agent, "offer made");
     Ok(())
 }

@@ -1,15 +1,22 @@
-//! The controllers: thin I/O around the pure core. Each reconciler reads the reflector
-//! stores, asks the core what the world should look like, and writes the difference back
-//! with server-side apply.
+//! The process around the controllers, all I/O: the shared [`Context`] (settings, caches
+//! and their indexes, the placement ledger), start-up ([`run`]: watches, leader election,
+//! every controller), and the plumbing each controller uses: the reconcile scaffold,
+//! Events, metrics, tracing, the deserialize guard and the report of invalid objects.
+//! The reconcilers themselves live with their subsystem (`master::reconcile`,
+//! `services`, `jobs`, `scheduler_api`).
 
-pub mod allocation;
+pub mod api_requests;
 pub mod cache;
-pub mod framework;
+pub mod cached_pod;
+pub mod events;
+pub mod guard;
 pub mod invalid;
-pub mod offer;
-pub mod role;
+pub mod leader;
+pub mod metrics;
 pub mod scaffold;
-pub mod task;
+pub mod telemetry;
+
+use crate::master::reconcile::{allocation, framework, offer, role, task};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,10 +32,10 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::api::{Framework, Offer, ResourceRole, Resources, Task};
-use crate::cached_pod::CachedPod;
 use crate::error::{Error, KubeContext, Result};
-use crate::events::EventRecorder;
-use crate::guard::Guarded;
+use crate::runtime::cached_pod::CachedPod;
+use crate::runtime::events::EventRecorder;
+use crate::runtime::guard::Guarded;
 use cache::{IndexKey, Shared, trim_metadata};
 
 /// The one field manager every write of the operator uses.
@@ -87,11 +94,11 @@ pub struct Settings {
 
     /// Leader election (`--leader-elect` and its timings).
     #[command(flatten)]
-    pub leader_election: crate::leader::LeaderElection,
+    pub leader_election: crate::runtime::leader::LeaderElection,
 
     /// The `/metrics`, `/healthz` and `/readyz` server (`--metrics-addr`).
     #[command(flatten)]
-    pub server: crate::metrics::ServerSettings,
+    pub server: crate::runtime::metrics::ServerSettings,
 
     #[command(flatten)]
     pub scheduler_api: crate::scheduler_api::ApiSettings,
@@ -152,7 +159,7 @@ pub struct Context {
     /// Per-object retry counts for backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// Prometheus metrics (reconciles, allocation cycles, offers).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::runtime::metrics::Metrics>,
     /// One recorder for the process, so that repeated Events aggregate into a series.
     recorder: EventRecorder,
     /// Objects of the watched kinds that do not read as their type, to report on.
@@ -464,13 +471,13 @@ where
 
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(settings: Settings) -> Result<()> {
-    let api_requests = crate::api_requests::RequestCounters::default();
+    let api_requests = crate::runtime::api_requests::RequestCounters::default();
     let config = kube::Config::infer()
         .await
         .map_err(|e| Error::Config(e.to_string()))?;
     let client = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Error::Config(e.to_string()))?
-        .with_layer(&crate::api_requests::CountRequestsLayer::new(
+        .with_layer(&crate::runtime::api_requests::CountRequestsLayer::new(
             api_requests.clone(),
         ))
         .build();
@@ -501,7 +508,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     let pods = cache::spawn(
         Api::all(client.clone()),
         all(),
-        crate::cached_pod::trim,
+        crate::runtime::cached_pod::trim,
         invalids.clone(),
         pod_keys,
     );
@@ -540,27 +547,28 @@ pub async fn run(settings: Settings) -> Result<()> {
         invalids.clone(),
         cache::no_index,
     );
-    let mut metrics = crate::metrics::Metrics::new(Some(crate::metrics::ClusterStores {
-        nodes: nodes.store(),
-        pods: pods.store(),
-        frameworks: frameworks.store(),
-        tasks: tasks.store(),
-        offers: offers.store(),
-    }));
+    let mut metrics =
+        crate::runtime::metrics::Metrics::new(Some(crate::runtime::metrics::ClusterStores {
+            nodes: nodes.store(),
+            pods: pods.store(),
+            frameworks: frameworks.store(),
+            tasks: tasks.store(),
+            offers: offers.store(),
+        }));
     metrics.register_api_requests(api_requests);
     metrics.register_refused(invalids.metrics());
     let metrics = Arc::new(metrics);
-    crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
+    crate::runtime::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
     // The Mesos HTTP API answers 503 until this replica leads.
     let leader_record = settings.leader_election.enabled.then(|| {
         let pod_namespace = std::env::var("POD_NAMESPACE").ok();
         (
-            crate::leader::lease_namespace(
+            crate::runtime::leader::lease_namespace(
                 &settings.leader_election,
                 namespace.as_deref(),
                 pod_namespace.as_deref(),
             ),
-            crate::scheduler_api::server::leader_record_name(&crate::leader::lease_name(
+            crate::scheduler_api::server::leader_record_name(&crate::runtime::leader::lease_name(
                 &settings.leader_election,
                 namespace.as_deref(),
             )),
@@ -600,12 +608,15 @@ pub async fn run(settings: Settings) -> Result<()> {
     // above are warm on every replica, so a take-over starts reconciling at once.
     let mut leadership = None;
     if settings.leader_election.enabled {
-        let elector = crate::leader::Elector::new(
+        let elector = crate::runtime::leader::Elector::new(
             client.clone(),
             &settings.leader_election,
             namespace.as_deref(),
         )?;
-        match elector.acquire(crate::leader::shutdown_signal()).await? {
+        match elector
+            .acquire(crate::runtime::leader::shutdown_signal())
+            .await?
+        {
             Some(held) => leadership = Some(held),
             None => return Ok(()),
         }

@@ -30,7 +30,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tracing::warn;
 
 use super::invalid::Invalids;
-use crate::guard::Guarded;
+use crate::runtime::guard::Guarded;
 
 /// What a secondary index groups objects by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -411,10 +411,13 @@ mod tests {
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["keep"]);
         assert_eq!(node.metadata.uid.as_deref(), Some("u"));
         assert_eq!(node.labels().len(), 1);
-        assert!(crate::task_state::node_ready(&node));
+        assert!(crate::master::task_state::node_ready(&node));
     }
 
-    fn task(name: &str, mem: serde_json::Value) -> crate::guard::Guarded<crate::api::Task> {
+    fn task(
+        name: &str,
+        mem: serde_json::Value,
+    ) -> crate::runtime::guard::Guarded<crate::api::Task> {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "mesos.operator.dev/v1alpha1", "kind": "Task",
             "metadata": {"name": name, "namespace": "ns", "generation": 1,

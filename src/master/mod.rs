@@ -1,0 +1,17 @@
+//! Mesos' semantics on Kubernetes objects.
+//!
+//! Pure (no I/O, no clock of their own, unit and property tested):
+//! - [`allocator`]: the DRF allocator — offers, Builtin placements, quota, constraints;
+//! - [`task_state`]: a Task's Mesos state folded from its Pod;
+//! - [`placement`]: what a node has free, from its Pods and the in-flight launches;
+//! - [`pod`]: the Pod a Task becomes;
+//! - [`lifecycle`]: framework liveness, failover and teardown.
+//!
+//! I/O: [`reconcile`], the controllers that read the caches, call the above and write.
+
+pub mod allocator;
+pub mod lifecycle;
+pub mod placement;
+pub mod pod;
+pub mod reconcile;
+pub mod task_state;
