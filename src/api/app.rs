@@ -477,5 +477,5 @@ pub fn crd() -> CustomResourceDefinition {
     crd
 }
 
-/// Condition types of an App.
-pub const APP_CONDITIONS: [&str; 3] = ["Available", "Progressing", "Degraded"];
+/// The condition types of an App (set by the deployment planner).
+pub use mesos_model::services::deployment::AppCondition;

@@ -377,5 +377,5 @@ fn ledger_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-/// Condition types of a BatchJob.
-pub const JOB_CONDITIONS: [&str; 5] = ["Scheduled", "Running", "Blocked", "Suspended", "Disabled"];
+/// The condition types of a BatchJob (set by the job plan).
+pub use mesos_model::jobs::plan::ConditionKind as JobCondition;

@@ -31,13 +31,89 @@ impl ConditionStatus {
     }
 }
 
+/// A condition type of one kind: an enum whose variants are the kind's condition types,
+/// so a condition is never set or read under a misspelt or foreign type.
+pub trait ConditionType: Copy {
+    /// The wire spelling (the condition's `type`).
+    fn as_str(self) -> &'static str;
+}
+
+/// Declares a kind's condition types: an enum, its `ALL` list and its [`ConditionType`].
+macro_rules! condition_types {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every condition type of the kind.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire spelling (the condition's `type`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant)),+
+                }
+            }
+        }
+
+        $crate::api::condition::condition_type_impls!($name);
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use condition_types;
+
+/// [`ConditionType`] for an enum with an inherent `as_str` (also the planners' enums of
+/// `mesos-model`).
+macro_rules! condition_type_impls {
+    ($name:ty) => {
+        impl $crate::api::condition::ConditionType for $name {
+            fn as_str(self) -> &'static str {
+                <$name>::as_str(self)
+            }
+        }
+    };
+}
+pub(crate) use condition_type_impls;
+
+condition_types! {
+    /// The condition every kind carries: whether the object reads as its kind.
+    ObjectCondition {
+        /// `False` (reason `InvalidSpec`) on an object the operator cannot read, `True`
+        /// (reason `ValidSpec`) once it can again.
+        Valid,
+    }
+}
+
+condition_type_impls!(mesos_model::services::deployment::AppCondition);
+condition_type_impls!(mesos_model::jobs::plan::ConditionKind);
+
 /// Operations on a list of conditions.
 pub trait Conditions {
     /// Sets (or adds) the condition of `type_`. Returns true when anything but the
     /// transition time changed. `lastTransitionTime` is only updated when `status` flips.
     fn set(
         &mut self,
-        type_: &str,
+        type_: impl ConditionType,
         status: ConditionStatus,
         reason: &str,
         message: &str,
@@ -46,10 +122,10 @@ pub trait Conditions {
     ) -> bool;
 
     /// The condition of `type_`, if present.
-    fn get_condition(&self, type_: &str) -> Option<&Condition>;
+    fn get_condition(&self, type_: impl ConditionType) -> Option<&Condition>;
 
     /// Whether the condition of `type_` is present with status `True`.
-    fn is_true(&self, type_: &str) -> bool {
+    fn is_true(&self, type_: impl ConditionType) -> bool {
         self.get_condition(type_)
             .is_some_and(|c| c.status == "True")
     }
@@ -58,13 +134,14 @@ pub trait Conditions {
 impl Conditions for Vec<Condition> {
     fn set(
         &mut self,
-        type_: &str,
+        type_: impl ConditionType,
         status: ConditionStatus,
         reason: &str,
         message: &str,
         generation: Option<i64>,
         now: &Time,
     ) -> bool {
+        let type_ = type_.as_str();
         let status = status.as_str();
         if let Some(c) = self.iter_mut().find(|c| c.type_ == type_) {
             let changed = c.status != status
@@ -92,7 +169,8 @@ impl Conditions for Vec<Condition> {
         }
     }
 
-    fn get_condition(&self, type_: &str) -> Option<&Condition> {
+    fn get_condition(&self, type_: impl ConditionType) -> Option<&Condition> {
+        let type_ = type_.as_str();
         self.iter().find(|c| c.type_ == type_)
     }
 }
@@ -118,11 +196,31 @@ mod tests {
         Time(Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH))
     }
 
+    condition_types! {
+        /// Condition types for the tests.
+        TestCondition {
+            /// One.
+            Ready,
+            /// Never set.
+            Missing,
+        }
+    }
+
+    #[test]
+    fn declared_types_spell_their_variant() {
+        assert_eq!(
+            TestCondition::ALL,
+            &[TestCondition::Ready, TestCondition::Missing]
+        );
+        assert_eq!(TestCondition::Missing.as_str(), "Missing");
+        assert_eq!(ObjectCondition::Valid.as_str(), "Valid");
+    }
+
     #[test]
     fn transition_time_moves_only_when_status_flips() {
         let mut cs: Vec<Condition> = Vec::new();
         assert!(cs.set(
-            "Ready",
+            TestCondition::Ready,
             ConditionStatus::False,
             "Waiting",
             "m",
@@ -130,7 +228,7 @@ mod tests {
             &at(10)
         ));
         assert!(!cs.set(
-            "Ready",
+            TestCondition::Ready,
             ConditionStatus::False,
             "Waiting",
             "m",
@@ -139,7 +237,7 @@ mod tests {
         ));
         assert_eq!(cs[0].last_transition_time, at(10));
         assert!(cs.set(
-            "Ready",
+            TestCondition::Ready,
             ConditionStatus::False,
             "Other",
             "m",
@@ -148,7 +246,7 @@ mod tests {
         ));
         assert_eq!(cs[0].last_transition_time, at(10));
         assert!(cs.set(
-            "Ready",
+            TestCondition::Ready,
             ConditionStatus::True,
             "Done",
             "m",
@@ -156,8 +254,8 @@ mod tests {
             &at(40)
         ));
         assert_eq!(cs[0].last_transition_time, at(40));
-        assert!(cs.is_true("Ready"));
-        assert!(!cs.is_true("Missing"));
+        assert!(cs.is_true(TestCondition::Ready));
+        assert!(!cs.is_true(TestCondition::Missing));
         assert_eq!(cs.len(), 1);
     }
 }

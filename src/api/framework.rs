@@ -343,7 +343,7 @@ impl Framework {
             || self
                 .status
                 .as_ref()
-                .is_some_and(|s| s.conditions.is_true(CONDITION_TORN_DOWN))
+                .is_some_and(|s| s.conditions.is_true(FrameworkCondition::TornDown))
     }
 
     /// Whether the framework may receive offers and launch tasks (registered, not
@@ -355,7 +355,7 @@ impl Framework {
             && self
                 .status
                 .as_ref()
-                .and_then(|s| s.conditions.get_condition(CONDITION_CONNECTED))
+                .and_then(|s| s.conditions.get_condition(FrameworkCondition::Connected))
                 .is_none_or(|c| c.status != "False")
     }
 
@@ -364,14 +364,19 @@ impl Framework {
         use super::condition::Conditions;
         self.status.as_ref().is_some_and(|s| {
             s.conditions
-                .is_true(crate::api::framework::CONDITION_REGISTERED)
+                .is_true(crate::api::framework::FrameworkCondition::Registered)
         })
     }
 }
 
-/// Condition type: the framework is registered with the operator.
-pub const CONDITION_REGISTERED: &str = "Registered";
-/// Condition type: the framework's scheduler is connected (its Lease is renewed).
-pub const CONDITION_CONNECTED: &str = "Connected";
-/// Condition type: the framework was torn down (failover timeout passed, or deleted).
-pub const CONDITION_TORN_DOWN: &str = "TornDown";
+super::condition::condition_types! {
+    /// The condition types of a Framework.
+    FrameworkCondition {
+        /// The framework is registered with the operator.
+        Registered,
+        /// The framework's scheduler is connected (its Lease is renewed).
+        Connected,
+        /// The framework was torn down (failover timeout passed, or deleted).
+        TornDown,
+    }
+}

@@ -84,3 +84,11 @@ pub struct ResourceRoleStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
+
+super::condition::condition_types! {
+    /// The condition types of a ResourceRole.
+    RoleCondition {
+        /// The role's allocation covers its quota guarantee.
+        GuaranteeMet,
+    }
+}

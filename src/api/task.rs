@@ -520,14 +520,19 @@ pub struct TaskStatusEntry {
     pub timestamp: Time,
 }
 
-/// Condition type: the task has an agent (placed, or waiting with the reason why not).
-pub const CONDITION_SCHEDULED: &str = "Scheduled";
-/// Condition type: the task is TASK_RUNNING.
-pub const CONDITION_RUNNING: &str = "Running";
-/// Condition type: the task's health check passes.
-pub const CONDITION_HEALTHY: &str = "Healthy";
-/// Condition type: the task reached a terminal state (reason: the state).
-pub const CONDITION_TERMINATED: &str = "Terminated";
+super::condition::condition_types! {
+    /// The condition types of a Task.
+    TaskCondition {
+        /// The task has an agent (placed, or waiting with the reason why not).
+        Scheduled,
+        /// The task is TASK_RUNNING.
+        Running,
+        /// The task's health check passes.
+        Healthy,
+        /// The task reached a terminal state (reason: the state).
+        Terminated,
+    }
+}
 
 impl Task {
     /// The task's current state, if it has one.

@@ -13,7 +13,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::condition::Conditions;
-use crate::api::framework::CONDITION_REGISTERED;
+use crate::api::framework::FrameworkCondition;
 use crate::api::resources::{Cpus, Mebibytes};
 use crate::api::{Framework, Offer, OfferState, Resources, SchedulerKind, Task, TaskState};
 use crate::error::{Error, KubeContext, Result};
@@ -220,7 +220,7 @@ impl Summary {
                     registered: fw
                         .status
                         .as_ref()
-                        .is_some_and(|s| s.conditions.is_true(CONDITION_REGISTERED)),
+                        .is_some_and(|s| s.conditions.is_true(FrameworkCondition::Registered)),
                     deleting: fw.metadata.deletion_timestamp.is_some(),
                     exists: true,
                     conditions,

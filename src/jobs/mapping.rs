@@ -212,16 +212,6 @@ pub fn ledger_of(job: &BatchJob) -> Result<Ledger, serde_json::Error> {
     }
 }
 
-fn condition_type(kind: ConditionKind) -> &'static str {
-    match kind {
-        ConditionKind::Scheduled => "Scheduled",
-        ConditionKind::Running => "Running",
-        ConditionKind::Blocked => "Blocked",
-        ConditionKind::Suspended => "Suspended",
-        ConditionKind::Disabled => "Disabled",
-    }
-}
-
 /// An Event's reason.
 pub fn event_reason(kind: JobEventKind) -> &'static str {
     match kind {
@@ -254,21 +244,21 @@ pub fn invalid_condition(errors: &[SpecError]) -> JobCondition {
 }
 
 fn phase(conditions: &Vec<Condition>, active: bool) -> &'static str {
-    let is = |t: &str| conditions.is_true(t);
-    let reason = |t: &str| conditions.get_condition(t).map(|c| c.reason.as_str());
-    if is("Blocked") {
+    let is = |t: ConditionKind| conditions.is_true(t);
+    let reason = |t: ConditionKind| conditions.get_condition(t).map(|c| c.reason.as_str());
+    if is(ConditionKind::Blocked) {
         "Blocked"
-    } else if is("Disabled") {
+    } else if is(ConditionKind::Disabled) {
         "Disabled"
-    } else if is("Suspended") {
+    } else if is(ConditionKind::Suspended) {
         "Suspended"
     } else if active {
         "Running"
-    } else if reason("Blocked") == Some("WaitingForParents") {
+    } else if reason(ConditionKind::Blocked) == Some("WaitingForParents") {
         "Waiting"
-    } else if is("Scheduled") {
+    } else if is(ConditionKind::Scheduled) {
         "Scheduled"
-    } else if reason("Scheduled") == Some("Finished") {
+    } else if reason(ConditionKind::Scheduled) == Some("Finished") {
         "Finished"
     } else {
         "Idle"
@@ -289,7 +279,7 @@ pub fn status_after(
     let mut conditions = previous.conditions.clone();
     for c in &plan.conditions {
         conditions.set(
-            condition_type(c.kind),
+            c.kind,
             ConditionStatus::from_bool(c.status),
             c.reason,
             &c.message,
@@ -325,7 +315,7 @@ pub fn invalid_status(job: &BatchJob, errors: &[SpecError], now: Timestamp) -> B
     let mut status = job.status.clone().unwrap_or_default();
     let c = invalid_condition(errors);
     status.conditions.set(
-        condition_type(c.kind),
+        c.kind,
         ConditionStatus::True,
         c.reason,
         &c.message,

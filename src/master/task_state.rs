@@ -20,9 +20,7 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::condition::{ConditionStatus, Conditions};
-use crate::api::task::{
-    CONDITION_HEALTHY, CONDITION_RUNNING, CONDITION_SCHEDULED, CONDITION_TERMINATED, HISTORY_LIMIT,
-};
+use crate::api::task::{HISTORY_LIMIT, TaskCondition};
 use crate::api::{TaskReason, TaskSource, TaskState, TaskStatus, TaskStatusEntry};
 use crate::runtime::cached_pod::{CachedContainerStatus, CachedPod};
 
@@ -465,7 +463,7 @@ fn set_state_conditions(
     if state != TaskState::Staging && status.agent.is_some() {
         let agent = status.agent.as_deref().unwrap_or_default();
         conditions.set(
-            CONDITION_SCHEDULED,
+            TaskCondition::Scheduled,
             ConditionStatus::True,
             "Placed",
             &format!("placed on agent {agent}"),
@@ -474,7 +472,7 @@ fn set_state_conditions(
         );
     }
     conditions.set(
-        CONDITION_RUNNING,
+        TaskCondition::Running,
         ConditionStatus::from_bool(state == TaskState::Running),
         &reason,
         &message,
@@ -488,7 +486,7 @@ fn set_state_conditions(
             ("HealthCheckFailed", "the health check fails")
         };
         conditions.set(
-            CONDITION_HEALTHY,
+            TaskCondition::Healthy,
             ConditionStatus::from_bool(healthy),
             r,
             m,
@@ -497,7 +495,7 @@ fn set_state_conditions(
         );
     }
     conditions.set(
-        CONDITION_TERMINATED,
+        TaskCondition::Terminated,
         ConditionStatus::from_bool(state.is_terminal()),
         &reason,
         &message,
@@ -803,8 +801,8 @@ mod tests {
         );
         assert_eq!(status.start_time, Some(now(2)));
         assert_eq!(status.finish_time, Some(now(3)));
-        assert!(status.conditions.is_true(CONDITION_TERMINATED));
-        assert!(!status.conditions.is_true(CONDITION_RUNNING));
+        assert!(status.conditions.is_true(TaskCondition::Terminated));
+        assert!(!status.conditions.is_true(TaskCondition::Running));
         let again = apply(
             &status,
             &Update::new(TaskState::Running, TaskSource::Executor),

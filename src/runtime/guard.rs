@@ -25,9 +25,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-/// Condition type the operator sets on an object it cannot read (`False`, reason
-/// [`REASON_INVALID_SPEC`]) and again once it can (`True`, reason [`REASON_VALID_SPEC`]).
-pub const CONDITION_VALID: &str = "Valid";
+use crate::api::condition::ObjectCondition;
+
 /// Reason of `Valid=False`: the object does not read as its kind.
 pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
 /// Reason of `Valid=True` after an object was fixed.
@@ -234,7 +233,7 @@ fn mark_of(value: &Value) -> Option<ReportedMark> {
     let conditions = value.get("status")?.get("conditions")?.as_array()?;
     conditions.iter().find_map(|c| {
         let field = |key: &str| c.get(key).and_then(Value::as_str);
-        (field("type") == Some(CONDITION_VALID)
+        (field("type") == Some(ObjectCondition::Valid.as_str())
             && field("status") == Some("False")
             && field("reason") == Some(REASON_INVALID_SPEC))
         .then(|| ReportedMark {

@@ -32,8 +32,9 @@ use tracing::{debug, info, warn};
 
 use super::{Context, WARNING};
 use crate::api::GROUP;
+use crate::api::condition::ObjectCondition;
 use crate::error::{KubeContext, Result};
-use crate::runtime::guard::{CONDITION_VALID, REASON_INVALID_SPEC, REASON_VALID_SPEC, Refused};
+use crate::runtime::guard::{REASON_INVALID_SPEC, REASON_VALID_SPEC, Refused};
 
 /// Label set of the refused-object metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -224,7 +225,7 @@ pub fn invalid_status(kind: &str, refused: &Refused, now: &Time) -> Value {
     let message = refused.error.to_string();
     let generation = refused.metadata.generation;
     let valid = json!({
-        "type": CONDITION_VALID, "status": "False", "reason": REASON_INVALID_SPEC,
+        "type": ObjectCondition::Valid.as_str(), "status": "False", "reason": REASON_INVALID_SPEC,
         "message": message, "observedGeneration": generation, "lastTransitionTime": now,
     });
     if kind == "Task" {
@@ -236,7 +237,7 @@ pub fn invalid_status(kind: &str, refused: &Refused, now: &Time) -> Value {
             "observedGeneration": generation,
             "finishTime": now,
             "conditions": [valid, {
-                "type": crate::api::task::CONDITION_TERMINATED, "status": "True",
+                "type": crate::api::task::TaskCondition::Terminated.as_str(), "status": "True",
                 "reason": "TASK_ERROR", "message": message,
                 "observedGeneration": generation, "lastTransitionTime": now,
             }],
@@ -253,7 +254,7 @@ pub fn fixed_status(kind: &str, generation: Option<i64>, now: &Time) -> Value {
     let mut status = json!({
         "observedGeneration": generation,
         "conditions": [{
-            "type": CONDITION_VALID, "status": "True", "reason": REASON_VALID_SPEC,
+            "type": ObjectCondition::Valid.as_str(), "status": "True", "reason": REASON_VALID_SPEC,
             "message": format!("the {kind} reads again"),
             "observedGeneration": generation, "lastTransitionTime": now,
         }],

@@ -17,13 +17,14 @@ use mesos_model::services::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::api::app::AppCondition;
 use crate::api::app::{
     ANNOTATION_KILL_REASON, App, AppSpec, AppStatus, BackoffSummary, DEFAULT_FRAMEWORK,
     DeploymentSummary, InstanceCounts, LABEL_APP, LABEL_APP_VERSION, PortDefinition, Readiness,
     TaskFailure, VersionInstances, VersionRecord,
 };
-use crate::api::condition::{ConditionStatus, Conditions};
-use crate::api::task::CONDITION_HEALTHY;
+use crate::api::condition::{ConditionStatus, Conditions, ObjectCondition};
+use crate::api::task::TaskCondition;
 use crate::api::{
     CommandSpec, HealthCheck, KillPolicy, LABEL_MANAGED_BY, MANAGER, Resources, Task,
     TaskPlacement, TaskSpec, TaskState,
@@ -356,7 +357,7 @@ pub fn observe(
         };
         let unhealthy_since = status
             .conditions
-            .get_condition(CONDITION_HEALTHY)
+            .get_condition(TaskCondition::Healthy)
             .filter(|c| c.status == "False")
             .map(|c| c.last_transition_time.0);
         let interval = i64::from(check.interval_seconds.max(1));
@@ -565,14 +566,15 @@ pub fn status_after(
     ledger: &Ledger,
     backoff: &BackoffStrategy,
     last_failure: Option<TaskFailure>,
-    extra: &[(&str, bool, String, String)],
+    extra: &[(AppCondition, bool, String, String)],
     now: Timestamp,
 ) -> AppStatus {
     let previous = app.status.clone().unwrap_or_default();
     let generation = app.metadata.generation;
     let now_time = Time(now);
     let mut conditions = previous.conditions.clone();
-    conditions.retain(|c| c.type_ != crate::runtime::guard::CONDITION_VALID || c.status == "False");
+    // The planner's conditions replace `Valid` (a status for an App that reads again).
+    conditions.retain(|c| c.type_ != ObjectCondition::Valid);
     for c in &planned.conditions {
         conditions.set(
             c.type_,
@@ -585,7 +587,7 @@ pub fn status_after(
     }
     for (type_, status, reason, message) in extra {
         conditions.set(
-            type_,
+            *type_,
             ConditionStatus::from_bool(*status),
             reason,
             message,
@@ -593,12 +595,6 @@ pub fn status_after(
             &now_time,
         );
     }
-    conditions.retain(|c| {
-        c.type_ != crate::runtime::guard::CONDITION_VALID
-            || extra
-                .iter()
-                .any(|(t, ..)| *t == crate::runtime::guard::CONDITION_VALID)
-    });
     let counts = &planned.counts;
     let live: u32 = counts.by_version.iter().map(|v| v.instances).sum();
     let b = ledger.backoff.status(backoff, now);
@@ -659,7 +655,7 @@ pub fn invalid_status(app: &App, message: &str, now: Timestamp) -> AppStatus {
     status.observed_generation = app.metadata.generation;
     status.selector = Some(selector(&app.name_any()));
     status.conditions.set(
-        crate::runtime::guard::CONDITION_VALID,
+        ObjectCondition::Valid,
         ConditionStatus::False,
         REASON_INVALID_CONSTRAINT,
         message,
@@ -679,7 +675,7 @@ pub fn dependency_status(app: &App) -> mesos_model::services::dependencies::AppS
     });
     let current = status.observed_generation == app.metadata.generation;
     mesos_model::services::dependencies::AppStatus {
-        available: done && current && status.conditions.is_true("Available"),
+        available: done && current && status.conditions.is_true(AppCondition::Available),
         live_instances: u32::try_from(status.replicas).unwrap_or(0),
     }
 }

@@ -47,6 +47,7 @@ use mesos_model::services::{Instance, InstanceState, Version, dependencies};
 use tracing::{debug, info, warn};
 
 use super::mapping::{KILL_EXPUNGED, KILL_HEALTH, LaunchSpec, Ledger, ObserveSettings};
+use crate::api::app::AppCondition;
 use crate::api::app::{
     ANNOTATION_KILL_REASON, ANNOTATION_PROMOTE, ANNOTATION_RESET_BACKOFF, ANNOTATION_ROLLBACK_TO,
     App, AppStatus, DEFAULT_FRAMEWORK, LABEL_APP,
@@ -54,7 +55,6 @@ use crate::api::app::{
 use crate::api::{Framework, Task};
 use crate::error::{Error, KubeContext, Result};
 use crate::runtime::cache::{self, Shared};
-use crate::runtime::guard::CONDITION_VALID;
 use crate::runtime::{Context, FIELD_MANAGER, NORMAL, WARNING, resync_ticks, scaffold};
 
 /// How long a create or kill not yet seen in the Task cache is assumed in flight.
@@ -361,7 +361,7 @@ async fn reconcile_app(app: &App, actx: &AppsContext) -> Result<Action> {
 
     let waiting_for = dependency_gate(actx, app, &ns);
     let mut instances = u32::try_from(app.spec.instances).unwrap_or(0);
-    let mut extra: Vec<(&str, bool, String, String)> = Vec::new();
+    let mut extra: Vec<(AppCondition, bool, String, String)> = Vec::new();
     if instances == 0
         && let Some(why) = dependents_running(actx, app, &ns)
     {
@@ -372,7 +372,12 @@ async fn reconcile_app(app: &App, actx: &AppsContext) -> Result<Action> {
             .count()
             .try_into()
             .unwrap_or(u32::MAX);
-        extra.push(("Progressing", true, "WaitingForDependents".into(), why));
+        extra.push((
+            AppCondition::Progressing,
+            true,
+            "WaitingForDependents".into(),
+            why,
+        ));
     }
     let history = ledger.history();
     let promote = annotations
@@ -752,6 +757,3 @@ async fn ensure_default_framework(ctx: &Context, ns: &str) -> Result<()> {
         Err(e) => Err(e).context(|| format!("creating framework {ns}/{DEFAULT_FRAMEWORK}")),
     }
 }
-
-/// The `Valid` condition type, re-exported for tests.
-pub const VALID: &str = CONDITION_VALID;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use mesos_operator::api::condition::Conditions;
+use mesos_operator::api::task::TaskCondition;
 use mesos_operator::api::{Framework, Task, TaskReason, TaskState};
 use serde_json::json;
 
@@ -149,7 +150,7 @@ async fn settle(env: &TestEnv, names: &[String], placed: usize) -> (Vec<String>,
                 let pods = env.pods_of(name).await;
                 nodes.extend(pods.iter().map(node_of));
             } else if st.state == Some(TaskState::Staging)
-                && let Some(c) = st.conditions.get_condition("Scheduled")
+                && let Some(c) = st.conditions.get_condition(TaskCondition::Scheduled)
                 && c.reason == "Unschedulable"
             {
                 waiting.push(c.message.clone());

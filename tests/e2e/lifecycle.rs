@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use mesos_operator::api::condition::Conditions;
 use mesos_operator::api::{Framework, Offer, OfferState, Task, TaskReason, TaskState};
 
 use crate::support::TestEnv;
@@ -44,7 +43,7 @@ async fn condition(
         let c = fw
             .status
             .as_ref()
-            .and_then(|s| s.conditions.get_condition(type_).cloned());
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_).cloned());
         if c.as_ref()
             .is_some_and(|c| c.status == status && c.reason == reason)
         {

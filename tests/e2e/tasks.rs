@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
 use mesos_operator::api::condition::Conditions;
+use mesos_operator::api::task::TaskCondition;
 use mesos_operator::api::{Framework, Task, TaskReason, TaskState};
 
 use crate::support::{TestEnv, node_of};
@@ -61,11 +62,11 @@ async fn happy_path_walks_staging_running_finished() {
     let running = env.wait_state("hello", TaskState::Running, T).await;
     let st = running.status.clone().unwrap_or_default();
     assert!(
-        st.conditions.is_true("Running"),
+        st.conditions.is_true(TaskCondition::Running),
         "Running condition: {:?}",
         st.conditions
     );
-    assert!(st.conditions.is_true("Scheduled"));
+    assert!(st.conditions.is_true(TaskCondition::Scheduled));
     assert!(
         st.agent
             .as_deref()
@@ -79,7 +80,7 @@ async fn happy_path_walks_staging_running_finished() {
     let st = done.status.clone().unwrap_or_default();
     assert_eq!(st.exit_code, Some(0));
     assert!(st.finish_time.is_some());
-    assert!(st.conditions.is_true("Terminated"));
+    assert!(st.conditions.is_true(TaskCondition::Terminated));
     assert_eq!(st.observed_generation, done.metadata.generation);
     let history = states(&done);
     assert_eq!(
@@ -323,7 +324,7 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
         .wait_task("huge", T, "an Unschedulable condition", |t| {
             t.status.as_ref().is_some_and(|s| {
                 s.conditions
-                    .get_condition("Scheduled")
+                    .get_condition(TaskCondition::Scheduled)
                     .is_some_and(|c| c.reason == "Unschedulable")
             })
         })
@@ -332,7 +333,7 @@ async fn task_that_fits_nowhere_waits_then_launches_when_capacity_appears() {
     assert_eq!(st.state, Some(TaskState::Staging));
     let message = st
         .conditions
-        .get_condition("Scheduled")
+        .get_condition(TaskCondition::Scheduled)
         .map(|c| c.message.clone())
         .unwrap_or_default();
     assert!(

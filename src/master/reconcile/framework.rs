@@ -11,7 +11,7 @@ use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
 
 use crate::api::condition::{ConditionStatus, Conditions};
-use crate::api::framework::{CONDITION_CONNECTED, CONDITION_REGISTERED, CONDITION_TORN_DOWN};
+use crate::api::framework::FrameworkCondition;
 use crate::api::{Framework, FrameworkStatus, Offer, OfferState, Resources, Task, TaskCounts};
 use crate::error::{Error, Result};
 use crate::master::lifecycle::{self, FINALIZER, Liveness};
@@ -149,7 +149,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         revive(ctx, &ns, &name).await?;
     }
     next.conditions.set(
-        CONDITION_REGISTERED,
+        FrameworkCondition::Registered,
         ConditionStatus::True,
         "Registered",
         &format!(
@@ -178,7 +178,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     let lease = ctx
         .leases
         .get(&ObjectRef::new(&lifecycle::lease_name(&name)).within(&ns));
-    let was_torn_down = current.conditions.is_true(CONDITION_TORN_DOWN);
+    let was_torn_down = current.conditions.is_true(FrameworkCondition::TornDown);
     let last_expiry = current.lease_expires_at.as_ref().map(|t| t.0);
     let live = lifecycle::liveness(fw, lease.as_deref(), last_expiry, was_torn_down, now.0);
     next.lease_expires_at = lease
@@ -214,7 +214,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         ),
     };
     next.conditions.set(
-        CONDITION_CONNECTED,
+        FrameworkCondition::Connected,
         connected,
         reason,
         &message,
@@ -223,7 +223,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     );
     if live == Liveness::TornDown {
         next.conditions.set(
-            CONDITION_TORN_DOWN,
+            FrameworkCondition::TornDown,
             ConditionStatus::True,
             "FailoverTimeout",
             &format!(
@@ -241,7 +241,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
     let action = requeue.unwrap_or_else(Action::await_change);
     let was_connected = current
         .conditions
-        .get_condition(CONDITION_CONNECTED)
+        .get_condition(FrameworkCondition::Connected)
         .is_none_or(|c| c.status != "False");
     if next == current {
         return Ok(action);
@@ -270,7 +270,7 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         }
         _ => {}
     }
-    let newly_registered = !current.conditions.is_true(CONDITION_REGISTERED);
+    let newly_registered = !current.conditions.is_true(FrameworkCondition::Registered);
     if newly_registered {
         info!(framework_id = %id, "framework registered");
         ctx.event(

@@ -9,12 +9,10 @@ use kube::runtime::reflector::ObjectRef;
 use tracing::debug;
 
 use crate::api::condition::{ConditionStatus, Conditions};
+use crate::api::role::RoleCondition;
 use crate::api::{Framework, ResourceRole, ResourceRoleStatus, Resources};
 use crate::error::{Error, Result};
 use crate::runtime::{Context, resync_ticks, scaffold};
-
-/// Condition type: the role's allocation covers its quota guarantee.
-pub const CONDITION_GUARANTEE_MET: &str = "GuaranteeMet";
 
 /// Runs the ResourceRole controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
@@ -94,7 +92,7 @@ async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
             k8s_openapi::jiff::Timestamp::now(),
         );
         next.conditions.set(
-            CONDITION_GUARANTEE_MET,
+            RoleCondition::GuaranteeMet,
             ConditionStatus::from_bool(met),
             reason,
             &message,

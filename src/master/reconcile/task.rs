@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use tracing::{debug, info};
 
 use crate::api::condition::{ConditionStatus, Conditions};
-use crate::api::task::CONDITION_SCHEDULED;
+use crate::api::task::TaskCondition;
 use crate::api::{
     Framework, FrameworkCapability, LABEL_MANAGED_BY, LABEL_TASK, MANAGER, Offer, OfferState,
     SchedulerKind, Task, TaskReason, TaskState, TaskStatus,
@@ -731,7 +731,7 @@ async fn write(
     match &outcome.unschedulable {
         Some(why) => {
             next.conditions.set(
-                CONDITION_SCHEDULED,
+                TaskCondition::Scheduled,
                 ConditionStatus::False,
                 "Unschedulable",
                 why,
@@ -742,7 +742,7 @@ async fn write(
         }
         None if next.state == Some(TaskState::Staging) && outcome.update.message.is_some() => {
             next.conditions.set(
-                CONDITION_SCHEDULED,
+                TaskCondition::Scheduled,
                 ConditionStatus::False,
                 "WaitingForFramework",
                 outcome.update.message.as_deref().unwrap_or_default(),
@@ -763,7 +763,7 @@ async fn write(
 
     let was_unschedulable = current
         .conditions
-        .get_condition(CONDITION_SCHEDULED)
+        .get_condition(TaskCondition::Scheduled)
         .is_some_and(|c| {
             c.reason == "Unschedulable"
                 && Some(c.message.as_str()) == outcome.unschedulable.as_deref()

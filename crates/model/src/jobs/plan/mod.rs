@@ -130,6 +130,28 @@ pub enum ConditionKind {
     Disabled,
 }
 
+impl ConditionKind {
+    /// Every condition type, in the order status lists them.
+    pub const ALL: [ConditionKind; 5] = [
+        Self::Scheduled,
+        Self::Running,
+        Self::Blocked,
+        Self::Suspended,
+        Self::Disabled,
+    ];
+
+    /// The wire spelling (the condition's `type`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::Running => "Running",
+            Self::Blocked => "Blocked",
+            Self::Suspended => "Suspended",
+            Self::Disabled => "Disabled",
+        }
+    }
+}
+
 /// One condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobCondition {

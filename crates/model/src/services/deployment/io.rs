@@ -97,7 +97,7 @@ pub enum KillReason {
 
 impl KillReason {
     /// The reason's name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::UnavailableOldVersion => "UnavailableOldVersion",
             Self::Replaced => "Replaced",
@@ -106,19 +106,37 @@ impl KillReason {
     }
 }
 
-/// The three condition types the planner sets.
-pub const AVAILABLE: &str = "Available";
-/// See [`AVAILABLE`].
-pub const PROGRESSING: &str = "Progressing";
-/// See [`AVAILABLE`].
-pub const DEGRADED: &str = "Degraded";
+/// The condition types of an App, all three set by the planner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AppCondition {
+    /// At least the minimum of healthy and ready instances runs.
+    Available,
+    /// A deployment is rolling out (or rolling back); its reason says how it ended.
+    Progressing,
+    /// Instances fail, or the last deployment failed.
+    Degraded,
+}
+
+impl AppCondition {
+    /// Every condition type, in the order status lists them.
+    pub const ALL: [AppCondition; 3] = [Self::Available, Self::Progressing, Self::Degraded];
+
+    /// The wire spelling (the condition's `type`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "Available",
+            Self::Progressing => "Progressing",
+            Self::Degraded => "Degraded",
+        }
+    }
+}
 
 /// One status condition, without the bookkeeping (generation, transition time) the
 /// controller adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedCondition {
     /// `Available`, `Progressing` or `Degraded`.
-    pub type_: &'static str,
+    pub type_: AppCondition,
     /// Whether it holds.
     pub status: bool,
     /// Why, in one word.

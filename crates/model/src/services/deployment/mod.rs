@@ -82,8 +82,8 @@ mod sim;
 mod tests;
 
 pub use io::{
-    AVAILABLE, DEGRADED, DeploymentEvent, Kill, KillReason, Launch, PROGRESSING, Plan, PlanInput,
-    PlannedCondition, UnknownVersion, resolve_version,
+    AppCondition, DeploymentEvent, Kill, KillReason, Launch, Plan, PlanInput, PlannedCondition,
+    UnknownVersion, resolve_version,
 };
 pub use state::{DeploymentPhase, DeploymentState, FleetCounts, RollbackState, VersionCount};
 

@@ -3,12 +3,12 @@
 use jiff::Timestamp;
 
 use super::fleet::Fleet;
-use super::io::{AVAILABLE, DEGRADED, DeploymentEvent, PROGRESSING, PlannedCondition};
+use super::io::{AppCondition, DeploymentEvent, PlannedCondition};
 use super::state::{DeploymentPhase as Phase, DeploymentState};
 use crate::services::strategy::Capacity;
 use crate::services::time::plus_secs;
 
-fn condition(type_: &'static str, status: bool, reason: &str, message: String) -> PlannedCondition {
+fn condition(type_: AppCondition, status: bool, reason: &str, message: String) -> PlannedCondition {
     PlannedCondition {
         type_,
         status,
@@ -31,15 +31,25 @@ pub(crate) fn conditions(
     );
     let available_condition = if instances == 0 {
         condition(
-            AVAILABLE,
+            AppCondition::Available,
             true,
             "Suspended",
             "0 instances wanted".to_string(),
         )
     } else if available >= cap.min_healthy.max(1) {
-        condition(AVAILABLE, true, "MinimumHealthyAvailable", counts.clone())
+        condition(
+            AppCondition::Available,
+            true,
+            "MinimumHealthyAvailable",
+            counts.clone(),
+        )
     } else {
-        condition(AVAILABLE, false, "BelowMinimumHealthy", counts.clone())
+        condition(
+            AppCondition::Available,
+            false,
+            "BelowMinimumHealthy",
+            counts.clone(),
+        )
     };
     vec![
         available_condition,
@@ -50,7 +60,12 @@ pub(crate) fn conditions(
 
 fn progressing(state: &DeploymentState) -> PlannedCondition {
     let running = matches!(state.phase, Phase::Progressing | Phase::RollingBack);
-    condition(PROGRESSING, running, &state.reason, state.message.clone())
+    condition(
+        AppCondition::Progressing,
+        running,
+        &state.reason,
+        state.message.clone(),
+    )
 }
 
 fn degraded(
@@ -60,21 +75,29 @@ fn degraded(
     counts: String,
 ) -> PlannedCondition {
     match state.phase {
-        Phase::Failed | Phase::RolledBack => {
-            condition(DEGRADED, true, &state.reason, state.message.clone())
-        }
-        Phase::RollingBack => condition(DEGRADED, true, "RollingBack", state.message.clone()),
+        Phase::Failed | Phase::RolledBack => condition(
+            AppCondition::Degraded,
+            true,
+            &state.reason,
+            state.message.clone(),
+        ),
+        Phase::RollingBack => condition(
+            AppCondition::Degraded,
+            true,
+            "RollingBack",
+            state.message.clone(),
+        ),
         _ if state.failed_instances > 0 => {
             let message = format!(
                 "{} instances of version {} failed during the deployment",
                 state.failed_instances, state.version
             );
-            condition(DEGRADED, true, "InstanceFailures", message)
+            condition(AppCondition::Degraded, true, "InstanceFailures", message)
         }
         Phase::Complete if available < instances => {
-            condition(DEGRADED, true, "InstancesUnavailable", counts)
+            condition(AppCondition::Degraded, true, "InstancesUnavailable", counts)
         }
-        _ => condition(DEGRADED, false, "AsExpected", counts),
+        _ => condition(AppCondition::Degraded, false, "AsExpected", counts),
     }
 }
 

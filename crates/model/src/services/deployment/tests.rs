@@ -38,7 +38,7 @@ fn reasons(plan: &Plan) -> Vec<&'static str> {
     plan.events.iter().map(|e| e.reason).collect()
 }
 
-fn condition<'p>(plan: &'p Plan, type_: &str) -> &'p PlannedCondition {
+fn condition(plan: &Plan, type_: AppCondition) -> &PlannedCondition {
     plan.conditions
         .iter()
         .find(|c| c.type_ == type_)
@@ -57,8 +57,8 @@ fn a_first_deployment_launches_every_instance_then_completes() {
     assert_eq!(launches(&plan), [(1, 3)]);
     assert_eq!(plan.state.phase, DeploymentPhase::Progressing);
     assert_eq!(reasons(&plan), ["DeploymentStarted"]);
-    assert!(!condition(&plan, AVAILABLE).status);
-    assert!(condition(&plan, PROGRESSING).status);
+    assert!(!condition(&plan, AppCondition::Available).status);
+    assert!(condition(&plan, AppCondition::Progressing).status);
     assert_eq!(plan.placement_target, 3);
     world.settle();
     let plan = world.step();
@@ -66,11 +66,14 @@ fn a_first_deployment_launches_every_instance_then_completes() {
     assert_eq!(plan.state.stable_version, Some(1));
     assert_eq!(reasons(&plan), ["DeploymentSucceeded"]);
     assert_eq!(
-        condition(&plan, AVAILABLE).message,
+        condition(&plan, AppCondition::Available).message,
         "3 of 3 instances available (at least 3 kept during deployments)"
     );
-    assert_eq!(condition(&plan, PROGRESSING).reason, "Complete");
-    assert!(!condition(&plan, DEGRADED).status);
+    assert_eq!(
+        condition(&plan, AppCondition::Progressing).reason,
+        "Complete"
+    );
+    assert!(!condition(&plan, AppCondition::Degraded).status);
     assert_eq!(plan.counts.available, 3);
     assert!(world.step().events.is_empty(), "nothing new to announce");
 }
@@ -179,7 +182,7 @@ fn a_deployment_without_progress_fails_at_its_deadline_and_rolls_back() {
         plan.kills.iter().map(|k| k.reason).collect::<Vec<_>>(),
         [KillReason::UnavailableOldVersion]
     );
-    let degraded = condition(&plan, DEGRADED);
+    let degraded = condition(&plan, AppCondition::Degraded);
     assert!(degraded.status);
     assert_eq!(degraded.reason, "RollingBack");
     world.settle();
@@ -190,7 +193,7 @@ fn a_deployment_without_progress_fails_at_its_deadline_and_rolls_back() {
         plan.state.message,
         "version 2 failed (ProgressDeadlineExceeded); rolled back to version 1"
     );
-    assert!(condition(&plan, DEGRADED).status);
+    assert!(condition(&plan, AppCondition::Degraded).status);
     assert_eq!(world.live_of(1), 2);
     let again = world.step();
     assert!(again.launches.is_empty() && again.kills.is_empty() && again.events.is_empty());
@@ -207,7 +210,7 @@ fn without_rollback_a_failed_deployment_holds_and_refills_with_the_stable_versio
     assert_eq!(plan.state.reason, "ProgressDeadlineExceeded");
     assert_eq!(reasons(&plan), ["DeploymentFailed"]);
     assert!(plan.kills.is_empty() && plan.launches.is_empty());
-    assert!(!condition(&plan, PROGRESSING).status);
+    assert!(!condition(&plan, AppCondition::Progressing).status);
     world.fleet.retain(|i| i.version == 2);
     assert_eq!(
         launches(&world.step()),
@@ -232,7 +235,10 @@ fn the_failure_budget_fails_the_deployment_and_remembers_gone_instances() {
     let plan = world.step();
     assert_eq!(plan.state.failed_instances, 1);
     assert_eq!(plan.state.phase, DeploymentPhase::Progressing);
-    assert_eq!(condition(&plan, DEGRADED).reason, "InstanceFailures");
+    assert_eq!(
+        condition(&plan, AppCondition::Degraded).reason,
+        "InstanceFailures"
+    );
     world.fleet.retain(|i| i.id != new[0]);
     let i = world.find(&new[1]).expect("new");
     (i.state, i.failures) = (InstanceState::Running, 2);
@@ -361,7 +367,7 @@ fn a_deployment_waits_for_its_dependencies() {
     assert_eq!(reasons(&plan), ["DeploymentWaiting"]);
     assert!(plan.launches.is_empty());
     assert_eq!(
-        condition(&plan, PROGRESSING).message,
+        condition(&plan, AppCondition::Progressing).message,
         "waiting for dependencies: db is not available"
     );
     world.waiting_for = None;
