@@ -5,13 +5,17 @@
 //! - [`task_state`]: a Task's Mesos state folded from its Pod;
 //! - [`placement`]: what a node has free, from its Pods and the in-flight launches;
 //! - [`pod`]: the Pod a Task becomes;
-//! - [`lifecycle`]: framework liveness, failover and teardown.
+//! - [`lifecycle`]: framework liveness, failover and teardown;
+//! - [`framework_status`]: a Framework's status and the Events of its transitions;
+//! - [`planned_event`]: an Event a decision asks for.
 //!
 //! I/O: [`reconcile`], the controllers that read the caches, call the above and write.
 
 pub mod allocator;
+pub mod framework_status;
 pub mod lifecycle;
 pub mod placement;
+pub mod planned_event;
 pub mod pod;
 pub mod reconcile;
 pub mod task_state;

@@ -231,6 +231,19 @@ pub struct PendingPod {
 }
 
 impl Context {
+    /// Records the Event a pure decision planned (see [`Context::event`]).
+    pub async fn emit<K>(&self, obj: &K, event: &crate::master::planned_event::PlannedEvent)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let type_ = match event.severity {
+            crate::master::planned_event::EventSeverity::Normal => NORMAL,
+            crate::master::planned_event::EventSeverity::Warning => WARNING,
+        };
+        self.event(obj, type_, event.reason, event.note.clone(), event.action)
+            .await;
+    }
+
     /// Publishes an Event about `obj` (best effort: failures are logged, not returned).
     pub async fn event<K>(
         &self,
