@@ -7,6 +7,7 @@
 //! - [`pod`]: the Pod a Task becomes;
 //! - [`lifecycle`]: framework liveness, failover and teardown;
 //! - [`framework_status`]: a Framework's status and the Events of its transitions;
+//! - [`offer_status`]: an Offer's answer, its remainder and when it is released;
 //! - [`planned_event`]: an Event a decision asks for.
 //!
 //! I/O: [`reconcile`], the controllers that read the caches, call the above and write.
@@ -14,6 +15,7 @@
 pub mod allocator;
 pub mod framework_status;
 pub mod lifecycle;
+pub mod offer_status;
 pub mod placement;
 pub mod planned_event;
 pub mod pod;

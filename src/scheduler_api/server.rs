@@ -1866,7 +1866,7 @@ impl Session {
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
         for (offer, count) in &per_offer {
             let patch = serde_json::json!({"metadata": {"annotations": {
-                crate::master::reconcile::offer::LAUNCHING_ANNOTATION: count.to_string()
+                crate::master::offer_status::LAUNCHING_ANNOTATION: count.to_string()
             }}});
             if let Err(e) = offers_api
                 .patch(offer, &PatchParams::default(), &Patch::Merge(&patch))

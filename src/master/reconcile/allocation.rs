@@ -886,5 +886,5 @@ fn launching(offer: &Offer) -> bool {
         .metadata
         .annotations
         .as_ref()
-        .is_some_and(|a| a.contains_key(super::offer::LAUNCHING_ANNOTATION))
+        .is_some_and(|a| a.contains_key(crate::master::offer_status::LAUNCHING_ANNOTATION))
 }
