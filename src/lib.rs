@@ -4,6 +4,7 @@
 //! The pure core ([`api::resources`], [`task_state`], [`placement`], [`pod`]) decides;
 //! the thin I/O layer ([`controller`]) reads the API server, calls the core and writes back.
 
+pub mod admission;
 pub mod allocator;
 pub mod api;
 pub mod api_requests;

@@ -95,6 +95,10 @@ pub struct Settings {
 
     #[command(flatten)]
     pub scheduler_api: crate::scheduler_api::ApiSettings,
+
+    /// The Apps validating admission webhook (`--webhook-addr`, off by default).
+    #[command(flatten)]
+    pub admission: crate::admission::WebhookSettings,
 }
 
 /// Which Task Events are published (`--task-events`).
@@ -551,6 +555,8 @@ pub async fn run(settings: Settings) -> Result<()> {
     metrics.register_refused(invalids.metrics());
     let metrics = Arc::new(metrics);
     crate::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
+    // Every replica serves the admission webhook, leader or not.
+    crate::admission::serve(&settings.admission, client.clone(), namespace.as_deref()).await?;
     // The Mesos HTTP API answers 503 until this replica leads.
     let leader_record = settings.leader_election.enabled.then(|| {
         let pod_namespace = std::env::var("POD_NAMESPACE").ok();

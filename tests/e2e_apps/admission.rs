@@ -1,0 +1,267 @@
+//! The Apps admission webhook (src/admission) on the real API server: an unknown
+//! dependency is refused by `kubectl apply` with the field named, a known one accepted; the
+//! operator self-provisions its certificate in a Secret, patches the caBundle, and a
+//! restart reuses both.
+//!
+//! The test's ValidatingWebhookConfiguration calls `https://127.0.0.1:<port>` and selects
+//! the test's namespace only, so parallel tests in other namespaces never meet it; it is
+//! deleted at the end (also on failure).
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+
+use crate::support::{TestEnv, kubectl_run};
+use crate::*;
+
+/// Deletes the (cluster-scoped) configuration on drop.
+struct Configuration(String);
+
+impl Drop for Configuration {
+    fn drop(&mut self) {
+        let (ok, out) = kubectl_run(
+            &[
+                "delete",
+                "validatingwebhookconfiguration",
+                &self.0,
+                "--ignore-not-found",
+            ],
+            "",
+        );
+        if !ok {
+            eprintln!(
+                "cannot delete ValidatingWebhookConfiguration {}: {out}",
+                self.0
+            );
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+async fn create_configuration(env: &TestEnv, name: &str, port: u16) -> Configuration {
+    let manifest = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\n\
+         metadata:\n  name: {name}\nwebhooks:\n- name: apps.mesos.operator.dev\n  \
+         clientConfig:\n    url: https://127.0.0.1:{port}/validate-apps\n  \
+         rules:\n  - apiGroups: [mesos.operator.dev]\n    apiVersions: [\"*\"]\n    \
+         operations: [CREATE, UPDATE]\n    resources: [apps]\n    scope: Namespaced\n  \
+         namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {ns}\n  \
+         failurePolicy: Fail\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  \
+         timeoutSeconds: 5\n",
+        ns = env.ns
+    );
+    let object: ValidatingWebhookConfiguration =
+        serde_yaml::from_str(&manifest).unwrap_or_else(|e| panic!("{e}\n{manifest}"));
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+    Configuration(name.to_string())
+}
+
+/// The configuration's caBundle, once set.
+async fn ca_bundle(env: &TestEnv, name: &str) -> Option<Vec<u8>> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    api.get(name)
+        .await
+        .ok()?
+        .webhooks?
+        .first()?
+        .client_config
+        .ca_bundle
+        .clone()
+        .map(|b| b.0)
+}
+
+async fn wait_ca_bundle(env: &TestEnv, name: &str) -> Vec<u8> {
+    let start = Instant::now();
+    loop {
+        if let Some(bundle) = ca_bundle(env, name).await {
+            return bundle;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the caBundle of {name} was never set; log:\n{}",
+            env.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn apply(ns: &str, manifest: &str) -> (bool, String) {
+    kubectl_run(&["apply", "-n", ns, "-f", "-"], manifest)
+}
+
+/// Applies until the webhook answers (the API server picks the new caBundle up a moment
+/// after it is written), expecting a refusal that contains `expected`.
+async fn wait_refused(env: &TestEnv, manifest: &str, expected: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let (ok, out) = apply(&env.ns, manifest);
+        assert!(
+            !ok,
+            "accepted, expected a refusal naming {expected}:\n{manifest}\n{out}"
+        );
+        if out.contains(expected) {
+            return out;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "refused, but never for {expected:?}; last: {out}\nlog:\n{}",
+            env.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn with_deps(name: &str, deps: &str) -> String {
+    app(
+        name,
+        0,
+        "sleep 1000",
+        &format!("  dependencies: [{deps}]\n"),
+    )
+}
+
+#[tokio::test]
+async fn unknown_dependencies_are_refused_at_apply_by_the_operators_webhook() {
+    let port = free_port();
+    let mut env = TestEnv::with_args(
+        "apps-webhook",
+        &[
+            "--webhook-addr",
+            &format!("127.0.0.1:{port}"),
+            "--webhook-secret",
+            "webhook-cert",
+            "--webhook-secret-namespace",
+            "{ns}",
+            "--webhook-dns-names",
+            "127.0.0.1",
+            "--webhook-configuration",
+            "e2e-apps-webhook-{ns}",
+        ],
+    )
+    .await;
+    let ns = env.ns.clone();
+    // Created after the operator started: it keeps trying until the configuration exists.
+    let name = format!("e2e-apps-webhook-{ns}");
+    let _configuration = create_configuration(&env, &name, port).await;
+    let bundle = wait_ca_bundle(&env, &name).await;
+    let secrets: Api<Secret> = env.api();
+    let secret = secrets
+        .get("webhook-cert")
+        .await
+        .unwrap_or_else(|e| panic!("the webhook Secret: {e}"));
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = secret.data.clone().unwrap_or_default();
+    assert_eq!(
+        data.get("ca.crt").map(|b| b.0.clone()),
+        Some(bundle.clone())
+    );
+    assert!(data.contains_key("tls.crt") && data.contains_key("tls.key"));
+
+    // An unknown dependency is refused, naming the field, the namespace, and what to do.
+    let out = wait_refused(&env, &with_deps("web", "db"), "does not exist").await;
+    println!("refused: {}", out.trim());
+    assert!(
+        out.contains(&format!(
+            "spec.dependencies[0]: App \"db\" does not exist in namespace \"{ns}\"; create it first"
+        )),
+        "{out}"
+    );
+    let apps: Api<App> = env.api();
+    assert!(
+        apps.get_opt("web").await.unwrap().is_none(),
+        "web was stored"
+    );
+
+    // Dependencies listed first in one multi-document apply: accepted.
+    let (ok, out) = apply(
+        &ns,
+        &format!(
+            "{}---\n{}",
+            app("db", 0, "sleep 1000", ""),
+            with_deps("web", "db")
+        ),
+    );
+    assert!(ok, "db then web refused: {out}");
+    assert!(apps.get_opt("web").await.unwrap().is_some());
+
+    // An UPDATE adding an unknown dependency is refused, naming its index.
+    let (ok, out) = apply(&ns, &with_deps("web", "db, cache"));
+    assert!(
+        !ok,
+        "an update adding an unknown dependency was accepted: {out}"
+    );
+    assert!(
+        out.contains("spec.dependencies[1]: App \"cache\" does not exist"),
+        "{out}"
+    );
+    let stored = apps.get("web").await.unwrap();
+    assert_eq!(stored.spec.dependencies, vec!["db".to_string()]);
+
+    // A dependency closing a cycle is refused.
+    let (ok, out) = apply(&ns, &with_deps("db", "web"));
+    assert!(!ok, "a cycle was accepted: {out}");
+    assert!(out.contains("dependency cycle: db -> web -> db"), "{out}");
+
+    // Bytes that are no AdmissionReview: 400, and the server goes on answering.
+    let curl = std::process::Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "{\"kind\": \"AdmissionReview\", \"request\": 7}",
+            &format!("https://127.0.0.1:{port}/validate-apps"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), "400");
+
+    // A restart reuses the Secret: the same certificate, the caBundle unchanged, and the
+    // new process serves it (the API server still reaches the webhook over TLS).
+    env.kill_operator();
+    env.start_operator();
+    let start = Instant::now();
+    while env
+        .log_tail(400)
+        .matches("webhook certificate from its Secret")
+        .count()
+        < 1
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the restarted operator never read its Secret; log:\n{}",
+            env.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let again = secrets.get("webhook-cert").await.unwrap();
+    assert_eq!(
+        again.metadata.resource_version, secret.metadata.resource_version,
+        "the Secret was rewritten"
+    );
+    let out = wait_refused(&env, &with_deps("web", "db, queue"), "does not exist").await;
+    assert!(out.contains("spec.dependencies[1]: App \"queue\""), "{out}");
+    assert_eq!(
+        ca_bundle(&env, &name).await,
+        Some(bundle),
+        "the caBundle changed"
+    );
+    // A change that adds no dependency still goes through.
+    let (ok, out) = apply(&ns, &app("web", 1, "sleep 1000", "  dependencies: [db]\n"));
+    assert!(ok, "{out}");
+}
