@@ -638,10 +638,9 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             // are a separate ClusterRole.
             "--set",
             "schedulerApi.rbac=false",
-            // The webhook's Secret and caBundle rules are a separate ClusterRole and Role
-            // too (checked by chart_lints_and_its_templates_pass_server_side_validation).
+            // The webhook (its Secret, its caBundle), judging this namespace's Apps only.
             "--set",
-            "webhook.enabled=false",
+            &format!("webhook.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={ns}"),
         ],
         None,
     );
@@ -672,10 +671,46 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             "30s",
             "--unschedulable-retry",
             "1s",
+            "--webhook-addr",
+            "127.0.0.1:0",
+            "--webhook-secret",
+            &format!("{full}-webhook-cert"),
+            "--webhook-secret-namespace",
+            &ns,
+            "--webhook-dns-names",
+            "127.0.0.1",
+            "--webhook-configuration",
+            &format!("{full}-apps"),
         ],
         &kubeconfig,
     );
     let tail = || op.log_tail(40);
+
+    // The webhook's certificate: its Secret created, its CA patched into the configuration.
+    let configurations: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    let start = Instant::now();
+    let bundle = loop {
+        let bundle = configurations
+            .get(&format!("{full}-apps"))
+            .await
+            .ok()
+            .and_then(|c| c.webhooks?.first()?.client_config.ca_bundle.clone());
+        if let Some(bundle) = bundle {
+            break bundle;
+        }
+        assert!(
+            start.elapsed() < T,
+            "the caBundle was never set:\n{}",
+            tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cert = env
+        .api::<Secret>()
+        .get(&format!("{full}-webhook-cert"))
+        .await
+        .unwrap_or_else(|e| panic!("the webhook Secret: {e}"));
+    assert_eq!(cert.data.unwrap_or_default().get("ca.crt"), Some(&bundle));
 
     // Builtin framework: registered, a task finishes, a task is killed.
     env.apply::<Framework>(&framework("web", "Builtin")).await;
@@ -731,8 +766,18 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
     for (verb, resource) in [
         ("delete", "nodes"),
         ("patch", "nodes"),
-        ("create", "secrets"),
+        // Only its own Secret (create cannot be limited to a name).
         ("get", "secrets"),
+        ("update", "secrets"),
+        ("list", "secrets"),
+        (
+            "list",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
+        (
+            "patch",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
         ("update", "pods"),
         ("deletecollection", "pods"),
         ("delete", "frameworks.mesos.operator.dev"),
@@ -761,11 +806,31 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
         ("create", "events.events.k8s.io"),
         ("patch", "tasks.mesos.operator.dev/status"),
         ("create", "offers.mesos.operator.dev"),
+        ("create", "secrets"),
     ] {
         assert!(
             can_i(&user, &ns, verb, resource),
             "cannot {verb} {resource}"
         );
+    }
+    for (verb, object) in [
+        ("get", format!("secrets/{full}-webhook-cert")),
+        ("update", format!("secrets/{full}-webhook-cert")),
+        (
+            "get",
+            format!("validatingwebhookconfigurations.admissionregistration.k8s.io/{full}-apps"),
+        ),
+        (
+            "patch",
+            format!("validatingwebhookconfigurations.admissionregistration.k8s.io/{full}-apps"),
+        ),
+    ] {
+        let (_, out, _) = run_tool(
+            "kubectl",
+            &["auth", "can-i", verb, &object, "-n", &ns, "--as", &user],
+            None,
+        );
+        assert_eq!(out.trim(), "yes", "cannot {verb} {object}");
     }
     // Real requests, refused with 403 (dry run: nothing would change even if allowed).
     let config = Config::from_custom_kubeconfig(
