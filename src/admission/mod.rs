@@ -91,6 +91,7 @@ pub async fn serve(
     settings: &WebhookSettings,
     client: Client,
     watched_namespace: Option<&str>,
+    reviews: server::Reviews,
 ) -> Result<Option<SocketAddr>> {
     let Some(addr) = settings.addr else {
         return Ok(None);
@@ -142,7 +143,7 @@ pub async fn serve(
         context: "reading the webhook's address".into(),
         source,
     })?;
-    let app = server::router(Arc::new(server::WebhookState { client }));
+    let app = server::router(Arc::new(server::WebhookState { client, reviews }));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             warn!(error = %e, "admission webhook server stopped");

@@ -23,6 +23,9 @@ use axum::routing::post;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::{Client, ResourceExt};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::decision::{self, Namespace, Verdict};
@@ -37,6 +40,23 @@ pub const LIST_TIMEOUT: Duration = Duration::from_secs(4);
 pub struct WebhookState {
     /// Reads the namespace's Apps.
     pub client: Client,
+    /// `mesos_operator_admission_reviews_total`.
+    pub reviews: Reviews,
+}
+
+/// Label set of `mesos_operator_admission_reviews_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    /// `allowed`, `denied` (an unknown or cyclic dependency), `unchecked` (refused: the
+    /// Apps could not be listed) or `malformed` (400).
+    pub verdict: &'static str,
+}
+
+/// Reviews answered, by verdict.
+pub type Reviews = Family<ReviewLabels, Counter>;
+
+fn count(reviews: &Reviews, verdict: &'static str) {
+    reviews.get_or_create(&ReviewLabels { verdict }).inc();
 }
 
 /// The webhook's routes.
@@ -54,11 +74,17 @@ fn bad_request(reason: String) -> Response {
 async fn review(State(state): State<Arc<WebhookState>>, body: Bytes) -> Response {
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
         Ok(review) => review,
-        Err(e) => return bad_request(format!("not an AdmissionReview: {e}\n")),
+        Err(e) => {
+            count(&state.reviews, "malformed");
+            return bad_request(format!("not an AdmissionReview: {e}\n"));
+        }
     };
     let request: AdmissionRequest<DynamicObject> = match review.try_into() {
         Ok(request) => request,
-        Err(e) => return bad_request(format!("an AdmissionReview without a request: {e}\n")),
+        Err(e) => {
+            count(&state.reviews, "malformed");
+            return bad_request(format!("an AdmissionReview without a request: {e}\n"));
+        }
     };
     let span = info_span!(
         "admission",
@@ -68,6 +94,12 @@ async fn review(State(state): State<Arc<WebhookState>>, body: Bytes) -> Response
         name = %request.name,
     );
     let response = answer(&state.client, &request).instrument(span).await;
+    let verdict = match (response.allowed, response.result.code) {
+        (true, _) => "allowed",
+        (false, 503) => "unchecked",
+        (false, _) => "denied",
+    };
+    count(&state.reviews, verdict);
     axum::Json(response.into_review()).into_response()
 }
 
@@ -155,11 +187,20 @@ mod tests {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         Arc::new(WebhookState {
             client: Client::try_from(config).unwrap(),
+            reviews: Reviews::default(),
         })
     }
 
+    fn counted(state: &WebhookState, verdict: &'static str) -> u64 {
+        state.reviews.get_or_create(&ReviewLabels { verdict }).get()
+    }
+
     async fn call(body: &str) -> (StatusCode, String) {
-        let response = review(State(state()), Bytes::from(body.to_string())).await;
+        call_with(&state(), body).await
+    }
+
+    async fn call_with(state: &Arc<WebhookState>, body: &str) -> (StatusCode, String) {
+        let response = review(State(state.clone()), Bytes::from(body.to_string())).await;
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
@@ -202,6 +243,22 @@ mod tests {
             "{body}"
         );
         review["response"].clone()
+    }
+
+    #[tokio::test]
+    async fn reviews_are_counted_by_verdict() {
+        let state = state();
+        call_with(&state, "garbage").await;
+        call_with(&state, &request("CREATE", "", "Pod", &[], &[])).await;
+        call_with(
+            &state,
+            &request("CREATE", "mesos.operator.dev", "App", &["db"], &[]),
+        )
+        .await;
+        assert_eq!(counted(&state, "malformed"), 1);
+        assert_eq!(counted(&state, "allowed"), 1);
+        assert_eq!(counted(&state, "unchecked"), 1);
+        assert_eq!(counted(&state, "denied"), 0);
     }
 
     #[tokio::test]

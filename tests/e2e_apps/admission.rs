@@ -15,6 +15,7 @@ use kube::api::{Api, PostParams};
 
 use crate::support::{TestEnv, kubectl_run};
 use crate::*;
+use mesos_testkit::process::{http_get, metric};
 
 /// Deletes the (cluster-scoped) configuration on drop.
 struct Configuration(String);
@@ -264,4 +265,33 @@ async fn unknown_dependencies_are_refused_at_apply_by_the_operators_webhook() {
     // A change that adds no dependency still goes through.
     let (ok, out) = apply(&ns, &app("web", 1, "sleep 1000", "  dependencies: [db]\n"));
     assert!(ok, "{out}");
+
+    // The new process counted what it answered.
+    let metrics = metrics_addr(&env.log_tail(1_000_000));
+    let (_, text) =
+        http_get(&metrics, "/metrics").unwrap_or_else(|| panic!("no /metrics at {metrics}"));
+    let count = |verdict: &str| {
+        metric(
+            &text,
+            &format!("mesos_operator_admission_reviews_total{{verdict=\"{verdict}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(count("denied") >= 1.0, "{text}");
+    assert!(count("allowed") >= 1.0, "{text}");
+}
+
+/// The address the last operator start announced for /metrics.
+fn metrics_addr(log: &str) -> String {
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("serving /metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
+    let at = line
+        .find("127.0.0.1:")
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect()
 }
