@@ -7,6 +7,7 @@
 //! the test's namespace only, so parallel tests in other namespaces never meet it; it is
 //! deleted at the end (also on failure).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -15,7 +16,8 @@ use kube::api::{Api, PostParams};
 
 use crate::support::{TestEnv, kubectl_run};
 use crate::*;
-use mesos_testkit::process::{http_get, metric};
+use mesos_testkit::process::{Operator, http_get, metric};
+use mesos_testkit::support::kubeconfig;
 
 /// Deletes the (cluster-scoped) configuration on drop.
 struct Configuration(String);
@@ -238,7 +240,7 @@ async fn unknown_dependencies_are_refused_at_apply_by_the_operators_webhook() {
     env.start_operator();
     let start = Instant::now();
     while env
-        .log_tail(400)
+        .log_tail(1_000_000)
         .matches("webhook certificate from its Secret")
         .count()
         < 1
@@ -294,4 +296,176 @@ fn metrics_addr(log: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
         .collect()
+}
+
+fn replica(ns: &str, name: &str, port: u16, configuration: &str) -> Operator {
+    Operator::start(
+        ns,
+        name,
+        &[
+            "--namespace",
+            ns,
+            "--leader-elect",
+            "--leader-election-identity",
+            name,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--resync-period",
+            "30s",
+            "--webhook-addr",
+            &format!("127.0.0.1:{port}"),
+            "--webhook-secret",
+            "webhook-cert",
+            "--webhook-secret-namespace",
+            ns,
+            "--webhook-dns-names",
+            "127.0.0.1",
+            "--webhook-configuration",
+            configuration,
+        ],
+        Path::new(&kubeconfig()),
+    )
+}
+
+fn elected(op: &Operator) -> Option<f64> {
+    let addr = op.metrics_addr(Duration::from_secs(60));
+    http_get(&addr, "/metrics").and_then(|(_, body)| metric(&body, "mesos_master_elected"))
+}
+
+/// POSTs an AdmissionReview of a Pod to a replica, trusting only `ca`: the replica's
+/// answer, or curl's error.
+fn review_over_tls(port: u16, ca: &Path) -> String {
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("uid-{port}"),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "userInfo": {},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}},
+            "oldObject": null,
+        }
+    });
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            &ca.display().to_string(),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &review.to_string(),
+            &format!("https://127.0.0.1:{port}/validate-apps"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn every_replica_serves_the_webhook_with_one_shared_certificate() {
+    let env = TestEnv::without_operator("apps-webhook-ha").await;
+    let ns = env.ns.clone();
+    let name = format!("e2e-apps-webhook-{ns}");
+    let (port_a, port_b) = (free_port(), free_port());
+    let _configuration = create_configuration(&env, &name, port_a).await;
+    // Started together: both find no Secret; one creates it, the other reads it.
+    let a = replica(&ns, "a", port_a, &name);
+    let b = replica(&ns, "b", port_b, &name);
+    let bundle = wait_ca_bundle(&env, &name).await;
+    let secret = env
+        .api::<Secret>()
+        .get("webhook-cert")
+        .await
+        .unwrap_or_else(|e| panic!("the webhook Secret: {e}"));
+    assert_eq!(
+        secret
+            .data
+            .unwrap_or_default()
+            .get("ca.crt")
+            .map(|b| b.0.clone()),
+        Some(bundle.clone())
+    );
+    let ca = mesos_testkit::paths::target_tmpdir().join(format!("{ns}-ca.crt"));
+    std::fs::write(&ca, &bundle).unwrap_or_else(|e| panic!("writing {}: {e}", ca.display()));
+
+    // One leads, one stands by.
+    let start = Instant::now();
+    let standby_port = loop {
+        match (elected(&a), elected(&b)) {
+            (Some(1.0), Some(0.0)) => break port_b,
+            (Some(0.0), Some(1.0)) => break port_a,
+            other => assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no leader and standby: {other:?}\na:\n{}\nb:\n{}",
+                a.log_tail(20),
+                b.log_tail(20)
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Both answer over TLS with a certificate the one caBundle verifies.
+    for port in [port_a, port_b] {
+        let start = Instant::now();
+        loop {
+            let out = review_over_tls(port, &ca);
+            if out.contains(&format!("\"uid\":\"uid-{port}\"")) && out.contains("\"allowed\":true")
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the replica on {port} did not answer: {out}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let created = [&a, &b]
+        .iter()
+        .filter(|op| op.log_text().contains("created the webhook certificate"))
+        .count();
+    assert_eq!(created, 1, "each replica made its own certificate");
+
+    // The API server, sent to the standby, has its Apps refused there.
+    let patch = serde_json::json!([{
+        "op": "replace",
+        "path": "/webhooks/0/clientConfig/url",
+        "value": format!("https://127.0.0.1:{standby_port}/validate-apps"),
+    }]);
+    let (ok, out) = kubectl_run(
+        &[
+            "patch",
+            "validatingwebhookconfiguration",
+            &name,
+            "--type",
+            "json",
+            "-p",
+            &patch.to_string(),
+        ],
+        "",
+    );
+    assert!(ok, "pointing the webhook at the standby: {out}");
+    // (The API server picks the new URL up a moment later: until then the first replica
+    // may answer.)
+    let standby = if standby_port == port_a { &a } else { &b };
+    let start = Instant::now();
+    loop {
+        let out = wait_refused(&env, &with_deps("web", "db"), "does not exist").await;
+        assert!(out.contains("spec.dependencies[0]: App \"db\""), "{out}");
+        if standby.log_text().contains("App refused") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the standby never answered a review:\n{}",
+            standby.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
