@@ -268,6 +268,25 @@ async fn unknown_dependencies_are_refused_at_apply_by_the_operators_webhook() {
     let (ok, out) = apply(&ns, &app("web", 1, "sleep 1000", "  dependencies: [db]\n"));
     assert!(ok, "{out}");
 
+    // Deletes are not intercepted: with db deleted, web is still admitted when changed
+    // (it adds no dependency), and its new version waits, saying why.
+    let (ok, out) = kubectl_run(&["delete", "app", "db", "-n", &ns, "--wait"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = apply(&ns, &app("web", 1, "sleep 2000", "  dependencies: [db]\n"));
+    assert!(ok, "a change of web with db deleted was refused: {out}");
+    let waiting = wait_app(&env, "web", T, "the new version waiting for db", |a| {
+        phase(a) == "Waiting"
+            && a.status
+                .as_ref()
+                .and_then(|s| s.deployment.as_ref())
+                .is_some_and(|d| d.message.contains("db does not exist"))
+    })
+    .await;
+    println!(
+        "web: {:?}",
+        waiting.status.and_then(|s| s.deployment).map(|d| d.message)
+    );
+
     // The new process counted what it answered.
     let metrics = metrics_addr(&env.log_tail(1_000_000));
     let (_, text) =
