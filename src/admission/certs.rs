@@ -260,20 +260,33 @@ pub async fn apply_ca_bundle(client: &Client, name: &str, ca: &str) -> Result<bo
 }
 
 /// Keeps `ca` in ValidatingWebhookConfiguration `name`: applies it now, retries with a
-/// backoff (1 s doubling to 30 s) while that fails (the configuration may be created after
+/// backoff (1 s doubling to 10 s) while that fails (the configuration may be created after
 /// the operator starts), then checks again every [`RECHECK`].
 pub async fn keep_ca_bundle(client: Client, name: String, ca: String) {
     let mut backoff = Duration::from_secs(1);
+    let mut waiting = false;
     loop {
         match apply_ca_bundle(&client, &name, &ca).await {
             Ok(_) => {
                 backoff = Duration::from_secs(1);
+                waiting = false;
                 tokio::time::sleep(RECHECK).await;
+            }
+            Err(Error::Kube {
+                source: kube::Error::Api(e),
+                ..
+            }) if e.code == 404 => {
+                if !waiting {
+                    info!(configuration = %name, "waiting for the ValidatingWebhookConfiguration to exist");
+                    waiting = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
                 warn!(configuration = %name, error = %e, retry_in = ?backoff, "cannot set the webhook caBundle");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
