@@ -259,13 +259,37 @@ pub async fn apply_ca_bundle(client: &Client, name: &str, ca: &str) -> Result<bo
     Ok(true)
 }
 
+/// Whether Secret `namespace/secret` now holds another CA than `ca` (it was deleted and
+/// made again by a restarted replica: a rotation).
+async fn rotated(client: &Client, namespace: &str, secret: &str, ca: &str) -> bool {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(secret).await {
+        Ok(Some(s)) => s
+            .data
+            .as_ref()
+            .and_then(|d| d.get("ca.crt"))
+            .is_some_and(|b| b.0 != ca.as_bytes()),
+        _ => false,
+    }
+}
+
 /// Keeps `ca` in ValidatingWebhookConfiguration `name`: applies it now, retries with a
 /// backoff (1 s doubling to 10 s) while that fails (the configuration may be created after
-/// the operator starts), then checks again every [`RECHECK`].
-pub async fn keep_ca_bundle(client: Client, name: String, ca: String) {
+/// the operator starts), then checks again every [`RECHECK`]. Once Secret
+/// `secret = (namespace, name)` holds another CA (rotated), this replica stops patching,
+/// so that replicas of two generations never undo each other's caBundle.
+pub async fn keep_ca_bundle(client: Client, name: String, ca: String, secret: (String, String)) {
     let mut backoff = Duration::from_secs(1);
     let mut waiting = false;
     loop {
+        if rotated(&client, &secret.0, &secret.1, &ca).await {
+            warn!(
+                secret = %format!("{}/{}", secret.0, secret.1),
+                "the webhook Secret holds another CA now: this replica no longer patches the \
+                 caBundle; restart it to serve the new certificate"
+            );
+            return;
+        }
         match apply_ca_bundle(&client, &name, &ca).await {
             Ok(_) => {
                 backoff = Duration::from_secs(1);

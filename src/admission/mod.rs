@@ -121,6 +121,7 @@ pub async fn serve(
                     client.clone(),
                     configuration.clone(),
                     bundle.ca_crt.clone(),
+                    (namespace.clone(), settings.secret.clone()),
                 ));
             }
             certs::acceptor(&bundle.tls_crt, &bundle.tls_key)?

@@ -487,4 +487,39 @@ async fn every_replica_serves_the_webhook_with_one_shared_certificate() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // Rotation: the Secret deleted and b restarted, b makes a new certificate and patches
+    // its CA in; a, still holding the old one, stops patching (no tug of war).
+    let (ok, out) = kubectl_run(&["delete", "secret", "webhook-cert", "-n", &ns], "");
+    assert!(ok, "{out}");
+    drop(b);
+    let b = replica(&ns, "b2", port_b, &name);
+    let start = Instant::now();
+    let rotated = loop {
+        if let Some(now) = ca_bundle(&env, &name).await
+            && now != bundle
+        {
+            break now;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the caBundle was never rotated:\n{}",
+            b.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let start = Instant::now();
+    while !a.log_text().contains("holds another CA now") {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the old replica never noticed the rotation:\n{}",
+            a.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(ca_bundle(&env, &name).await, Some(rotated.clone()));
+    let ca = mesos_testkit::paths::target_tmpdir().join(format!("{ns}-ca2.crt"));
+    std::fs::write(&ca, &rotated).unwrap_or_else(|e| panic!("writing {}: {e}", ca.display()));
+    let out = review_over_tls(port_b, &ca);
+    assert!(out.contains("\"allowed\":true"), "{out}");
 }
