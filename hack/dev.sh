@@ -15,7 +15,9 @@ if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev
   kill "$(cat "$state/operator.pid")" 2>/dev/null || true
   sleep 1
 fi
-nohup target/debug/mesos-operator run --scheduler-api-allow-anonymous --scheduler-api-namespace mesos-demo >"$state/logs/operator.log" 2>&1 &
+nohup target/debug/mesos-operator run --scheduler-api-allow-anonymous --scheduler-api-namespace mesos-demo \
+  --webhook-addr 127.0.0.1:9443 --webhook-configuration mesos-operator-dev-apps --webhook-secret-namespace default \
+  >"$state/logs/operator.log" 2>&1 &
 echo $! >"$state/operator.pid"
 echo "operator running (pid $(cat "$state/operator.pid"), log $state/logs/operator.log)"
 
@@ -61,7 +63,19 @@ sleep 12
 "$bin/kubectl" -n mesos-jobs get batchjobs,tasks
 # Services (examples/apps.yaml): web waits for db, then rolls out 4 instances.
 "$bin/kubectl" create namespace mesos-apps --dry-run=client -o yaml | "$bin/kubectl" apply -f - >/dev/null
-"$bin/kubectl" -n mesos-apps apply -f examples/apps.yaml
+# The Apps admission webhook (examples/webhook.yaml): the operator fills in its caBundle;
+# an App with an unknown dependency is refused at apply, naming the field.
+"$bin/kubectl" apply -f examples/webhook.yaml >/dev/null
+for _ in $(seq 1 30); do
+  [ -n "$("$bin/kubectl" get validatingwebhookconfiguration mesos-operator-dev-apps -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] && break
+  sleep 1
+done
+for _ in $(seq 1 15); do   # until the API server trusts the new caBundle
+  "$bin/kubectl" -n mesos-apps apply -f examples/apps.yaml && break
+  sleep 1
+done
+printf '{"apiVersion":"mesos.operator.dev/v1alpha1","kind":"App","metadata":{"name":"api"},"spec":{"instances":1,"dependencies":["cache"],"resources":{"cpus":0.1,"mem":32},"command":{"shell":"serve"}}}' |
+  "$bin/kubectl" -n mesos-apps apply -f - 2>&1 | sed 's/^/  refused: /' || true
 sleep 8
 "$bin/kubectl" -n mesos-apps get apps,tasks
 echo

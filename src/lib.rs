@@ -12,11 +12,14 @@
 //!   each a pure mapping beside its reconciler;
 //! - [`runtime`]: the process — context, caches and indexes, the controller scaffold,
 //!   Events, leader election, metrics, telemetry;
+//! - [`admission`]: the validating webhook for what a schema cannot check (an App's
+//!   dependencies);
 //! - [`cli`]: the `crds` and `state` subcommands.
 //!
 //! Pure decisions that need no Kubernetes types live in the workspace crate `mesos-model`,
 //! so the compiler enforces that they do no I/O.
 
+pub mod admission;
 pub mod api;
 pub mod cli;
 pub mod error;

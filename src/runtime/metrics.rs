@@ -251,6 +251,16 @@ impl Metrics {
         );
     }
 
+    /// Exposes `mesos_operator_admission_reviews_total`: AdmissionReviews the Apps webhook
+    /// answered, by verdict (src/admission).
+    pub fn register_admission(&mut self, reviews: crate::admission::server::Reviews) {
+        self.registry.register(
+            "mesos_operator_admission_reviews",
+            "AdmissionReviews answered by the Apps validating webhook, by verdict (allowed, denied, unchecked, malformed)",
+            reviews,
+        );
+    }
+
     /// Exposes the deserialize guard's metrics: `mesos_operator_objects_refused_total`
     /// (objects that did not read as their kind, each version once) and
     /// `mesos_operator_objects_invalid` (those currently left out of the caches), by kind.

@@ -102,6 +102,10 @@ pub struct Settings {
 
     #[command(flatten)]
     pub scheduler_api: crate::scheduler_api::ApiSettings,
+
+    /// The Apps validating admission webhook (`--webhook-addr`, off by default).
+    #[command(flatten)]
+    pub admission: crate::admission::WebhookSettings,
 }
 
 /// Which Task Events are published (`--task-events`).
@@ -570,8 +574,18 @@ pub async fn run(settings: Settings) -> Result<()> {
         }));
     metrics.register_api_requests(api_requests);
     metrics.register_refused(invalids.metrics());
+    let admission_reviews = crate::admission::server::Reviews::default();
+    metrics.register_admission(admission_reviews.clone());
     let metrics = Arc::new(metrics);
     crate::runtime::metrics::serve(settings.server.metrics_addr, metrics.clone()).await?;
+    // Every replica serves the admission webhook, leader or not.
+    crate::admission::serve(
+        &settings.admission,
+        client.clone(),
+        namespace.as_deref(),
+        admission_reviews,
+    )
+    .await?;
     // The Mesos HTTP API answers 503 until this replica leads.
     let leader_record = settings.leader_election.enabled.then(|| {
         let pod_namespace = std::env::var("POD_NAMESPACE").ok();

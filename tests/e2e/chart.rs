@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
@@ -142,6 +143,8 @@ async fn chart_lints_and_its_templates_pass_server_side_validation() {
             "commonAnnotations.owner=platform",
             "--set",
             "logFormat=text",
+            "--set",
+            "webhook.certSecret=my-cert",
         ],
         &[
             "--set",
@@ -154,6 +157,8 @@ async fn chart_lints_and_its_templates_pass_server_side_validation() {
             "podDisruptionBudget.enabled=false",
             "--set",
             "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "--set",
+            "webhook.enabled=false",
         ],
     ];
     let name = release(&env, "tpl");
@@ -252,6 +257,40 @@ async fn chart_lints_and_its_templates_pass_server_side_validation() {
         find(&docs, kind);
     }
     assert!(!rendered.contains("kind: ServiceMonitor"), "off by default");
+    webhook_renders(&docs, &name, &env.ns, &args);
+    let without = must(
+        "helm",
+        &["template", &name, &chart, "--set", "webhook.enabled=false"],
+        None,
+    );
+    assert!(!without.contains("ValidatingWebhookConfiguration"));
+    assert!(!without.contains("--webhook-addr"));
+    let own_cert = self::docs(&must(
+        "helm",
+        &[
+            "template",
+            &name,
+            &chart,
+            "--set",
+            "webhook.certSecret=my-cert",
+            "--set",
+            "watchNamespace=team-a",
+        ],
+        None,
+    ));
+    let pod = &find(&own_cert, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], "my-cert");
+    let own_args = pod["containers"][0]["args"].to_string();
+    assert!(own_args.contains("--webhook-cert-dir="), "{own_args}");
+    assert!(!own_args.contains("--webhook-configuration"), "{own_args}");
+    // No Secret to provision: no Role for one.
+    assert!(!own_cert.iter().any(|d| d["kind"] == "Role"
+        && d["metadata"]["name"] == format!("{name}-mesos-operator-webhook")));
+    let hook = &find(&own_cert, "ValidatingWebhookConfiguration")["webhooks"][0];
+    assert_eq!(
+        hook["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "team-a"
+    );
     let with_monitor = must(
         "helm",
         &[
@@ -264,6 +303,90 @@ async fn chart_lints_and_its_templates_pass_server_side_validation() {
         None,
     );
     assert!(with_monitor.contains("kind: ServiceMonitor"));
+}
+
+fn named<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+/// The Apps admission webhook of the default values: the Deployment serves it, a Service
+/// fronts it, the configuration calls it for App CREATE/UPDATE, and its RBAC is exactly the
+/// Secret and the caBundle patch.
+fn webhook_renders(docs: &[serde_json::Value], release: &str, ns: &str, args: &[&str]) {
+    let full = format!("{release}-mesos-operator");
+    for arg in [
+        "--webhook-addr=0.0.0.0:9443".to_string(),
+        format!("--webhook-secret={full}-webhook-cert"),
+        format!(
+            "--webhook-dns-names={full}-webhook.{ns}.svc,{full}-webhook.{ns}.svc.cluster.local"
+        ),
+        format!("--webhook-configuration={full}-apps"),
+    ] {
+        assert!(args.contains(&arg.as_str()), "{arg} not in {args:?}");
+    }
+    let ports = &find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"];
+    assert!(
+        ports
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == "webhook" && p["containerPort"] == 9443),
+        "{ports}"
+    );
+    let service = named(docs, "Service", &format!("{full}-webhook"));
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "webhook");
+    let configuration = named(
+        docs,
+        "ValidatingWebhookConfiguration",
+        &format!("{full}-apps"),
+    );
+    let hook = &configuration["webhooks"][0];
+    assert_eq!(
+        hook["clientConfig"]["service"]["name"],
+        format!("{full}-webhook")
+    );
+    assert_eq!(hook["clientConfig"]["service"]["namespace"], ns);
+    assert_eq!(hook["clientConfig"]["service"]["path"], "/validate-apps");
+    assert_eq!(hook["failurePolicy"], "Fail");
+    assert_eq!(hook["sideEffects"], "None");
+    assert_eq!(hook["admissionReviewVersions"], serde_json::json!(["v1"]));
+    assert_eq!(hook["timeoutSeconds"], 5);
+    assert_eq!(
+        hook["rules"][0]["resources"],
+        serde_json::json!(["apps"]),
+        "{hook}"
+    );
+    assert_eq!(
+        hook["rules"][0]["operations"],
+        serde_json::json!(["CREATE", "UPDATE"])
+    );
+    assert!(
+        hook["namespaceSelector"].is_null(),
+        "every namespace by default"
+    );
+    let lines = |d: &serde_json::Value| rule_lines(d).into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        lines(named(docs, "ClusterRole", &format!("{full}-webhook"))),
+        [
+            "admissionregistration.k8s.io/validatingwebhookconfigurations get",
+            "admissionregistration.k8s.io/validatingwebhookconfigurations patch",
+        ]
+    );
+    let role = named(docs, "Role", &format!("{full}-webhook"));
+    assert_eq!(
+        lines(role),
+        ["/secrets create", "/secrets get", "/secrets update"]
+    );
+    assert_eq!(
+        role["rules"][1]["resourceNames"],
+        serde_json::json!([format!("{full}-webhook-cert")])
+    );
+    for kind in ["ClusterRoleBinding", "RoleBinding"] {
+        named(docs, kind, &format!("{full}-webhook"));
+    }
 }
 
 /// Acts as the scheduler for the Deployment's pods (the test cluster runs none): binds
@@ -326,10 +449,39 @@ async fn chart_installs_upgrades_and_uninstalls() {
     let chart = chart();
     let name = release(&env, "life");
     let full = format!("{name}-mesos-operator");
+    // The release's webhook has no process behind it (kwok pods): it judges the Apps of
+    // this namespace only, never those of the tests running beside it.
+    let scope = format!(
+        "webhook.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={}",
+        env.ns
+    );
     must(
         "helm",
-        &["install", &name, &chart, "--namespace", &env.ns],
+        &[
+            "install",
+            &name,
+            &chart,
+            "--namespace",
+            &env.ns,
+            "--set",
+            &scope,
+        ],
         None,
+    );
+    let configurations: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    let configuration = configurations
+        .get(&format!("{full}-apps"))
+        .await
+        .unwrap_or_else(|e| panic!("the webhook configuration: {e}"));
+    let selector = configuration.webhooks.unwrap_or_default()[0]
+        .namespace_selector
+        .clone()
+        .and_then(|s| s.match_labels)
+        .unwrap_or_default();
+    assert_eq!(
+        selector.get("kubernetes.io/metadata.name"),
+        Some(&env.ns),
+        "the webhook is not scoped to the test's namespace"
     );
     let _release = Release {
         name: name.clone(),
@@ -408,6 +560,14 @@ async fn chart_installs_upgrades_and_uninstalls() {
     );
     assert!(deployments.get_opt(&full).await.ok().flatten().is_none());
     assert!(roles.get_opt(&full).await.ok().flatten().is_none());
+    assert!(
+        configurations
+            .get_opt(&format!("{full}-apps"))
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+    );
     // CRDs are never deleted by an uninstall (they hold the users' objects).
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(env.client.clone());
@@ -478,6 +638,9 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             // are a separate ClusterRole.
             "--set",
             "schedulerApi.rbac=false",
+            // The webhook (its Secret, its caBundle), judging this namespace's Apps only.
+            "--set",
+            &format!("webhook.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={ns}"),
         ],
         None,
     );
@@ -508,10 +671,46 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             "30s",
             "--unschedulable-retry",
             "1s",
+            "--webhook-addr",
+            "127.0.0.1:0",
+            "--webhook-secret",
+            &format!("{full}-webhook-cert"),
+            "--webhook-secret-namespace",
+            &ns,
+            "--webhook-dns-names",
+            "127.0.0.1",
+            "--webhook-configuration",
+            &format!("{full}-apps"),
         ],
         &kubeconfig,
     );
     let tail = || op.log_tail(40);
+
+    // The webhook's certificate: its Secret created, its CA patched into the configuration.
+    let configurations: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    let start = Instant::now();
+    let bundle = loop {
+        let bundle = configurations
+            .get(&format!("{full}-apps"))
+            .await
+            .ok()
+            .and_then(|c| c.webhooks?.first()?.client_config.ca_bundle.clone());
+        if let Some(bundle) = bundle {
+            break bundle;
+        }
+        assert!(
+            start.elapsed() < T,
+            "the caBundle was never set:\n{}",
+            tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cert = env
+        .api::<Secret>()
+        .get(&format!("{full}-webhook-cert"))
+        .await
+        .unwrap_or_else(|e| panic!("the webhook Secret: {e}"));
+    assert_eq!(cert.data.unwrap_or_default().get("ca.crt"), Some(&bundle));
 
     // Builtin framework: registered, a task finishes, a task is killed.
     env.apply::<Framework>(&framework("web", "Builtin")).await;
@@ -567,8 +766,18 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
     for (verb, resource) in [
         ("delete", "nodes"),
         ("patch", "nodes"),
-        ("create", "secrets"),
+        // Only its own Secret (create cannot be limited to a name).
         ("get", "secrets"),
+        ("update", "secrets"),
+        ("list", "secrets"),
+        (
+            "list",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
+        (
+            "patch",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
         ("update", "pods"),
         ("deletecollection", "pods"),
         ("delete", "frameworks.mesos.operator.dev"),
@@ -597,11 +806,31 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
         ("create", "events.events.k8s.io"),
         ("patch", "tasks.mesos.operator.dev/status"),
         ("create", "offers.mesos.operator.dev"),
+        ("create", "secrets"),
     ] {
         assert!(
             can_i(&user, &ns, verb, resource),
             "cannot {verb} {resource}"
         );
+    }
+    for (verb, object) in [
+        ("get", format!("secrets/{full}-webhook-cert")),
+        ("update", format!("secrets/{full}-webhook-cert")),
+        (
+            "get",
+            format!("validatingwebhookconfigurations.admissionregistration.k8s.io/{full}-apps"),
+        ),
+        (
+            "patch",
+            format!("validatingwebhookconfigurations.admissionregistration.k8s.io/{full}-apps"),
+        ),
+    ] {
+        let (_, out, _) = run_tool(
+            "kubectl",
+            &["auth", "can-i", verb, &object, "-n", &ns, "--as", &user],
+            None,
+        );
+        assert_eq!(out.trim(), "yes", "cannot {verb} {object}");
     }
     // Real requests, refused with 403 (dry run: nothing would change even if allowed).
     let config = Config::from_custom_kubeconfig(

@@ -7,6 +7,7 @@
 
 use mesos_testkit::support;
 
+mod admission;
 mod deployments;
 mod faults;
 mod scaling;

@@ -54,3 +54,8 @@ app.kubernetes.io/component: operator
 {{- define "mesos-operator.leaseName" -}}
 {{- default (include "mesos-operator.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
+
+{{/* The Secret holding the webhook's self-provisioned certificate. */}}
+{{- define "mesos-operator.webhookSecret" -}}
+{{- default (printf "%s-webhook-cert" (include "mesos-operator.fullname" .)) .Values.webhook.secretName -}}
+{{- end -}}
