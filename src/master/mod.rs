@@ -8,7 +8,8 @@
 //! - [`lifecycle`]: framework liveness, failover and teardown;
 //! - [`framework_status`]: a Framework's status and the Events of its transitions;
 //! - [`offer_status`]: an Offer's answer, its remainder and when it is released;
-//! - [`planned_event`]: an Event a decision asks for.
+//! - [`planned_event`]: an Event a decision asks for;
+//! - [`role_status`]: a ResourceRole's holdings and quota guarantee.
 //!
 //! I/O: [`reconcile`], the controllers that read the caches, call the above and write.
 
@@ -20,4 +21,5 @@ pub mod placement;
 pub mod planned_event;
 pub mod pod;
 pub mod reconcile;
+pub mod role_status;
 pub mod task_state;

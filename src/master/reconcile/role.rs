@@ -8,11 +8,11 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use tracing::debug;
 
-use crate::api::condition::{ConditionStatus, Conditions};
-use crate::api::role::RoleCondition;
-use crate::api::{Framework, ResourceRole, ResourceRoleStatus, Resources};
+use crate::api::{Framework, ResourceRole};
 use crate::error::{Error, Result};
+use crate::master::role_status::plan_status;
 use crate::runtime::{Context, resync_ticks, scaffold};
+use k8s_openapi::jiff::Timestamp;
 
 /// Runs the ResourceRole controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
@@ -45,64 +45,10 @@ async fn reconcile(role: Arc<ResourceRole>, ctx: Arc<Context>) -> Result<Action>
 
 async fn reconcile_role(role: &ResourceRole, ctx: &Context) -> Result<Action> {
     let name = role.name_any();
-    let mut allocated = Resources::default();
-    let mut offered = Resources::default();
-    for fw in ctx
-        .frameworks
-        .state()
-        .iter()
-        .filter(|f| f.spec.role == name)
-    {
-        if let Some(status) = &fw.status {
-            allocated = allocated.saturating_add(&status.allocated);
-            offered = offered.saturating_add(&status.offered);
-        }
+    let frameworks = ctx.frameworks.state();
+    let of_role = frameworks.iter().filter(|f| f.spec.role == name);
+    if let Some(next) = plan_status(role, of_role.map(|f| &**f), Timestamp::now()) {
+        ctx.apply_cluster_status(role, &next).await?;
     }
-    let current = role.status.clone().unwrap_or_default();
-    let generation = role.metadata.generation;
-    let mut next = ResourceRoleStatus {
-        allocated,
-        offered,
-        observed_generation: generation,
-        ..current.clone()
-    };
-    if let Some(guarantee) = role.spec.quota.as_ref().and_then(|q| q.guarantee.as_ref()) {
-        let met = next
-            .allocated
-            .saturating_add(&next.offered)
-            .contains(guarantee);
-        let (reason, message) = if met {
-            (
-                "Met",
-                format!(
-                    "allocated {} covers the guarantee {guarantee}",
-                    next.allocated
-                ),
-            )
-        } else {
-            (
-                "NotMet",
-                format!(
-                    "allocated {} is below the guarantee {guarantee}",
-                    next.allocated
-                ),
-            )
-        };
-        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::now(),
-        );
-        next.conditions.set(
-            RoleCondition::GuaranteeMet,
-            ConditionStatus::from_bool(met),
-            reason,
-            &message,
-            generation,
-            &now,
-        );
-    }
-    if next == current {
-        return Ok(Action::await_change());
-    }
-    ctx.apply_cluster_status(role, &next).await?;
     Ok(Action::await_change())
 }
