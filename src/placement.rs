@@ -150,6 +150,18 @@ fn spec_requests(spec: &CachedPodSpec) -> Resources {
     sum
 }
 
+/// The host ports of a pod, in the order its containers declare them (the Pod a Task runs
+/// as declares `PORT0` first).
+pub fn pod_host_ports(pod: &CachedPod) -> Vec<u16> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| p.host_port)
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect()
+}
+
 /// Reads cpu, memory, ephemeral-storage and GPUs from a quantity map, ignoring what
 /// does not parse (a request the API server accepted always parses).
 fn from_quantities(map: &std::collections::BTreeMap<String, Quantity>) -> Resources {

@@ -21,7 +21,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::condition::{ConditionStatus, Conditions};
 use crate::api::task::{
-    CONDITION_HEALTHY, CONDITION_RUNNING, CONDITION_SCHEDULED, CONDITION_TERMINATED, HISTORY_LIMIT,
+    CONDITION_HEALTHY, CONDITION_READY, CONDITION_RUNNING, CONDITION_SCHEDULED,
+    CONDITION_TERMINATED, HISTORY_LIMIT,
 };
 use crate::api::{TaskReason, TaskSource, TaskState, TaskStatus, TaskStatusEntry};
 use crate::cached_pod::{CachedContainerStatus, CachedPod};
@@ -66,6 +67,8 @@ pub struct Observation<'a> {
     pub kill_requested: bool,
     /// Whether the task has a health check (then `healthy` is reported).
     pub has_health_check: bool,
+    /// Whether the task has a readiness check (then `ready` is reported).
+    pub has_readiness_check: bool,
     /// The Pod.
     pub pod: PodView<'a>,
     /// The Pod's Node.
@@ -85,6 +88,8 @@ pub struct Update {
     pub source: TaskSource,
     /// Health check result, when the task has one and runs.
     pub healthy: Option<bool>,
+    /// Readiness check result, when the task has one and runs.
+    pub ready: Option<bool>,
     /// Exit code, when a container terminated.
     pub exit_code: Option<i32>,
     /// The node the pod is bound to.
@@ -99,6 +104,7 @@ impl Update {
             message: None,
             source,
             healthy: None,
+            ready: None,
             exit_code: None,
             agent: None,
         }
@@ -235,6 +241,9 @@ fn running_or_starting(
         if obs.has_health_check {
             u.healthy = Some(pod_ready(pod));
         }
+        if obs.has_readiness_check {
+            u.ready = Some(pod_started(containers));
+        }
         return u;
     }
     let mut u = Update::new(TaskState::Starting, TaskSource::Agent);
@@ -362,6 +371,12 @@ pub fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+/// Whether the startup probe (the readiness check) passed: every container reports
+/// `started: true` (the probe runs on the first; the kubelet starts the others at once).
+fn pod_started(containers: &[CachedContainerStatus]) -> bool {
+    !containers.is_empty() && containers.iter().all(|c| c.started == Some(true))
+}
+
 fn pod_ready(pod: &CachedPod) -> bool {
     pod.status
         .as_ref()
@@ -414,6 +429,11 @@ pub fn apply(
         next.healthy = update
             .healthy
             .or(next.healthy.filter(|_| update.state.is_terminal()));
+    }
+    if update.ready.is_some() || update.state != TaskState::Running {
+        next.ready = update
+            .ready
+            .or(next.ready.filter(|_| update.state.is_terminal()));
     }
     if update.exit_code.is_some() {
         next.exit_code = update.exit_code;
@@ -496,6 +516,24 @@ fn set_state_conditions(
             now,
         );
     }
+    if let Some(ready) = status.ready {
+        let (r, m) = if ready {
+            ("ReadinessCheckPassed", "the readiness check passed")
+        } else {
+            (
+                "ReadinessCheckPending",
+                "the readiness check has not passed yet",
+            )
+        };
+        conditions.set(
+            CONDITION_READY,
+            ConditionStatus::from_bool(ready),
+            r,
+            m,
+            generation,
+            now,
+        );
+    }
     conditions.set(
         CONDITION_TERMINATED,
         ConditionStatus::from_bool(state.is_terminal()),
@@ -550,6 +588,7 @@ mod tests {
         CachedContainerStatus {
             name: "task".into(),
             state: Some(state),
+            started: None,
         }
     }
 
@@ -612,6 +651,7 @@ mod tests {
             capabilities: caps,
             kill_requested: false,
             has_health_check: false,
+            has_readiness_check: false,
             pod,
             node,
         }

@@ -90,7 +90,7 @@ impl fmt::Display for RescindReason {
 }
 
 /// A pending task placed on an agent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement<'a> {
     /// The task's id.
     pub task: &'a str,
@@ -98,6 +98,11 @@ pub struct Placement<'a> {
     pub framework: &'a str,
     /// The agent it goes to.
     pub agent: &'a str,
+    /// The host ports taken for its [`PendingTask::random_ports`], in order (empty for a
+    /// task that asked for none).
+    ///
+    /// [`PendingTask::random_ports`]: super::PendingTask::random_ports
+    pub ports: Vec<u16>,
 }
 
 /// A pending task that stays pending this cycle.

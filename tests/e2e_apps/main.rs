@@ -9,6 +9,7 @@ use mesos_testkit::support;
 
 mod deployments;
 mod faults;
+mod ports;
 mod scaling;
 mod unreachable;
 mod validation;
