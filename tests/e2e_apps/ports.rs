@@ -270,7 +270,7 @@ async fn a_readiness_check_gates_rolling_deployments() {
         .as_ref()
         .and_then(|s| s.deployment.clone())
         .unwrap_or_default();
-    assert!(d.message.contains("ProgressDeadlineExceeded"), "{d:?}");
+    assert_eq!(d.reason, "ProgressDeadlineExceeded", "{d:?}");
     let tasks = instances(&env, "web").await;
     assert_eq!(of_version(&tasks, 1).len(), 3, "{tasks:?}");
     assert!(of_version(&tasks, 1).iter().all(|t| ready(t)));
