@@ -961,4 +961,31 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_readiness_check_is_the_containers_started_flag() {
+        let mut c = container(running());
+        let p = pod("Running", vec![c.clone()]);
+        let checked = |p| Observation {
+            has_readiness_check: true,
+            ..obs(PLAIN, PodView::Present(p), NodeView::NotApplicable)
+        };
+        // Started not reported (yet), or false: not ready.
+        assert_eq!(derive(&checked(&p)).ready, Some(false));
+        c.started = Some(true);
+        let started = pod("Running", vec![c]);
+        let u = derive(&checked(&started));
+        assert_eq!((u.state, u.ready), (TaskState::Running, Some(true)));
+        // Without a check nothing is reported.
+        let plain = obs(PLAIN, PodView::Present(&started), NodeView::NotApplicable);
+        assert_eq!(derive(&plain).ready, None);
+        // The status and its Ready condition follow.
+        let next = apply(&TaskStatus::default(), &u, Some(1), &now(10));
+        assert_eq!(next.ready, Some(true));
+        assert!(
+            next.conditions
+                .iter()
+                .any(|c| c.type_ == CONDITION_READY && c.status == "True")
+        );
+    }
 }

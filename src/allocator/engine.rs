@@ -1136,6 +1136,20 @@ impl<'a, 'w> Cycle<'a, 'w> {
             Blocked::HeldForGuarantees | Blocked::NotTowardGuarantee => {
                 UnplacedReason::HeldForGuarantees
             }
+            Blocked::NoAgentFits
+                if task.random_ports > 0
+                    && self
+                        .agents
+                        .tree
+                        .most()
+                        .free
+                        .contains(&Scalars::of(&task.resources)) =>
+            {
+                UnplacedReason::NoFreePorts {
+                    needed: task.resources.clone(),
+                    random_ports: task.random_ports,
+                }
+            }
             Blocked::NoAgentFits => UnplacedReason::NoAgentFits {
                 needed: task.resources.clone(),
                 most_free: self.agents.tree.most().free.to_resources(),

@@ -1200,6 +1200,10 @@ fn random_ports_share_an_agent_never_a_port_and_run_out_with_the_range() {
     }
     assert_eq!(d.unplaced.len(), 1);
     assert_eq!(d.unplaced[0].task, "r3");
+    assert_eq!(
+        d.unplaced[0].reason.to_string(),
+        "no available agent with room for cpus:0.1;mem:64 has 3 free host ports left in its port range"
+    );
 }
 
 #[test]
