@@ -14,7 +14,8 @@ use mesos_operator::api::task::CONDITION_READY;
 use crate::support::TestEnv;
 use crate::*;
 
-/// The agent's port range (every node's, `placement::AGENT_PORTS`).
+/// The agent's port range (every node's without a `mesos.operator.dev/ports` annotation,
+/// `placement::AGENT_PORTS`).
 const RANGE: std::ops::RangeInclusive<u16> = 31000..=32000;
 
 fn host_ports(task: &Task) -> Vec<u16> {
@@ -123,6 +124,60 @@ async fn random_ports_share_nodes_and_never_collide_on_one() {
     let (samples, clashes) = sampler.finish().await;
     assert!(samples > 5, "too few samples: {samples}");
     assert!(clashes.is_empty(), "{clashes:#?}");
+}
+
+#[tokio::test]
+async fn random_ports_stay_inside_each_nodes_range_and_run_out_with_it() {
+    let mut env = TestEnv::with_args("apps-portrange", &["--node-selector", "e2e-pool={ns}"]).await;
+    // Each node offers 4 host ports (the annotation sets a node's range).
+    let range = serde_json::json!({"metadata": {"annotations": {"mesos.operator.dev/ports": "31100-31103"}}});
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(env.client.clone());
+    for n in ["n0", "n1"] {
+        let name = env.add_node(n, "8", "32Gi", serde_json::json!({})).await;
+        nodes
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&range))
+            .await
+            .unwrap_or_else(|e| panic!("annotating {name}: {e}"));
+    }
+    // 2 ports each: 2 instances per node fit, the fifth waits for free ports.
+    let extra =
+        "  ports: [{name: a}, {name: b}]\n  upgradeStrategy: {progressDeadlineSeconds: 0}\n";
+    apply_app(&env, &app("svc", 5, "serve", extra)).await;
+    wait_app(&env, "svc", T, "4 running", |a| {
+        a.status.as_ref().is_some_and(|s| s.counts.running == 4)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let tasks = instances(&env, "svc").await;
+    let mut by_node: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    for t in tasks
+        .values()
+        .filter(|t| t.state() == Some(TaskState::Running))
+    {
+        let ports = host_ports(t);
+        assert_eq!(ports.len(), 2, "{t:?}");
+        let held = by_node.entry(agent(t)).or_default();
+        for p in ports {
+            assert!((31100..=31103).contains(&p), "{p} outside the node's range");
+            assert!(held.insert(p), "{p} twice on {}", agent(t));
+        }
+    }
+    assert_eq!(
+        by_node.values().map(BTreeSet::len).sum::<usize>(),
+        8,
+        "{by_node:?}"
+    );
+    let waiting: Vec<&Task> = tasks
+        .values()
+        .filter(|t| matches!(t.state(), Some(TaskState::Staging) | None))
+        .collect();
+    assert_eq!(waiting.len(), 1, "{tasks:?}");
+    let message = waiting[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("2 free host ports"), "{message}");
 }
 
 /// Samples an app's live Tasks and records any two of them with one host port on one node.
