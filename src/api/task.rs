@@ -44,6 +44,18 @@ pub const HISTORY_LIMIT: usize = 16;
         priority = 1
     ),
     printcolumn(
+        name = "Ports",
+        type_ = "string",
+        json_path = ".status.hostPorts",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "boolean",
+        json_path = ".status.ready",
+        priority = 1
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
