@@ -558,6 +558,9 @@ fn tame_cross_field(kind: &str, spec: &mut Value) {
     if kind == "App" {
         return tame_app(spec);
     }
+    if kind == "Task" {
+        return tame_task(spec);
+    }
     if kind != "BatchJob" {
         return;
     }
@@ -590,6 +593,38 @@ fn tame_cross_field(kind: &str, spec: &mut Value) {
                 resources.insert(key.into(), json!(1));
             }
         }
+    }
+}
+
+/// The Task's cross-field rules: one of command and template, positive cpus and mem, no
+/// random ports with an offer, a readiness check on a port name or number.
+fn tame_task(spec: &mut Value) {
+    let Some(obj) = spec.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("command") == obj.contains_key("template") {
+        obj.remove("template");
+        obj.insert("command".into(), json!({"shell": "x"}));
+    }
+    if let Some(resources) = obj.get_mut("resources").and_then(Value::as_object_mut) {
+        for key in ["cpus", "mem"] {
+            if resources
+                .get(key)
+                .and_then(Value::as_f64)
+                .is_none_or(|v| v <= 0.0)
+            {
+                resources.insert(key.into(), json!(1));
+            }
+        }
+    }
+    if obj.contains_key("offer") {
+        obj.remove("randomPorts");
+    }
+    if let Some(check) = obj.get_mut("readinessCheck").and_then(Value::as_object_mut)
+        && check.contains_key("portName") == check.contains_key("port")
+    {
+        check.remove("port");
+        check.insert("portName".into(), json!("http"));
     }
 }
 
