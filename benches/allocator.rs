@@ -135,6 +135,7 @@ pub fn cluster(agent_count: usize, frameworks: usize, externals: usize) -> Snaps
                         ),
                         tolerated_agents: Vec::new(),
                         group: None,
+                        random_ports: 0,
                     })
                     .collect();
             }

@@ -101,6 +101,8 @@ const LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
     )
 )]
 #[x_kube(validation = Rule::new("has(self.command) != has(self.template)").message("exactly one of spec.command or spec.template must be set"))]
+#[x_kube(validation = Rule::new("!has(self.requirePorts) || !self.requirePorts || !has(self.ports) || self.ports.all(p, p.port != 0)").message("spec.ports: with spec.requirePorts every port is a literal host port from 1 to 65535 (port 0, any free port, needs requirePorts false)").field_path(".ports"))]
+#[x_kube(validation = Rule::new("!has(self.readiness) || !has(self.readiness.httpCheck) || !has(self.readiness.httpCheck.portName) || (has(self.ports) && self.ports.exists(p, has(p.name) && p.name == self.readiness.httpCheck.portName))").message("spec.readiness.httpCheck.portName must name one of spec.ports").field_path(".readiness.httpCheck.portName"))]
 #[serde(rename_all = "camelCase")]
 pub struct AppSpec {
     /// How many instances to keep running (Marathon's default 1); 0 suspends the app. The
@@ -146,14 +148,24 @@ pub struct AppSpec {
     #[schemars(extend("maxProperties" = 64))]
     pub task_annotations: BTreeMap<String, String>,
 
-    /// Named host ports (Marathon `portDefinitions` with `requirePorts`): each instance
-    /// gets these host ports on its agent, exported as `PORT0`…, `PORTS` and
-    /// `PORT_<NAME>`. Two instances with a port can never share an agent.
+    /// Named ports (Marathon `portDefinitions`): each instance gets one host port per
+    /// entry, exported as `PORT0`…, `PORTS` and `PORT_<NAME>` (and listed in its Task's
+    /// `status.hostPorts`). With `requirePorts: false` (the default) the host ports are
+    /// any free ports of the agent's range, chosen when the instance is placed, so several
+    /// instances can share an agent; with `requirePorts: true` they are the listed ports,
+    /// and two instances can never share an agent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.all(p, self.exists_one(q, q.port == p.port))").message("spec.ports: each port at most once"))]
+    #[x_kube(validation = Rule::new("self.all(p, p.port == 0 || self.exists_one(q, q.port == p.port))").message("spec.ports: each port at most once"))]
     #[x_kube(validation = Rule::new("self.all(p, !has(p.name) || self.exists_one(q, has(q.name) && q.name == p.name))").message("spec.ports: each name at most once"))]
     pub ports: Vec<PortDefinition>,
+
+    /// Marathon's `requirePorts`: true makes `spec.ports[].port` the literal host ports
+    /// (each from 1 to 65535); false (the default, as Marathon) takes the host ports from
+    /// the agent's free ports and `port` is only the service port (0: none), exported as
+    /// `PORT_<port>` = the host port.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_ports: bool,
 
     /// Time between SIGTERM and SIGKILL when an instance is killed (a Go duration from 0s
     /// to 24h).
@@ -237,28 +249,40 @@ fn default_history() -> u32 {
     5
 }
 
-/// One named host port.
+/// One named port (Marathon `portDefinitions[]`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PortDefinition {
-    /// The port's name (a DNS label, at most 15 characters, as Kubernetes port names).
+    /// The port's name: the container port's name, `PORT_<NAME>`, and what
+    /// `readiness.httpCheck.portName` refers to (an IANA service name, as Kubernetes port
+    /// names: at most 15 lowercase letters, digits and single hyphens, with a letter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 15), regex(pattern = LABEL_PATTERN))]
+    #[schemars(length(min = 1, max = 15), regex(pattern = super::task::PORT_NAME_PATTERN))]
     pub name: Option<String>,
-    /// The host port (1–65535), on every agent an instance runs on.
-    #[schemars(range(min = 1, max = 65535))]
+    /// With `requirePorts`: the host port (1–65535) on every agent an instance runs on.
+    /// Without: the service port (0, Marathon's "random", for none); the host port is any
+    /// free port of the agent's range.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 65535))]
     pub port: u16,
 }
 
-/// Readiness of an instance.
+/// Readiness of an instance: what makes a healthy instance count for deployments.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Readiness {
-    /// Seconds an instance must have been running and healthy before it counts as ready
-    /// (Kubernetes' `minReadySeconds`).
+    /// Seconds an instance must have been running, healthy and ready (its `httpCheck`
+    /// passed) before it counts as ready (Kubernetes' `minReadySeconds`).
     #[serde(default)]
     #[schemars(range(min = 0, max = 86_400))]
     pub min_ready_seconds: u32,
+    /// Marathon's readiness check (one per app): an HTTP(S) GET of `path` on the port
+    /// named `portName` (one of `spec.ports`), every `intervalSeconds`, until it first
+    /// answers 200–399; until then the instance is not ready, so a deployment waits for it
+    /// (and fails at its `progressDeadlineSeconds`). Each instance's Pod runs it as its
+    /// startup probe; the instance's Task reports `status.ready` and a `Ready` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_check: Option<super::task::ReadinessCheck>,
 }
 
 /// Instances by state, for status (and the printer columns).

@@ -44,6 +44,18 @@ pub const HISTORY_LIMIT: usize = 16;
         priority = 1
     ),
     printcolumn(
+        name = "Ports",
+        type_ = "string",
+        json_path = ".status.hostPorts",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "boolean",
+        json_path = ".status.ready",
+        priority = 1
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -52,6 +64,7 @@ pub const HISTORY_LIMIT: usize = 16;
 #[x_kube(validation = Rule::new("has(self.command) != has(self.template)").message("exactly one of spec.command or spec.template must be set"))]
 #[x_kube(validation = Rule::new("has(self.offer) == has(oldSelf.offer)").message("spec.offer is immutable").field_path(".offer"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.kill) || !oldSelf.kill || (has(self.kill) && self.kill)").message("spec.kill cannot be undone once true").field_path(".kill"))]
+#[x_kube(validation = Rule::new("!has(self.randomPorts) || size(self.randomPorts) == 0 || !has(self.offer)").message("spec.randomPorts: only tasks the allocator places (Builtin frameworks, no spec.offer) get ports from the agent's range").field_path(".randomPorts"))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskSpec {
     /// Name of the Framework (same namespace) this task belongs to. Immutable.
@@ -106,6 +119,86 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.placement is immutable"))]
     pub placement: Option<TaskPlacement>,
+    /// Host ports the allocator takes from the agent's free port range when it places the
+    /// task (Marathon `portDefinitions` with port 0, or `requirePorts: false`): one per
+    /// entry, never a port another live task (or launch in flight) holds on that agent.
+    /// The ports chosen are the Pod's `hostPort`/`containerPort`, listed in
+    /// `status.hostPorts`, and exported as `PORT<i>` (after the fixed ports of
+    /// `resources.ports`), `PORTS` and `PORT_<NAME>`. Only for tasks without
+    /// `spec.offer`. Immutable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.randomPorts is immutable"))]
+    pub random_ports: Vec<RandomPort>,
+    /// A readiness check (Marathon's readiness checks): an HTTP GET the Pod's startup
+    /// probe runs until it first passes; `status.ready` reports it. It never kills the
+    /// task. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.readinessCheck is immutable"))]
+    pub readiness_check: Option<ReadinessCheck>,
+}
+
+/// A host port taken from the agent's range when the task is placed.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RandomPort {
+    /// The port's name: the container port's name (an IANA service name: at most 15
+    /// lowercase letters, digits and single hyphens, with a letter) and `PORT_<NAME>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15), regex(pattern = PORT_NAME_PATTERN))]
+    pub name: Option<String>,
+    /// The service port it stands for (Marathon's `portDefinitions[].port` without
+    /// `requirePorts`), exported as `PORT_<servicePort>` = the host port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub service_port: Option<u16>,
+}
+
+/// An IANA service name (a container port's name): lowercase letters, digits and single
+/// hyphens, at least one letter, no hyphen at either end.
+pub const PORT_NAME_PATTERN: &str = r"^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$";
+
+/// A readiness check: an HTTP(S) GET on a port of the task, ready once it answers 200–399
+/// (the kubelet's HTTP probe; Marathon's `httpStatusCodesForReady` cannot be told apart by
+/// it and is not offered). It becomes the first container's `startupProbe` (checked until
+/// it first passes, as Marathon checks readiness only until the instance is ready), with no
+/// failure limit: a check that never passes keeps the task not ready, it does not kill it.
+/// While it has not passed, the kubelet runs no health (readiness/liveness) probe.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.portName) != has(self.port)").message("exactly one of portName or port must be set"))]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessCheck {
+    /// The name of one of the task's ports (`randomPorts[].name`, or a port name of the
+    /// pod template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15), regex(pattern = PORT_NAME_PATTERN))]
+    pub port_name: Option<String>,
+    /// A port number of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Path to GET (Marathon's default `/`).
+    #[serde(default = "default_path")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub path: String,
+    /// `HTTP` or `HTTPS`.
+    #[serde(default)]
+    pub scheme: HttpScheme,
+    /// Seconds between checks (Marathon's default 30).
+    #[serde(default = "default_readiness_interval")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub interval_seconds: i32,
+    /// Seconds after which a check counts as failed (Marathon's default 10).
+    #[serde(default = "default_readiness_timeout")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub timeout_seconds: i32,
+}
+
+fn default_readiness_interval() -> i32 {
+    30
+}
+fn default_readiness_timeout() -> i32 {
+    10
 }
 
 /// Where a task may go, judged against the other live tasks of its group (Marathon's app
@@ -476,6 +569,15 @@ pub struct TaskStatus {
     /// Result of the health check, when the task has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    /// Result of the readiness check, when the task has one: true once the Pod's startup
+    /// probe passed (`containerStatuses[].started`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// The host ports of the task's Pod, `PORT0` first (fixed ports, then those taken
+    /// from the agent's range).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128))]
+    pub host_ports: Vec<u16>,
     /// Exit code of the task's (first failing) container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
@@ -529,6 +631,8 @@ super::condition::condition_types! {
         Running,
         /// The task's health check passes.
         Healthy,
+        /// The task's readiness check passed (the Pod's startup probe).
+        Ready,
         /// The task reached a terminal state (reason: the state).
         Terminated,
     }

@@ -385,6 +385,8 @@ pub fn task_for(job: &BatchJob, create: &TaskToCreate, now: Timestamp) -> Task {
             max_completion_time: None,
             kill: false,
             placement: None,
+            random_ports: Vec::new(),
+            readiness_check: None,
         },
         status: None,
     }

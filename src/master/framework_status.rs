@@ -309,6 +309,8 @@ mod tests {
                 max_completion_time: None,
                 kill: false,
                 placement: None,
+                random_ports: Vec::new(),
+                readiness_check: None,
             },
         );
         t.status = Some(TaskStatus {

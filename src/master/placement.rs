@@ -22,6 +22,35 @@ pub const AGENT_PORTS: PortRange = PortRange {
     end: 32000,
 };
 
+/// Annotation on a Node: its agent port range instead of [`AGENT_PORTS`] (a Mesos agent's
+/// `--resources=ports:[…]`), as comma-separated ports and inclusive ranges, e.g.
+/// `31000-31009` or `[31000-31009,32000-32000]`. A value that does not parse is ignored.
+pub const ANNOTATION_AGENT_PORTS: &str = "mesos.operator.dev/ports";
+
+/// The host ports a Node offers: its [`ANNOTATION_AGENT_PORTS`], or [`AGENT_PORTS`].
+pub fn agent_ports(node: &Node) -> PortRanges {
+    node.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_AGENT_PORTS))
+        .and_then(|value| parse_port_ranges(value))
+        .unwrap_or_else(|| PortRanges::new(vec![AGENT_PORTS]))
+}
+
+/// `31000-31009,32000` (brackets allowed, spaces ignored); `None` when empty or invalid.
+pub fn parse_port_ranges(value: &str) -> Option<PortRanges> {
+    let inner = value.trim().trim_start_matches('[').trim_end_matches(']');
+    let mut ranges = Vec::new();
+    for part in inner.split(',').map(str::trim) {
+        let (begin, end) = part.split_once('-').unwrap_or((part, part));
+        let begin: u16 = begin.trim().parse().ok()?;
+        let end: u16 = end.trim().parse().ok()?;
+        ranges.push(PortRange::new(begin, end).ok()?);
+    }
+    let set = PortRanges::new(ranges);
+    (!set.is_empty()).then_some(set)
+}
+
 /// An agent (Node) with what it has and what is used.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Agent {
@@ -150,6 +179,18 @@ fn spec_requests(spec: &CachedPodSpec) -> Resources {
     sum
 }
 
+/// The host ports of a pod, in the order its containers declare them (the Pod a Task runs
+/// as declares `PORT0` first).
+pub fn pod_host_ports(pod: &CachedPod) -> Vec<u16> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| p.host_port)
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect()
+}
+
 /// Reads cpu, memory, ephemeral-storage and GPUs from a quantity map, ignoring what
 /// does not parse (a request the API server accepted always parses).
 fn from_quantities(map: &std::collections::BTreeMap<String, Quantity>) -> Resources {
@@ -183,7 +224,7 @@ pub fn agent_from_node(node: &Node) -> Agent {
     let status = node.status.as_ref();
     let allocatable = status.and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()));
     let mut resources = allocatable.map(from_quantities).unwrap_or_default();
-    resources.ports = PortRanges::new(vec![AGENT_PORTS]);
+    resources.ports = agent_ports(node);
     let max_pods = allocatable
         .and_then(|a| a.get("pods"))
         .and_then(|q| value_from_quantity(q).ok())
@@ -459,6 +500,32 @@ mod tests {
             .map(|e| e.0)
             .unwrap_or_default();
         assert!(err.contains("pod limit"), "{err}");
+    }
+
+    #[test]
+    fn a_node_annotation_sets_its_port_range() {
+        let mut n = node("a", "1", "1Gi");
+        assert_eq!(
+            agent_from_node(&n).allocatable.ports.to_string(),
+            "[31000-32000]"
+        );
+        for (value, expect) in [
+            ("31000-31003", "[31000-31003]"),
+            ("[31000-31001, 32000]", "[31000-31001,32000-32000]"),
+            ("nonsense", "[31000-32000]"),
+            ("32000-31000", "[31000-32000]"),
+            ("", "[31000-32000]"),
+        ] {
+            n.metadata.annotations = Some(BTreeMap::from([(
+                ANNOTATION_AGENT_PORTS.to_string(),
+                value.to_string(),
+            )]));
+            assert_eq!(
+                agent_from_node(&n).allocatable.ports.to_string(),
+                expect,
+                "{value}"
+            );
+        }
     }
 
     #[test]

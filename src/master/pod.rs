@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
-use crate::api::task::{HealthCheck, HttpScheme};
+use crate::api::task::{HealthCheck, HttpScheme, ReadinessCheck};
 use crate::api::{LABEL_FRAMEWORK, LABEL_MANAGED_BY, LABEL_TASK, MANAGER, Task};
 
 /// Name of the container of a `command` task.
@@ -41,14 +41,29 @@ pub fn pod_labels(task: &Task) -> BTreeMap<String, String> {
     ])
 }
 
-/// Builds the Pod of `task`, pinned to `node` with `ports` (host ports picked from the
-/// agent's free ports, one per requested port).
+/// Builds the Pod of `task`, pinned to `node`, without the ports of `spec.randomPorts`
+/// (see [`build_pod_with_ports`]).
 pub fn build_pod(task: &Task, node: &str) -> Result<Pod, InvalidTask> {
+    build_pod_with_ports(task, node, &[])
+}
+
+/// Builds the Pod of `task`, pinned to `node`, with `random` the host ports the allocator
+/// took from the agent's range for `spec.randomPorts` (in order; fewer than requested:
+/// only those).
+pub fn build_pod_with_ports(task: &Task, node: &str, random: &[u16]) -> Result<Pod, InvalidTask> {
     let spec = &task.spec;
     let name = pod_name(task);
+    let ports = task_ports(task, random);
     let (template_meta, mut pod_spec) = match (&spec.command, &spec.template) {
-        (Some(command), None) => (ObjectMeta::default(), command_pod_spec(task, command)),
-        (None, Some(template)) => template_pod_spec(task, template)?,
+        (Some(command), None) => (
+            ObjectMeta::default(),
+            command_pod_spec(task, command, &ports),
+        ),
+        (None, Some(template)) => {
+            let (meta, mut pod_spec) = template_pod_spec(task, template)?;
+            add_template_ports(&mut pod_spec, &ports);
+            (meta, pod_spec)
+        }
         _ => {
             return Err(InvalidTask(
                 "exactly one of spec.command or spec.template must be set".into(),
@@ -72,6 +87,11 @@ pub fn build_pod(task: &Task, node: &str) -> Result<Pod, InvalidTask> {
     {
         first.readiness_probe = Some(readiness_probe(check));
         first.liveness_probe = Some(liveness_probe(check));
+    }
+    if let Some(check) = &spec.readiness_check
+        && let Some(first) = pod_spec.containers.first_mut()
+    {
+        first.startup_probe = Some(startup_probe(check));
     }
 
     let mut labels = template_meta.labels.unwrap_or_default();
@@ -107,7 +127,120 @@ fn owner_reference(task: &Task) -> Option<OwnerReference> {
     Some(owner)
 }
 
-fn command_pod_spec(task: &Task, command: &crate::api::CommandSpec) -> PodSpec {
+/// One host port of a task: the number and, for a named random port, its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskPort {
+    /// The host (and container) port.
+    pub port: u16,
+    /// Its name, if any.
+    pub name: Option<String>,
+    /// The service port it stands for, if any (`PORT_<servicePort>`).
+    pub service_port: Option<u16>,
+}
+
+/// The host ports of `task`, `PORT0` first: the fixed ports of `resources.ports`
+/// (ascending), then `random` (the ports taken for `spec.randomPorts`), named as there.
+pub fn task_ports(task: &Task, random: &[u16]) -> Vec<TaskPort> {
+    let fixed = task.spec.resources.ports.iter().map(|port| TaskPort {
+        port,
+        name: None,
+        service_port: None,
+    });
+    let taken = random
+        .iter()
+        .zip(&task.spec.random_ports)
+        .map(|(&port, request)| TaskPort {
+            port,
+            name: request.name.clone(),
+            service_port: request.service_port,
+        });
+    fixed.chain(taken).collect()
+}
+
+/// The environment that exports `ports`: `PORTS` (comma-separated), `PORT<i>`,
+/// `PORT_<NAME>` for named ones (upper case, `-` as `_`) and `PORT_<servicePort>` for those
+/// standing for a service port (Marathon's names).
+pub fn port_env(ports: &[TaskPort]) -> Vec<EnvVar> {
+    if ports.is_empty() {
+        return Vec::new();
+    }
+    let var = |name: String, value: String| EnvVar {
+        name,
+        value: Some(value),
+        ..Default::default()
+    };
+    let list = ports
+        .iter()
+        .map(|p| p.port.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut env = vec![var("PORTS".into(), list)];
+    for (i, p) in ports.iter().enumerate() {
+        env.push(var(format!("PORT{i}"), p.port.to_string()));
+    }
+    for p in ports {
+        if let Some(name) = &p.name {
+            env.push(var(
+                format!("PORT_{}", name.to_uppercase().replace('-', "_")),
+                p.port.to_string(),
+            ));
+        }
+    }
+    for p in ports {
+        if let Some(service) = p.service_port {
+            env.push(var(format!("PORT_{service}"), p.port.to_string()));
+        }
+    }
+    env
+}
+
+fn container_ports(ports: &[TaskPort]) -> Vec<ContainerPort> {
+    ports
+        .iter()
+        .map(|p| ContainerPort {
+            name: p.name.clone(),
+            container_port: i32::from(p.port),
+            host_port: Some(i32::from(p.port)),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// A template's Pod gets the task's host ports on its first container (those it does not
+/// declare itself) and their environment in every container.
+fn add_template_ports(spec: &mut PodSpec, ports: &[TaskPort]) {
+    if ports.is_empty() {
+        return;
+    }
+    let declared: Vec<i32> = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| p.host_port)
+        .collect();
+    let env = port_env(ports);
+    for c in &mut spec.containers {
+        c.env
+            .get_or_insert_with(Vec::new)
+            .extend(env.iter().cloned());
+    }
+    if let Some(first) = spec.containers.first_mut() {
+        let missing: Vec<TaskPort> = ports
+            .iter()
+            .filter(|p| !declared.contains(&i32::from(p.port)))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            first
+                .ports
+                .get_or_insert_with(Vec::new)
+                .extend(container_ports(&missing));
+        }
+    }
+}
+
+fn command_pod_spec(task: &Task, command: &crate::api::CommandSpec, ports: &[TaskPort]) -> PodSpec {
     let (cmd, args) = match (&command.shell, &command.argv) {
         (Some(shell), _) => (
             vec!["/bin/sh".to_string(), "-c".to_string(), shell.clone()],
@@ -119,27 +252,8 @@ fn command_pod_spec(task: &Task, command: &crate::api::CommandSpec) -> PodSpec {
         ),
         (None, None) => (Vec::new(), None),
     };
-    let ports: Vec<u16> = task.spec.resources.ports.iter().collect();
     let mut env = command.env.clone();
-    if !ports.is_empty() {
-        let list = ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        env.push(EnvVar {
-            name: "PORTS".into(),
-            value: Some(list),
-            ..Default::default()
-        });
-        for (i, p) in ports.iter().enumerate() {
-            env.push(EnvVar {
-                name: format!("PORT{i}"),
-                value: Some(p.to_string()),
-                ..Default::default()
-            });
-        }
-    }
+    env.extend(port_env(ports));
     let requirements = resource_requirements(&task.spec.resources.to_k8s_requests());
     PodSpec {
         containers: vec![Container {
@@ -148,17 +262,7 @@ fn command_pod_spec(task: &Task, command: &crate::api::CommandSpec) -> PodSpec {
             command: (!cmd.is_empty()).then_some(cmd),
             args: args.filter(|a| !a.is_empty()),
             env: (!env.is_empty()).then_some(env),
-            ports: (!ports.is_empty()).then(|| {
-                ports
-                    .iter()
-                    .map(|p| ContainerPort {
-                        container_port: i32::from(*p),
-                        host_port: Some(i32::from(*p)),
-                        protocol: Some("TCP".into()),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
+            ports: (!ports.is_empty()).then(|| container_ports(ports)),
             resources: Some(requirements),
             ..Default::default()
         }],
@@ -268,6 +372,36 @@ fn readiness_probe(check: &HealthCheck) -> Probe {
     }
 }
 
+/// The readiness check as a startup probe: checked until it first passes, never failing
+/// the container (the failure threshold is the largest the API takes).
+fn startup_probe(check: &ReadinessCheck) -> Probe {
+    let port = match (&check.port_name, check.port) {
+        (Some(name), _) => IntOrString::String(name.clone()),
+        (None, Some(port)) => IntOrString::Int(port),
+        (None, None) => IntOrString::Int(0),
+    };
+    Probe {
+        http_get: Some(HTTPGetAction {
+            port,
+            path: Some(check.path.clone()),
+            scheme: Some(scheme(check.scheme)),
+            ..Default::default()
+        }),
+        period_seconds: Some(check.interval_seconds),
+        timeout_seconds: Some(check.timeout_seconds),
+        success_threshold: Some(1),
+        failure_threshold: Some(i32::MAX),
+        ..Default::default()
+    }
+}
+
+fn scheme(scheme: HttpScheme) -> String {
+    match scheme {
+        HttpScheme::Http => "HTTP".into(),
+        HttpScheme::Https => "HTTPS".into(),
+    }
+}
+
 /// Liveness kills the task after `consecutiveFailures`, not counting the grace period
 /// (Mesos kills unhealthy tasks; with restartPolicy Never the pod then fails).
 fn liveness_probe(check: &HealthCheck) -> Probe {
@@ -307,6 +441,8 @@ mod tests {
                 max_completion_time: "1m".parse().ok(),
                 kill: false,
                 placement: None,
+                random_ports: Vec::new(),
+                readiness_check: None,
             },
         );
         t.metadata.namespace = Some("ns".into());
@@ -449,5 +585,79 @@ mod tests {
         );
         let err = build_pod(&t, "n").err().map(|e| e.0).unwrap_or_default();
         assert!(err.contains("restartPolicy"), "{err}");
+    }
+
+    #[test]
+    fn random_ports_follow_fixed_ones_in_the_pod_and_its_env_and_the_readiness_check_is_a_startup_probe()
+     {
+        let mut t = task(r#"{"cpus": 1, "mem": 64, "ports": [{"begin": 31000, "end": 31000}]}"#);
+        t.spec.random_ports = vec![
+            crate::api::task::RandomPort {
+                name: Some("http".into()),
+                service_port: Some(10000),
+            },
+            crate::api::task::RandomPort::default(),
+        ];
+        t.spec.readiness_check = serde_json::from_value(serde_json::json!({
+            "portName": "http", "path": "/ready", "intervalSeconds": 3, "timeoutSeconds": 2
+        }))
+        .ok();
+        let pod = build_pod_with_ports(&t, "n1", &[31507, 31200]).unwrap_or_else(|e| panic!("{e}"));
+        let c = &pod
+            .spec
+            .as_ref()
+            .unwrap_or_else(|| panic!("spec"))
+            .containers[0];
+        let ports: Vec<(Option<&str>, i32, Option<i32>)> = c
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| (p.name.as_deref(), p.container_port, p.host_port))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                (None, 31000, Some(31000)),
+                (Some("http"), 31507, Some(31507)),
+                (None, 31200, Some(31200))
+            ]
+        );
+        let env: BTreeMap<&str, &str> = c
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.as_str(), e.value.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(env["PORTS"], "31000,31507,31200");
+        assert_eq!(env["PORT0"], "31000");
+        assert_eq!(env["PORT1"], "31507");
+        assert_eq!(env["PORT2"], "31200");
+        assert_eq!(env["PORT_HTTP"], "31507");
+        assert_eq!(env["PORT_10000"], "31507");
+        let probe = c
+            .startup_probe
+            .clone()
+            .unwrap_or_else(|| panic!("a startup probe"));
+        let get = probe.http_get.unwrap_or_else(|| panic!("an HTTP GET"));
+        assert_eq!(get.port, IntOrString::String("http".into()));
+        assert_eq!(get.path.as_deref(), Some("/ready"));
+        assert_eq!(probe.period_seconds, Some(3));
+        assert_eq!(probe.timeout_seconds, Some(2));
+        // It never fails the container: Marathon's readiness check never kills.
+        assert_eq!(probe.failure_threshold, Some(i32::MAX));
+        // The host ports count as the pod's requests.
+        let requests = crate::master::placement::built_pod_requests(&pod);
+        assert_eq!(
+            requests.ports.iter().collect::<Vec<u16>>(),
+            [31000, 31200, 31507]
+        );
+        // Built before placement: only the fixed port.
+        let unplaced = build_pod(&t, "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            crate::master::placement::built_pod_requests(&unplaced)
+                .ports
+                .len(),
+            1
+        );
     }
 }

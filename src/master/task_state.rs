@@ -64,6 +64,8 @@ pub struct Observation<'a> {
     pub kill_requested: bool,
     /// Whether the task has a health check (then `healthy` is reported).
     pub has_health_check: bool,
+    /// Whether the task has a readiness check (then `ready` is reported).
+    pub has_readiness_check: bool,
     /// The Pod.
     pub pod: PodView<'a>,
     /// The Pod's Node.
@@ -83,6 +85,8 @@ pub struct Update {
     pub source: TaskSource,
     /// Health check result, when the task has one and runs.
     pub healthy: Option<bool>,
+    /// Readiness check result, when the task has one and runs.
+    pub ready: Option<bool>,
     /// Exit code, when a container terminated.
     pub exit_code: Option<i32>,
     /// The node the pod is bound to.
@@ -97,6 +101,7 @@ impl Update {
             message: None,
             source,
             healthy: None,
+            ready: None,
             exit_code: None,
             agent: None,
         }
@@ -233,6 +238,9 @@ fn running_or_starting(
         if obs.has_health_check {
             u.healthy = Some(pod_ready(pod));
         }
+        if obs.has_readiness_check {
+            u.ready = Some(pod_started(containers));
+        }
         return u;
     }
     let mut u = Update::new(TaskState::Starting, TaskSource::Agent);
@@ -360,6 +368,12 @@ pub fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+/// Whether the startup probe (the readiness check) passed: every container reports
+/// `started: true` (the probe runs on the first; the kubelet starts the others at once).
+fn pod_started(containers: &[CachedContainerStatus]) -> bool {
+    !containers.is_empty() && containers.iter().all(|c| c.started == Some(true))
+}
+
 fn pod_ready(pod: &CachedPod) -> bool {
     pod.status
         .as_ref()
@@ -412,6 +426,11 @@ pub fn apply(
         next.healthy = update
             .healthy
             .or(next.healthy.filter(|_| update.state.is_terminal()));
+    }
+    if update.ready.is_some() || update.state != TaskState::Running {
+        next.ready = update
+            .ready
+            .or(next.ready.filter(|_| update.state.is_terminal()));
     }
     if update.exit_code.is_some() {
         next.exit_code = update.exit_code;
@@ -494,6 +513,24 @@ fn set_state_conditions(
             now,
         );
     }
+    if let Some(ready) = status.ready {
+        let (r, m) = if ready {
+            ("ReadinessCheckPassed", "the readiness check passed")
+        } else {
+            (
+                "ReadinessCheckPending",
+                "the readiness check has not passed yet",
+            )
+        };
+        conditions.set(
+            TaskCondition::Ready,
+            ConditionStatus::from_bool(ready),
+            r,
+            m,
+            generation,
+            now,
+        );
+    }
     conditions.set(
         TaskCondition::Terminated,
         ConditionStatus::from_bool(state.is_terminal()),
@@ -548,6 +585,7 @@ mod tests {
         CachedContainerStatus {
             name: "task".into(),
             state: Some(state),
+            started: None,
         }
     }
 
@@ -610,6 +648,7 @@ mod tests {
             capabilities: caps,
             kill_requested: false,
             has_health_check: false,
+            has_readiness_check: false,
             pod,
             node,
         }
@@ -918,5 +957,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_readiness_check_is_the_containers_started_flag() {
+        let mut c = container(running());
+        let p = pod("Running", vec![c.clone()]);
+        let checked = |p| Observation {
+            has_readiness_check: true,
+            ..obs(PLAIN, PodView::Present(p), NodeView::NotApplicable)
+        };
+        // Started not reported (yet), or false: not ready.
+        assert_eq!(derive(&checked(&p)).ready, Some(false));
+        c.started = Some(true);
+        let started = pod("Running", vec![c]);
+        let u = derive(&checked(&started));
+        assert_eq!((u.state, u.ready), (TaskState::Running, Some(true)));
+        // Without a check nothing is reported.
+        let plain = obs(PLAIN, PodView::Present(&started), NodeView::NotApplicable);
+        assert_eq!(derive(&plain).ready, None);
+        // The status and its Ready condition follow.
+        let next = apply(&TaskStatus::default(), &u, Some(1), &now(10));
+        assert_eq!(next.ready, Some(true));
+        assert!(
+            next.conditions
+                .iter()
+                .any(|c| c.type_ == TaskCondition::Ready && c.status == "True")
+        );
     }
 }

@@ -116,6 +116,10 @@ pub struct CachedContainerStatus {
     /// Waiting, running or terminated, with reason, message and exit code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ContainerState>,
+    /// Whether its startup probe passed (the kubelet sets it true at once for a container
+    /// without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
 }
 
 impl k8s_openapi::Resource for CachedPod {
@@ -194,6 +198,7 @@ impl From<&PodStatus> for CachedPodStatus {
                     .map(|c| CachedContainerStatus {
                         name: c.name.clone(),
                         state: c.state.clone(),
+                        started: c.started,
                     })
                     .collect()
             }),

@@ -779,6 +779,8 @@ pub fn task_from_info(
             max_completion_time,
             kill: false,
             placement: None,
+            random_ports: Vec::new(),
+            readiness_check: None,
         },
     })
 }
@@ -1456,6 +1458,8 @@ pub fn group_task(
             max_completion_time,
             kill: false,
             placement: None,
+            random_ports: Vec::new(),
+            readiness_check: None,
         },
     })
 }

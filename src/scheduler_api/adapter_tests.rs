@@ -60,6 +60,8 @@ fn task_in(state: TaskState, id: &str) -> Task {
             max_completion_time: None,
             kill: false,
             placement: None,
+            random_ports: Vec::new(),
+            readiness_check: None,
         },
     );
     task.metadata.annotations = Some(

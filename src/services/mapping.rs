@@ -13,7 +13,7 @@ use mesos_model::constraints::{ConstraintSpec, NodeAttributes};
 use mesos_model::services::deployment::{DeploymentPhase, DeploymentState, Plan};
 use mesos_model::services::{
     BackoffState, BackoffStrategy, HealthObservation, HealthPolicy, Instance, InstanceState,
-    Termination, UnreachableDecision, Version,
+    ReadinessObservation, ReadinessPolicy, Termination, UnreachableDecision, Version,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ use crate::api::app::{
     TaskFailure, VersionInstances, VersionRecord,
 };
 use crate::api::condition::{ConditionStatus, Conditions, ObjectCondition};
-use crate::api::task::TaskCondition;
+use crate::api::task::{RandomPort, TaskCondition};
 use crate::api::{
     CommandSpec, HealthCheck, KillPolicy, LABEL_MANAGED_BY, MANAGER, Resources, Task,
     TaskPlacement, TaskSpec, TaskState,
@@ -60,6 +60,9 @@ pub struct LaunchSpec {
     /// Host ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortDefinition>,
+    /// Whether the ports are literal host ports.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_ports: bool,
     /// Kill grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_kill_grace_period: Option<Duration>,
@@ -75,7 +78,7 @@ pub struct LaunchSpec {
 }
 
 /// The field names of [`LaunchSpec`], as in the App's spec (to write a version back).
-pub const LAUNCH_FIELDS: [&str; 11] = [
+pub const LAUNCH_FIELDS: [&str; 12] = [
     "framework",
     "resources",
     "command",
@@ -83,6 +86,7 @@ pub const LAUNCH_FIELDS: [&str; 11] = [
     "labels",
     "taskAnnotations",
     "ports",
+    "requirePorts",
     "taskKillGracePeriod",
     "constraints",
     "healthCheck",
@@ -100,6 +104,7 @@ impl LaunchSpec {
             labels: spec.labels.clone(),
             task_annotations: spec.task_annotations.clone(),
             ports: spec.ports.clone(),
+            require_ports: spec.require_ports,
             task_kill_grace_period: spec.task_kill_grace_period,
             constraints: spec.constraints.clone(),
             health_check: spec.health_check.clone(),
@@ -343,12 +348,28 @@ pub fn observe(
     let checked = settings.health_check.is_some();
     let healthy = running && (!checked || status.healthy == Some(true));
     let running_since = ts(&status.start_time).or(started_at);
-    let min_ready = settings.readiness.map_or(0, |r| r.min_ready_seconds);
-    let ready_at = running_since.map(|t| plus(t, i64::from(min_ready)));
-    let ready = healthy && (min_ready == 0 || ready_at.is_some_and(|t| now >= t));
-    if healthy && !ready {
-        wake_at = earliest(wake_at, ready_at);
-    }
+    let policy = ReadinessPolicy {
+        min_ready_seconds: settings.readiness.map_or(0, |r| r.min_ready_seconds),
+        checked: settings.readiness.is_some_and(|r| r.http_check.is_some()),
+    };
+    // The readiness check passed (the Pod's startup probe): since the Ready condition's
+    // transition.
+    let check_passed_at = status
+        .conditions
+        .get_condition(TaskCondition::Ready)
+        .filter(|c| c.status == "True" && status.ready == Some(true))
+        .map(|c| c.last_transition_time.0);
+    let verdict = mesos_model::services::readiness(
+        &policy,
+        &ReadinessObservation {
+            healthy,
+            running_since,
+            check_passed_at,
+        },
+        now,
+    );
+    let ready = verdict.ready;
+    wake_at = earliest(wake_at, verdict.ready_at);
     let mut health_replace = false;
     if let (Some(check), true) = (settings.health_check, running) {
         let policy = HealthPolicy {
@@ -493,9 +514,26 @@ pub fn task_for(
     labels.insert(LABEL_APP_VERSION.to_string(), version.to_string());
     labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
     let mut resources = launch.resources.clone();
-    resources.ports = launch.ports.iter().map(|p| p.port).collect();
+    // requirePorts: the listed ports are the host ports; otherwise the allocator takes
+    // them from the agent's range (the listed port is the service port).
+    let (fixed, random): (&[PortDefinition], Vec<RandomPort>) = if launch.require_ports {
+        (&launch.ports, Vec::new())
+    } else {
+        (
+            &[],
+            launch
+                .ports
+                .iter()
+                .map(|p| RandomPort {
+                    name: p.name.clone(),
+                    service_port: (p.port != 0).then_some(p.port),
+                })
+                .collect(),
+        )
+    };
+    resources.ports = fixed.iter().map(|p| p.port).collect();
     let command = launch.command.clone().map(|mut c| {
-        for p in &launch.ports {
+        for p in fixed {
             if let Some(n) = &p.name {
                 c.env.push(EnvVar {
                     name: format!("PORT_{}", n.to_uppercase().replace('-', "_")),
@@ -525,6 +563,23 @@ pub fn task_for(
                 target_instances: Some(placement_target.max(1)),
                 constraints: launch.constraints.clone(),
             }),
+            random_ports: random,
+            readiness_check: launch
+                .readiness
+                .as_ref()
+                .and_then(|r| r.http_check.clone())
+                .map(|mut check| {
+                    // A fixed port has no container port name: the check names its number.
+                    if launch.require_ports
+                        && let Some(name) = check.port_name.clone()
+                        && let Some(p) =
+                            launch.ports.iter().find(|p| p.name.as_ref() == Some(&name))
+                    {
+                        check.port_name = None;
+                        check.port = Some(i32::from(p.port));
+                    }
+                    check
+                }),
         },
     );
     task.metadata = ObjectMeta {

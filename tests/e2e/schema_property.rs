@@ -558,6 +558,9 @@ fn tame_cross_field(kind: &str, spec: &mut Value) {
     if kind == "App" {
         return tame_app(spec);
     }
+    if kind == "Task" {
+        return tame_task(spec);
+    }
     if kind != "BatchJob" {
         return;
     }
@@ -593,9 +596,42 @@ fn tame_cross_field(kind: &str, spec: &mut Value) {
     }
 }
 
+/// The Task's cross-field rules: one of command and template, positive cpus and mem, no
+/// random ports with an offer, a readiness check on a port name or number.
+fn tame_task(spec: &mut Value) {
+    let Some(obj) = spec.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("command") == obj.contains_key("template") {
+        obj.remove("template");
+        obj.insert("command".into(), json!({"shell": "x"}));
+    }
+    if let Some(resources) = obj.get_mut("resources").and_then(Value::as_object_mut) {
+        for key in ["cpus", "mem"] {
+            if resources
+                .get(key)
+                .and_then(Value::as_f64)
+                .is_none_or(|v| v <= 0.0)
+            {
+                resources.insert(key.into(), json!(1));
+            }
+        }
+    }
+    if obj.contains_key("offer") {
+        obj.remove("randomPorts");
+    }
+    if let Some(check) = obj.get_mut("readinessCheck").and_then(Value::as_object_mut)
+        && check.contains_key("portName") == check.contains_key("port")
+    {
+        check.remove("port");
+        check.insert("portName".into(), json!("http"));
+    }
+}
+
 /// The App's cross-field rules: one of command and template, positive cpus and mem and no
-/// ports in resources, distinct ports, expungeAfter at least inactiveAfter, label keys
-/// outside the operator's prefix.
+/// ports in resources, distinct ports (nonzero ones with requirePorts), a readiness check
+/// on a named port, expungeAfter at least inactiveAfter, label keys outside the operator's
+/// prefix.
 fn tame_app(spec: &mut Value) {
     let Some(obj) = spec.as_object_mut() else {
         return;
@@ -623,6 +659,36 @@ fn tame_app(spec: &mut Value) {
             seen.insert(p.get("port").map(ToString::to_string))
                 && p.get("name").is_none_or(|n| names.insert(n.to_string()))
         });
+    }
+    // requirePorts: every port a host port (no 0); a readiness check names one of the
+    // ports, or a port number instead.
+    if obj.get("requirePorts").and_then(Value::as_bool) == Some(true)
+        && let Some(ports) = obj.get_mut("ports").and_then(Value::as_array_mut)
+    {
+        ports.retain(|p| p.get("port").and_then(Value::as_u64).unwrap_or(0) != 0);
+    }
+    let names: Vec<Value> = obj
+        .get("ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| p.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(check) = obj
+        .get_mut("readiness")
+        .and_then(|r| r.get_mut("httpCheck"))
+        .and_then(Value::as_object_mut)
+    {
+        let named = check.get("portName").is_some_and(|n| names.contains(n));
+        if !named {
+            check.remove("portName");
+            check.insert("port".into(), json!(8080));
+        } else {
+            check.remove("port");
+        }
     }
     if let Some(u) = obj
         .get_mut("unreachableStrategy")

@@ -10,6 +10,7 @@ use mesos_testkit::support;
 mod admission;
 mod deployments;
 mod faults;
+mod ports;
 mod scaling;
 mod unreachable;
 mod validation;

@@ -17,7 +17,7 @@ async fn unreachable_instances_are_replaced_then_expunged() {
         env.add_node(n, "8", "32Gi", serde_json::json!({})).await;
     }
     // A host port: two instances never share a node.
-    let extra = "  ports: [{name: http, port: 31500}]\n  unreachableStrategy: {inactiveAfterSeconds: 3, expungeAfterSeconds: 8}\n";
+    let extra = "  ports: [{name: http, port: 31500}]\n  requirePorts: true\n  unreachableStrategy: {inactiveAfterSeconds: 3, expungeAfterSeconds: 8}\n";
     apply_app(&env, &app("svc", 2, "serve", extra)).await;
     wait_app(&env, "svc", T, "deployed", |a| deployed(a, 1, "Complete")).await;
     let tasks = instances(&env, "svc").await;

@@ -80,6 +80,21 @@ async fn invalid_apps_are_rejected_at_apply_naming_the_field() {
             "each port at most once",
         ),
         (
+            "requirePorts with a port 0",
+            app("a", 1, "x", "  ports: [{name: http, port: 0}]\n  requirePorts: true\n"),
+            "spec.ports: with spec.requirePorts every port is a literal host port",
+        ),
+        (
+            "a readiness check on an unknown port",
+            app("a", 1, "x", "  ports: [{name: http}]\n  readiness: {httpCheck: {portName: admin}}\n"),
+            "spec.readiness.httpCheck.portName must name one of spec.ports",
+        ),
+        (
+            "a port name that is no service name",
+            app("a", 1, "x", "  ports: [{name: \"8080\"}]\n"),
+            "spec.ports[0].name",
+        ),
+        (
             "both command and template",
             app("a", 1, "x", "  template: {spec: {containers: [{name: c, image: i}]}}\n"),
             "exactly one of spec.command or spec.template",

@@ -87,6 +87,7 @@ fn tasks(count: usize, cpus: u64, group: Option<usize>) -> Vec<PendingTask> {
             resources: res(cpus, 64),
             tolerated_agents: Vec::new(),
             group,
+            random_ports: 0,
         })
         .collect()
 }
@@ -590,6 +591,7 @@ fn arb_case() -> impl Strategy<Value = Snapshot> {
                 resources: res(cpus, 64),
                 tolerated_agents: Vec::new(),
                 group: (g < group_count).then_some(g),
+                random_ports: 0,
             })
             .collect();
         Snapshot {

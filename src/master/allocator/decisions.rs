@@ -90,7 +90,7 @@ impl fmt::Display for RescindReason {
 }
 
 /// A pending task placed on an agent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement<'a> {
     /// The task's id.
     pub task: &'a str,
@@ -98,6 +98,11 @@ pub struct Placement<'a> {
     pub framework: &'a str,
     /// The agent it goes to.
     pub agent: &'a str,
+    /// The host ports taken for its [`PendingTask::random_ports`], in order (empty for a
+    /// task that asked for none).
+    ///
+    /// [`PendingTask::random_ports`]: super::PendingTask::random_ports
+    pub ports: Vec<u16>,
 }
 
 /// A pending task that stays pending this cycle.
@@ -131,6 +136,14 @@ pub enum UnplacedReason<'a> {
         /// The most any single agent has free, per scalar dimension.
         most_free: Resources,
     },
+    /// Some agent has room for the task's resources, but none that does has enough free
+    /// host ports in its range for its random ports.
+    NoFreePorts {
+        /// What the task needs besides the random ports.
+        needed: Resources,
+        /// How many host ports it asks for from the agent's range.
+        random_ports: u32,
+    },
     /// The task's placement constraints refuse every agent that has room for it.
     Constrained {
         /// What the task needs.
@@ -156,6 +169,13 @@ impl fmt::Display for UnplacedReason<'_> {
             UnplacedReason::NoAgentFits { needed, most_free } => write!(
                 f,
                 "no available agent has room for {needed} (the most free on any agent, per resource: {most_free})"
+            ),
+            UnplacedReason::NoFreePorts {
+                needed,
+                random_ports,
+            } => write!(
+                f,
+                "no available agent with room for {needed} has {random_ports} free host ports left in its port range"
             ),
             UnplacedReason::Constrained {
                 admitted_some: false,

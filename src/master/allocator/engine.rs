@@ -454,6 +454,24 @@ impl<'a, 'w> Cycle<'a, 'w> {
         }
     }
 
+    /// Takes `task`'s random ports out of the free ports of the agent at `position` (where
+    /// [`Self::fits`] found room for them), and returns them.
+    fn take_random_ports(&mut self, position: usize, task: &PendingTask) -> Vec<u16> {
+        if task.random_ports == 0 {
+            return Vec::new();
+        }
+        let seed = super::ports::task_seed(self.snapshot.seed, &task.id);
+        let chosen = super::ports::choose_ports(
+            self.free_ports(position),
+            &task.resources.ports,
+            task.random_ports,
+            seed,
+        )
+        .unwrap_or_default();
+        self.take_ports(position, &chosen.iter().copied().collect());
+        chosen
+    }
+
     /// The position of the agent named `name`, if there is one.
     fn agent_position(&self, name: &str) -> Option<usize> {
         self.agent_positions
@@ -774,11 +792,13 @@ impl<'a, 'w> Cycle<'a, 'w> {
                         *pods = pods.saturating_sub(1);
                     }
                     self.take_ports(position, &task.resources.ports);
+                    let ports = self.take_random_ports(position, task);
                     self.record_placement(task, position);
                     self.decisions.placements.push(Placement {
                         task: task.id.as_str(),
                         framework: source.id.as_str(),
                         agent: self.agent(position).name.as_str(),
+                        ports,
                     });
                     self.update_room(position);
                     return Step::Progress;
@@ -842,6 +862,7 @@ impl<'a, 'w> Cycle<'a, 'w> {
             && within_headroom
             && let Some(group) = group
             && task.resources.ports.is_empty()
+            && task.random_ports == 0
             && task.tolerated_agents.is_empty()
         {
             let slot = &mut self.groups[group];
@@ -866,6 +887,7 @@ impl<'a, 'w> Cycle<'a, 'w> {
         self.agents.pods[position] > 0
             && self.agents.free[position].contains(need)
             && self.free_ports(position).contains(ports)
+            && super::ports::has_room(self.free_ports(position), ports, task.random_ports)
             && !self.frameworks[framework].is_filtered(position, need, ports)
             && self.admits(task, position)
     }
@@ -1015,6 +1037,7 @@ impl<'a, 'w> Cycle<'a, 'w> {
         // Only the scalars and pod room decide for a task without ports or constraints
         // whose framework has no filters: its failure can be remembered.
         let plain = task.resources.ports.is_empty()
+            && task.random_ports == 0
             && task.group.is_none()
             && self.frameworks[framework].filters.is_empty();
         let mut start = 0;
@@ -1112,6 +1135,20 @@ impl<'a, 'w> Cycle<'a, 'w> {
             },
             Blocked::HeldForGuarantees | Blocked::NotTowardGuarantee => {
                 UnplacedReason::HeldForGuarantees
+            }
+            Blocked::NoAgentFits
+                if task.random_ports > 0
+                    && self
+                        .agents
+                        .tree
+                        .most()
+                        .free
+                        .contains(&Scalars::of(&task.resources)) =>
+            {
+                UnplacedReason::NoFreePorts {
+                    needed: task.resources.clone(),
+                    random_ports: task.random_ports,
+                }
             }
             Blocked::NoAgentFits => UnplacedReason::NoAgentFits {
                 needed: task.resources.clone(),

@@ -46,6 +46,11 @@
 //!   admitted agent whose value is least used (Marathon's rule admits any least-used
 //!   value, new ones included, and first fit would pile every task onto one value);
 //!   Marathon could not choose, as it saw one offer at a time.
+//! - A task may ask for host ports from the agent's range without naming them
+//!   ([`PendingTask::random_ports`], Marathon's port 0): it fits only where that many ports
+//!   are free besides its fixed ones, and [`choose_ports`] picks them (from a seeded offset,
+//!   wrapping around) out of the agent's free ports, which already exclude the ports of
+//!   every live pod and launch in flight, and the placements made earlier in the cycle.
 //! - Mesos' default `min_allocatable_resources` (`cpus:0.01|mem:32`, any of) is the
 //!   default [`MinAllocatable`]; it applies to offers, not to Builtin tasks.
 
@@ -53,6 +58,7 @@ mod decisions;
 mod engine;
 mod max_tree;
 mod names;
+mod ports;
 mod rng;
 mod scalars;
 mod snapshot;
@@ -67,6 +73,7 @@ pub use decisions::{
     UnplacedReason,
 };
 pub use engine::{Allocator, allocate};
+pub use ports::{choose_ports, task_seed};
 pub use snapshot::{
     Agent, DeclineFilter, Framework, MinAllocatable, OutstandingOffer, PendingTask, PlacementGroup,
     Role, Snapshot, Timestamp,

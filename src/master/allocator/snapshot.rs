@@ -131,6 +131,9 @@ pub struct PendingTask {
     /// The task's placement constraints: an index into [`Snapshot::groups`] (`None`, or
     /// an index out of range: none).
     pub group: Option<usize>,
+    /// How many host ports to take from the agent's free ports besides the fixed ones of
+    /// `resources` (Marathon's port 0): the placement lists the ports chosen.
+    pub random_ports: u32,
 }
 
 /// The placement constraints of a group's pending tasks (Marathon's app constraints) and

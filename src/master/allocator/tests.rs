@@ -83,6 +83,7 @@ fn task(id: &str, resources: Resources) -> PendingTask {
         resources,
         tolerated_agents: Vec::new(),
         group: None,
+        random_ports: 0,
     }
 }
 
@@ -681,7 +682,8 @@ fn unavailable_agents_only_take_tasks_that_tolerate_them() {
         vec![Placement {
             task: "tolerant",
             framework: "b",
-            agent: "gpu-node"
+            agent: "gpu-node",
+            ports: Vec::new(),
         }]
     );
     assert_eq!(d.unplaced[0].task, "plain");
@@ -805,6 +807,7 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
                     .map(|i| format!("agent-{i}"))
                     .collect(),
                 group: None,
+                random_ports: 0,
             }
         });
     let framework = (
@@ -1164,4 +1167,57 @@ proptest! {
         prop_assert_eq!(&first, &allocator.allocate(&s));
         prop_assert_eq!(allocate(&other), allocator.allocate(&other));
     }
+}
+
+#[test]
+fn random_ports_share_an_agent_never_a_port_and_run_out_with_the_range() {
+    // One agent with ports 31000-31009: three tasks of 3 random ports each fit (9 ports),
+    // a fourth does not; a task with a fixed port takes it out of the choice.
+    let mut fixed = task("fixed", with_ports(res(100, 64), &[(31004, 31004)]));
+    fixed.random_ports = 0;
+    let mut pending = vec![fixed];
+    for i in 0..4 {
+        let mut t = task(&format!("r{i}"), res(100, 64));
+        t.random_ports = 3;
+        pending.push(t);
+    }
+    let s = snapshot(
+        vec![agent("a1", 8000, 8192)],
+        vec![builtin("b", "r", pending)],
+    );
+    let d = allocate(&s);
+    let placed: BTreeMap<&str, &Vec<u16>> =
+        d.placements.iter().map(|p| (p.task, &p.ports)).collect();
+    assert_eq!(placed.len(), 4, "{:?}", d.unplaced);
+    assert!(placed["fixed"].is_empty());
+    let mut seen = BTreeSet::from([31004u16]);
+    for name in ["r0", "r1", "r2"] {
+        assert_eq!(placed[name].len(), 3);
+        for p in placed[name] {
+            assert!((31000..=31009).contains(p), "{p} outside the agent's range");
+            assert!(seen.insert(*p), "port {p} given twice");
+        }
+    }
+    assert_eq!(d.unplaced.len(), 1);
+    assert_eq!(d.unplaced[0].task, "r3");
+    assert_eq!(
+        d.unplaced[0].reason.to_string(),
+        "no available agent with room for cpus:0.1;mem:64 has 3 free host ports left in its port range"
+    );
+}
+
+#[test]
+fn random_ports_skip_an_agent_whose_free_ports_are_too_few() {
+    let mut small = agent("a-small", 8000, 8192);
+    small.unrequested.ports = ports(&[(31000, 31001)]);
+    let mut t = task("t", res(100, 64));
+    t.random_ports = 3;
+    let s = snapshot(
+        vec![small, agent("a-big", 8000, 8192)],
+        vec![builtin("b", "r", vec![t])],
+    );
+    let d = allocate(&s);
+    assert_eq!(d.placements.len(), 1);
+    assert_eq!(d.placements[0].agent, "a-big");
+    assert_eq!(d.placements[0].ports.len(), 3);
 }

@@ -20,7 +20,7 @@ use crate::api::offer::Decline;
 use crate::api::{Offer, OfferSpec, OfferState, OfferStatus, SchedulerKind, Task, TaskState};
 use crate::master::allocator::{self, Decisions, MinAllocatable, Snapshot};
 use crate::master::placement;
-use crate::master::pod::{build_pod, pod_name};
+use crate::master::pod::{build_pod, build_pod_with_ports, pod_name};
 use crate::runtime::{Context, FIELD_MANAGER, NORMAL};
 
 /// How many API writes the loop issues at once.
@@ -236,6 +236,7 @@ pub fn snapshot(ctx: &Context) -> Snapshot {
                     resources: placement::built_pod_requests(&pod),
                     tolerated_agents,
                     group,
+                    random_ports: u32::try_from(t.spec.random_ports.len()).unwrap_or(u32::MAX),
                 });
             }
         }
@@ -606,10 +607,10 @@ async fn apply(ctx: &Arc<Context>, snapshot: &Snapshot, decisions: &Decisions<'_
             )
         })
         .collect();
-    let placements: Vec<(String, String)> = decisions
+    let placements: Vec<(String, String, Vec<u16>)> = decisions
         .placements
         .iter()
-        .map(|p| (p.task.to_string(), p.agent.to_string()))
+        .map(|p| (p.task.to_string(), p.agent.to_string(), p.ports.clone()))
         .collect();
     // Declined offers whose filter ran out are removed.
     let expired_filters: Vec<Arc<Offer>> = ctx
@@ -642,8 +643,8 @@ async fn apply(ctx: &Arc<Context>, snapshot: &Snapshot, decisions: &Decisions<'_
         .collect::<Vec<()>>();
     // Launches run in the background, WRITE_CONCURRENCY at a time across cycles: the
     // next cycle need not wait for this one's pods (they are reserved in the ledger).
-    for (task, agent) in placements {
-        let Some(reserved) = reserve(ctx, &task, &agent) else {
+    for (task, agent, ports) in placements {
+        let Some(reserved) = reserve(ctx, &task, &agent, ports) else {
             continue;
         };
         let ctx = ctx.clone();
@@ -798,16 +799,18 @@ struct Launch {
     task_key: String,
     agent: String,
     pod_name: String,
+    /// The host ports the allocator took for the task's `spec.randomPorts`.
+    ports: Vec<u16>,
 }
 
 /// Reserves the resources of a Builtin task's pod on `agent` in the placement ledger at
 /// once, so that the next allocation cycle counts them (and skips the task) even while
 /// the pod waits to be created.
-fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
+fn reserve(ctx: &Context, task_key: &str, agent: &str, ports: Vec<u16>) -> Option<Launch> {
     let (ns, name) = split(task_key);
     let task = ctx.tasks.get(&ObjectRef::new(name).within(ns))?;
     // A pod that cannot be built: the task reconciler reports TASK_ERROR.
-    let pod = build_pod(&task, agent).ok()?;
+    let pod = build_pod_with_ports(&task, agent, &ports).ok()?;
     let pod_name = pod_name(&task);
     ctx.placements
         .lock()
@@ -817,6 +820,7 @@ fn reserve(ctx: &Context, task_key: &str, agent: &str) -> Option<Launch> {
         task_key: task_key.to_string(),
         agent: agent.to_string(),
         pod_name,
+        ports,
     })
 }
 
@@ -829,6 +833,7 @@ async fn launch(ctx: &Context, launch: &Launch) -> Option<(Arc<Task>, String)> {
         task_key,
         agent,
         pod_name,
+        ports,
     } = launch;
     let (ns, name) = split(task_key);
     let release = || {
@@ -841,7 +846,11 @@ async fn launch(ctx: &Context, launch: &Launch) -> Option<(Arc<Task>, String)> {
         .tasks
         .get(&ObjectRef::new(name).within(ns))
         .filter(|t| !t.spec.kill && !t.is_terminal() && t.metadata.deletion_timestamp.is_none());
-    let Some((task, pod)) = task.and_then(|t| build_pod(&t, agent).ok().map(|pod| (t, pod))) else {
+    let Some((task, pod)) = task.and_then(|t| {
+        build_pod_with_ports(&t, agent, ports)
+            .ok()
+            .map(|pod| (t, pod))
+    }) else {
         release();
         return None;
     };
@@ -853,10 +862,17 @@ async fn launch(ctx: &Context, launch: &Launch) -> Option<(Arc<Task>, String)> {
     match api.create(&params, &pod).await {
         Ok(_) => {
             info!(task = task_key, agent, "launched");
-            let note = format!(
+            let mut note = format!(
                 "pod {pod_name} launched on agent {agent} with {}",
                 task.spec.resources
             );
+            if !ports.is_empty() {
+                let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+                note.push_str(&format!(
+                    " and host ports {} from the agent's range",
+                    list.join(",")
+                ));
+            }
             Some((task, note))
         }
         // An earlier attempt (or an earlier process) created it: the task reconciler

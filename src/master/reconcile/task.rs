@@ -267,6 +267,7 @@ fn observe(
         capabilities: caps,
         kill_requested,
         has_health_check: task.spec.health_check.is_some(),
+        has_readiness_check: task.spec.readiness_check.is_some(),
         pod: view,
         node: node_view,
     });
@@ -674,6 +675,7 @@ fn staging() -> Update {
         capabilities: Capabilities::default(),
         kill_requested: false,
         has_health_check: false,
+        has_readiness_check: false,
         pod: PodView::NotCreated,
         node: NodeView::NotApplicable,
     })
@@ -727,6 +729,7 @@ async fn write(
     if let Some(pod) = &outcome.pod {
         next.pod = pod.metadata.name.clone();
         next.pod_uid = pod.metadata.uid.clone();
+        next.host_ports = crate::master::placement::pod_host_ports(pod);
     }
     match &outcome.unschedulable {
         Some(why) => {

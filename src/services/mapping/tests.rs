@@ -99,6 +99,7 @@ fn names_take_the_lowest_free_indexes_so_a_repeat_collides_instead_of_duplicatin
 fn a_task_carries_labels_placement_ports_and_owner() {
     let a = app(serde_json::json!({
         "ports": [{"name": "http", "port": 31080}, {"port": 31081}],
+        "requirePorts": true,
         "constraints": [{"field": "hostname", "operator": "UNIQUE"}],
         "labels": {"tier": "web"},
         "taskAnnotations": {"kwok.mesos.operator.dev/run-for": "1h"},
@@ -200,6 +201,7 @@ fn readiness_waits_min_ready_seconds() {
     let unreachable = UnreachableStrategy::default();
     let readiness = Readiness {
         min_ready_seconds: 5,
+        http_check: None,
     };
     let s = ObserveSettings {
         health_check: None,
@@ -424,4 +426,90 @@ fn scale_down_victims_restore_a_group_by_spread() {
         .collect();
     assert_eq!(zones.len(), 2);
     assert_ne!(zones[0], zones[1], "{victims:?}");
+}
+
+#[test]
+fn ports_without_require_ports_are_random_and_the_readiness_check_is_carried() {
+    let a = app(serde_json::json!({
+        "ports": [{"name": "http", "port": 0}, {"name": "admin", "port": 10001}],
+        "readiness": {"minReadySeconds": 2, "httpCheck": {"portName": "http", "path": "/ready"}},
+    }));
+    let t = task_for(&a, &LaunchSpec::of(&a.spec), 1, 0, 1);
+    assert!(t.spec.resources.ports.is_empty());
+    let random: Vec<(Option<String>, Option<u16>)> = t
+        .spec
+        .random_ports
+        .iter()
+        .map(|r| (r.name.clone(), r.service_port))
+        .collect();
+    assert_eq!(
+        random,
+        [
+            (Some("http".to_string()), None),
+            (Some("admin".to_string()), Some(10001))
+        ]
+    );
+    let check = t
+        .spec
+        .readiness_check
+        .clone()
+        .unwrap_or_else(|| panic!("check"));
+    assert_eq!(check.port_name.as_deref(), Some("http"));
+    assert_eq!(check.path, "/ready");
+
+    // requirePorts: fixed host ports, and the check names the port's number.
+    let b = app(serde_json::json!({
+        "ports": [{"name": "http", "port": 31080}],
+        "requirePorts": true,
+        "readiness": {"httpCheck": {"portName": "http"}},
+    }));
+    let t = task_for(&b, &LaunchSpec::of(&b.spec), 1, 0, 1);
+    assert!(t.spec.random_ports.is_empty());
+    assert_eq!(t.spec.resources.ports.iter().collect::<Vec<u16>>(), [31080]);
+    let check = t
+        .spec
+        .readiness_check
+        .clone()
+        .unwrap_or_else(|| panic!("check"));
+    assert_eq!((check.port_name, check.port), (None, Some(31080)));
+}
+
+#[test]
+fn readiness_waits_for_the_check_then_min_ready_seconds() {
+    let check: crate::api::task::ReadinessCheck =
+        serde_json::from_value(serde_json::json!({"portName": "http"}))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let readiness = Readiness {
+        min_ready_seconds: 5,
+        http_check: Some(check),
+    };
+    let unreachable = UnreachableStrategy::default();
+    let s = ObserveSettings {
+        health_check: None,
+        readiness: Some(&readiness),
+        unreachable: &unreachable,
+    };
+    // Running and healthy, the check has not passed: never ready, nothing to wake for.
+    let pending = task(
+        "web-1-0",
+        1,
+        serde_json::json!({"state": "TASK_RUNNING", "startTime": at(0).to_string(), "ready": false}),
+    );
+    let early = observe(&pending, 1, &s, None, at(100));
+    assert!(early.instance.healthy && !early.instance.ready);
+    assert_eq!(early.wake_at, None);
+    // Passed at 20: ready 5 s later.
+    let passed = task(
+        "web-1-0",
+        1,
+        serde_json::json!({
+            "state": "TASK_RUNNING", "startTime": at(0).to_string(), "ready": true,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "ReadinessCheckPassed",
+                            "message": "passed", "lastTransitionTime": at(20).to_string()}],
+        }),
+    );
+    let seen = observe(&passed, 1, &s, None, at(22));
+    assert!(!seen.instance.ready);
+    assert_eq!(seen.wake_at, Some(at(25)));
+    assert!(observe(&passed, 1, &s, None, at(25)).instance.ready);
 }

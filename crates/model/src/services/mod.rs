@@ -7,6 +7,8 @@
 //! - [`victims`](select_victims): which instances scale-down kills.
 //! - [`backoff`](BackoffState): the launch delay after failures.
 //! - [`health`](summarize): health and readiness per instance, and when to replace it.
+//! - [`readiness`](readiness()): when an instance counts as ready (its readiness check
+//!   and `minReadySeconds`).
 //! - [`unreachable`](decide): what to do with instances on unreachable nodes.
 //! - [`dependencies`]: validation and ordering between apps.
 //! - [`UpgradeStrategy`]: the rollout's bounds.
@@ -18,6 +20,7 @@ pub mod dependencies;
 pub mod deployment;
 pub mod health;
 mod instance;
+pub mod readiness;
 mod strategy;
 mod time;
 pub mod unreachable;
@@ -29,6 +32,7 @@ mod tests;
 pub use backoff::{BackoffState, BackoffStatus, BackoffStrategy, Termination};
 pub use health::{Health, HealthObservation, HealthPolicy, HealthSummary, summarize};
 pub use instance::{Instance, InstanceState, Version};
+pub use readiness::{ReadinessObservation, ReadinessPolicy, ReadinessVerdict, readiness};
 pub use strategy::{Capacity, StrategyError, UpgradeStrategy};
 pub use unreachable::{UnreachableDecision, UnreachableStrategy, decide};
 pub use victims::{KillSelection, Victim, VictimReason, select_victims};
