@@ -10,7 +10,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use tracing::debug;
 
-use crate::api::{Offer, OfferState, Task};
+use crate::api::{Offer, OfferState, OfferStatus, Task};
 use crate::error::{Error, Result};
 use crate::master::offer_status::{Release, decide, release};
 use crate::runtime::{Context, NORMAL, resync_ticks, scaffold};
@@ -66,36 +66,7 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
     );
     if next != current {
         ctx.apply_status(offer, &next).await?;
-        if next.state == OfferState::Accepted && current.state != OfferState::Accepted {
-            ctx.metrics.offer(
-                &ns,
-                &offer.spec.framework,
-                crate::runtime::metrics::OfferOutcome::Accepted,
-            );
-        }
-        if next.state == OfferState::Declined && current.state != OfferState::Declined {
-            ctx.metrics.offer(
-                &ns,
-                &offer.spec.framework,
-                crate::runtime::metrics::OfferOutcome::Declined,
-            );
-            let until = next
-                .filter_until
-                .as_ref()
-                .map(|t| t.0.to_string())
-                .unwrap_or_default();
-            ctx.event(
-                offer,
-                NORMAL,
-                "OfferDeclined",
-                format!(
-                    "agent {} filtered for framework {} until {until}",
-                    offer.spec.agent, offer.spec.framework
-                ),
-                "Decline",
-            )
-            .await;
-        }
+        record_answer(ctx, offer, &ns, &current, &next).await;
         ctx.allocation_wakeup.notify_one();
     }
     match release(
@@ -116,5 +87,45 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
             ctx.allocation_wakeup.notify_one();
             Ok(Action::await_change())
         }
+    }
+}
+
+/// Counts an accept or a decline once, and records a decline as an Event.
+async fn record_answer(
+    ctx: &Context,
+    offer: &Offer,
+    ns: &str,
+    current: &OfferStatus,
+    next: &OfferStatus,
+) {
+    if next.state == OfferState::Accepted && current.state != OfferState::Accepted {
+        ctx.metrics.offer(
+            ns,
+            &offer.spec.framework,
+            crate::runtime::metrics::OfferOutcome::Accepted,
+        );
+    }
+    if next.state == OfferState::Declined && current.state != OfferState::Declined {
+        ctx.metrics.offer(
+            ns,
+            &offer.spec.framework,
+            crate::runtime::metrics::OfferOutcome::Declined,
+        );
+        let until = next
+            .filter_until
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default();
+        ctx.event(
+            offer,
+            NORMAL,
+            "OfferDeclined",
+            format!(
+                "agent {} filtered for framework {} until {until}",
+                offer.spec.agent, offer.spec.framework
+            ),
+            "Decline",
+        )
+        .await;
     }
 }
