@@ -682,13 +682,16 @@ fn staging() -> Update {
 /// How long to hold a status write back that only reports progress (into TASK_STAGING or
 /// TASK_STARTING, no message, no condition beyond the state's own) so that it can be
 /// folded into the next one: the rest of `window` since the task's creation (no pod yet)
-/// or its pod's. `None`: write now.
+/// or its pod's. A task whose pod is `reserved` (the allocator placed it and its create is
+/// queued or in flight) is held a whole `window` whatever its age: the pod's arrival
+/// wakes it with more to report. `None`: write now.
 fn hold_progress(
     task: &Task,
     current: &TaskStatus,
     next: &TaskStatus,
     outcome: &Outcome,
     window: Duration,
+    reserved: bool,
 ) -> Option<Duration> {
     let progress = matches!(next.state, Some(TaskState::Staging | TaskState::Starting))
         && matches!(current.state, None | Some(TaskState::Staging))
@@ -697,6 +700,9 @@ fn hold_progress(
         && current.message == next.message;
     if !progress || window.is_zero() {
         return None;
+    }
+    if reserved && outcome.pod.is_none() && next.state == Some(TaskState::Staging) {
+        return Some(window);
     }
     let since = outcome
         .pod
@@ -755,11 +761,30 @@ async fn write(
     if &next == current {
         return Ok(Action::await_change());
     }
-    if let Some(wait) = hold_progress(task, current, &next, &outcome, ctx.settings.status_coalesce)
-    {
+    let reserved = task.namespace().is_some_and(|ns| {
+        ctx.placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&ns, &pod_name(task))
+    });
+    if let Some(wait) = hold_progress(
+        task,
+        current,
+        &next,
+        &outcome,
+        ctx.settings.status_coalesce,
+        reserved,
+    ) {
         return Ok(Action::requeue(wait));
     }
     ctx.apply_status(task, &next).await?;
+    debug!(
+        task = %task.name_any(),
+        from = ?current.state,
+        to = ?next.state,
+        unschedulable = outcome.unschedulable.is_some(),
+        "task status written"
+    );
 
     let was_unschedulable = current
         .conditions
@@ -860,6 +885,7 @@ mod tests {
             &status(Some(TaskState::Staging)),
             &outcome(TaskState::Staging),
             window,
+            false,
         );
         assert!(
             held.is_some_and(|d| d <= window && d > Duration::from_secs(1)),
@@ -871,10 +897,66 @@ mod tests {
             &status(Some(TaskState::Starting)),
             &outcome(TaskState::Starting),
             window,
+            false,
         );
         assert!(
             starting.is_some_and(|d| d <= Duration::from_secs(1)),
             "{starting:?}"
+        );
+    }
+
+    #[test]
+    fn a_task_whose_pod_is_reserved_holds_its_staging_write_whatever_its_age() {
+        let window = Duration::from_secs(2);
+        let old = task_created(30);
+        let staging = || {
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &outcome(TaskState::Staging),
+                window,
+                true,
+            )
+        };
+        assert_eq!(staging(), Some(window));
+        // Not reserved: an old task's STAGING is written.
+        assert_eq!(
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &outcome(TaskState::Staging),
+                window,
+                false
+            ),
+            None
+        );
+        // Something to say is written even when reserved.
+        let mut unschedulable = outcome(TaskState::Staging);
+        unschedulable.unschedulable = Some("no node has 100 cpus free".into());
+        assert_eq!(
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &unschedulable,
+                window,
+                true
+            ),
+            None
+        );
+        // Running is written at once.
+        assert_eq!(
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Running)),
+                &outcome(TaskState::Running),
+                window,
+                true
+            ),
+            None
         );
     }
 
@@ -889,7 +971,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &outcome(TaskState::Staging),
-                window
+                window,
+                false
             ),
             None
         );
@@ -901,7 +984,8 @@ mod tests {
                     &status(Some(TaskState::Staging)),
                     &status(Some(state)),
                     &outcome(state),
-                    window
+                    window,
+                    false
                 ),
                 None,
                 "{state}"
@@ -916,7 +1000,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &waiting,
-                window
+                window,
+                false
             ),
             None
         );
@@ -928,7 +1013,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &unschedulable,
-                window
+                window,
+                false
             ),
             None
         );
@@ -939,7 +1025,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &outcome(TaskState::Staging),
-                Duration::ZERO
+                Duration::ZERO,
+                false
             ),
             None
         );

@@ -508,6 +508,10 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             "30s",
             "--unschedulable-retry",
             "1s",
+            // Every Task Event too, so that each kind of Event is written under the
+            // ServiceAccount.
+            "--task-events",
+            "all",
         ],
         &kubeconfig,
     );
