@@ -97,11 +97,21 @@ async fn a_task_that_succeeds_costs_no_event_and_one_merge_patch_per_state() {
         )
         .unwrap_or(0.0)
     };
+    // A write refused for a stale cache (409) is retried: each failed task reconcile may
+    // have cost one patch more.
+    let failed: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("mesos_operator_reconcile_errors_total{")
+                && l.contains("controller=\"task\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
     let patches = series("patch", "tasks/status");
     assert!(
-        patches >= TASKS as f64 && patches <= states as f64,
-        "{patches} task status patches for {TASKS} tasks that went through {states} states; \
-         operator log:\n{}",
+        patches >= TASKS as f64 && patches <= states as f64 + failed,
+        "{patches} task status patches for {TASKS} tasks that went through {states} states \
+         ({failed} failed reconciles); operator log:\n{}",
         tail()
     );
     assert_eq!(
