@@ -82,6 +82,10 @@ struct RunArgs {
     /// Port of the operator's metrics server.
     #[arg(long, default_value_t = 28391)]
     metrics_port: u16,
+    /// An extra argument for `mesos-operator run` (repeatable), e.g.
+    /// `--operator-arg=--task-events=all` to measure a setting against the default.
+    #[arg(long = "operator-arg", allow_hyphen_values = true)]
+    operator_args: Vec<String>,
     /// Where the operator logs (default: $CLUSTER_DIR/logs/bench-operator.log).
     #[arg(long)]
     operator_log: Option<PathBuf>,
@@ -258,9 +262,15 @@ async fn run_operator(
         args.operator_bin.display(),
         log.display()
     );
-    let op =
-        operator::Operator::start(&args.operator_bin, ns, "type=kwok", args.metrics_port, &log)
-            .await?;
+    let op = operator::Operator::start(
+        &args.operator_bin,
+        ns,
+        "type=kwok",
+        args.metrics_port,
+        &args.operator_args,
+        &log,
+    )
+    .await?;
     let result = async {
         // The namespace comes after the operator: a leftover one from an interrupted run
         // holds Frameworks whose finalizers only the operator removes.

@@ -38,6 +38,7 @@ impl Operator {
         namespace: &str,
         node_selector: &str,
         metrics_port: u16,
+        extra_args: &[String],
         log: &Path,
     ) -> Result<Self> {
         let log_file = std::fs::File::create(log)
@@ -52,6 +53,7 @@ impl Operator {
                 "--metrics-addr",
                 &format!("127.0.0.1:{metrics_port}"),
             ])
+            .args(extra_args)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -14,6 +14,7 @@ pub mod invalid;
 pub mod leader;
 pub mod metrics;
 pub mod scaffold;
+pub mod status_patch;
 pub mod telemetry;
 
 use crate::master::reconcile::{allocation, framework, offer, role, task};
@@ -37,6 +38,7 @@ use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::events::EventRecorder;
 use crate::runtime::guard::Guarded;
 use cache::{IndexKey, Shared, trim_metadata};
+use status_patch::StatusPatch;
 
 /// The one field manager every write of the operator uses.
 pub const FIELD_MANAGER: &str = "mesos-operator";
@@ -85,12 +87,21 @@ pub struct Settings {
     #[arg(long, env = "STATUS_COALESCE", default_value = "2s", value_parser = parse_duration)]
     pub status_coalesce: Duration,
 
-    /// Which Events the operator publishes about Tasks: `all` (Launched, Finished and
-    /// Killed too) or `warnings` (failures, losses, unschedulable). Every Event is an API
-    /// write: with `warnings` a short task that succeeds costs two writes fewer.
-    /// Frameworks and Offers always get all of theirs.
-    #[arg(long, env = "TASK_EVENTS", value_enum, default_value_t = TaskEvents::All)]
+    /// Which Events the operator publishes about Tasks: `warnings` (failures, losses,
+    /// unschedulable: what people act on) or `all` (Launched, Finished and Killed too).
+    /// Every Event is an API write: with `warnings` a short task that succeeds costs two
+    /// writes fewer (of about nine; `bench/README.md`, "Cost per task"). A Framework's
+    /// `status.tasks` counts its tasks by state either way. Frameworks and Offers always
+    /// get all of theirs.
+    #[arg(long, env = "TASK_EVENTS", value_enum, default_value_t = TaskEvents::Warnings)]
     pub task_events: TaskEvents,
+
+    /// How statuses are written: `merge` (a JSON merge patch of the fields that changed)
+    /// or `apply` (server-side apply of the whole status). Both carry the object's
+    /// resourceVersion as a precondition; a merge patch of a Task's status costs the API
+    /// server a fifth less CPU (`bench/README.md`, "Cost per task").
+    #[arg(long, env = "STATUS_PATCH", value_enum, default_value_t = StatusPatch::Merge)]
+    pub status_patch: StatusPatch,
 
     /// Leader election (`--leader-elect` and its timings).
     #[command(flatten)]
@@ -185,6 +196,13 @@ impl Assumed {
             (namespace.into(), name.into()),
             (node.into(), resources, Instant::now()),
         );
+    }
+
+    /// Whether pod `namespace/name` is reserved: its create is queued or in flight, or
+    /// done and not yet in the pod store.
+    pub fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.entries
+            .contains_key(&(namespace.to_string(), name.to_string()))
     }
 
     /// Forgets a pod whose creation failed.
@@ -309,13 +327,15 @@ impl Context {
         failures.remove(key);
     }
 
-    /// Writes `status` of the namespaced `obj` through the status subresource with
-    /// server-side apply. The object's resourceVersion is a precondition, so a status
-    /// computed from a stale object is refused (409) instead of overwriting a newer one.
+    /// Writes `status` of the namespaced `obj` through the status subresource, as a merge
+    /// patch of what changed or a server-side apply (`--status-patch`). The object's
+    /// resourceVersion is a precondition, so a status computed from a stale object is
+    /// refused (409) instead of overwriting a newer one.
     pub async fn apply_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<()>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
+            + Serialize
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
@@ -323,7 +343,13 @@ impl Context {
             kind: "object",
             field: "metadata.namespace",
         })?;
-        write_status(Api::<K>::namespaced(self.client.clone(), &ns), obj, status).await
+        write_status(
+            Api::<K>::namespaced(self.client.clone(), &ns),
+            obj,
+            status,
+            self.settings.status_patch,
+        )
+        .await
     }
 
     /// [`Context::apply_status`] for a cluster-scoped `obj`.
@@ -331,33 +357,80 @@ impl Context {
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
             + Clone
+            + Serialize
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
-        write_status(Api::<K>::all(self.client.clone()), obj, status).await
+        write_status(
+            Api::<K>::all(self.client.clone()),
+            obj,
+            status,
+            self.settings.status_patch,
+        )
+        .await
     }
 }
 
-/// The status write both scopes share: a server-side apply of `status` with the
-/// object's resourceVersion as a precondition.
-async fn write_status<K>(api: Api<K>, obj: &K, status: &impl Serialize) -> Result<()>
+/// The status write both scopes share: a server-side apply of `status`, or a merge patch
+/// of what changed in it ([`status_patch`]), with the object's resourceVersion as a
+/// precondition.
+async fn write_status<K>(
+    api: Api<K>,
+    obj: &K,
+    status: &impl Serialize,
+    how: StatusPatch,
+) -> Result<()>
 where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     let name = obj.name_any();
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "metadata": { "name": name, "resourceVersion": obj.resource_version() },
-        "status": status,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .context(|| format!("updating the status of {} {name}", K::kind(&())))?;
+    let context = || format!("updating the status of {} {name}", K::kind(&()));
+    match how {
+        StatusPatch::Apply => {
+            let patch = serde_json::json!({
+                "apiVersion": K::api_version(&()),
+                "kind": K::kind(&()),
+                "metadata": { "name": name, "resourceVersion": obj.resource_version() },
+                "status": status,
+            });
+            api.patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .context(context)?;
+        }
+        StatusPatch::Merge => {
+            let encode = |v: serde_json::Result<serde_json::Value>| {
+                v.map_err(|source| Error::Serde {
+                    context: format!("encoding the status of {} {name}", K::kind(&())),
+                    source,
+                })
+            };
+            let current = encode(serde_json::to_value(obj))?
+                .get_mut("status")
+                .map(serde_json::Value::take)
+                .unwrap_or_default();
+            let next = encode(serde_json::to_value(status))?;
+            let Some(body) =
+                status_patch::merge_body(&current, &next, obj.resource_version().as_deref())
+            else {
+                return Ok(());
+            };
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            api.patch_status(&name, &params, &Patch::Merge(&body))
+                .await
+                .context(context)?;
+        }
+    }
     Ok(())
 }
 

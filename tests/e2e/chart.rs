@@ -681,6 +681,10 @@ async fn operator_runs_under_the_charts_service_account_and_nothing_more() {
             "127.0.0.1",
             "--webhook-configuration",
             &format!("{full}-apps"),
+            // Every Task Event too, so that each kind of Event is written under the
+            // ServiceAccount.
+            "--task-events",
+            "all",
         ],
         &kubeconfig,
     );

@@ -6,6 +6,7 @@ use mesos_testkit::{process, support};
 
 mod chart;
 mod constraints;
+mod cost;
 mod leader;
 mod lifecycle;
 mod observability;

@@ -45,6 +45,8 @@ async fn metrics_probes_events_logs_and_state_after_a_known_workload() {
             "1s",
             "--log-format",
             "json",
+            "--task-events",
+            "all",
         ],
         std::path::Path::new(&kubeconfig()),
     );

@@ -42,7 +42,9 @@ fn states(task: &Task) -> Vec<TaskState> {
 
 #[tokio::test]
 async fn happy_path_walks_staging_running_finished() {
-    let env = TestEnv::new("happy").await;
+    // `--task-events all`: Launched and Finished are published too (the default is
+    // Warnings only).
+    let env = TestEnv::with_args("happy", &["--task-events", "all"]).await;
     env.apply::<Framework>(&framework("web", &["TaskKillingState"], "Builtin"))
         .await;
     let fw = env.wait_registered("web").await;
@@ -136,9 +138,9 @@ async fn happy_path_walks_staging_running_finished() {
 
 #[tokio::test]
 async fn failing_task_reports_exit_code_and_oom_reason() {
-    // With `--task-events warnings`: failures get their Warning Events, the Normal ones
-    // (Launched, Finished) are not published.
-    let env = TestEnv::with_args("failing", &["--task-events", "warnings"]).await;
+    // By default (`--task-events warnings`): failures get their Warning Events, the
+    // Normal ones (Launched, Finished) are not published.
+    let env = TestEnv::new("failing").await;
     env.apply::<Framework>(&framework("batch", &[], "Builtin"))
         .await;
     env.wait_registered("batch").await;
@@ -198,7 +200,7 @@ async fn failing_task_reports_exit_code_and_oom_reason() {
 
 #[tokio::test]
 async fn kill_goes_through_killing_to_killed() {
-    let env = TestEnv::new("kill").await;
+    let env = TestEnv::with_args("kill", &["--task-events", "all"]).await;
     env.apply::<Framework>(&framework("svc", &["TaskKillingState"], "Builtin"))
         .await;
     env.wait_registered("svc").await;

@@ -88,6 +88,10 @@ fn pending(task: &Task, ctx: &Context, ns: &str) -> bool {
 }
 
 /// Reads the stores into the allocator's input.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 pub fn snapshot(ctx: &Context) -> Snapshot {
     let now = Timestamp::now();
     let nodes = ctx.nodes.state();
@@ -579,6 +583,10 @@ fn offer_remaining_with(
         })
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 async fn apply(ctx: &Arc<Context>, snapshot: &Snapshot, decisions: &Decisions<'_>) {
     let now = snapshot.now;
     // Unplaced Builtin tasks: the task reconciler reports why.
@@ -719,6 +727,10 @@ fn unplaced_message(reason: &allocator::UnplacedReason<'_>) -> String {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 async fn create_offer(
     ctx: &Context,
     framework_key: &str,
@@ -828,6 +840,10 @@ fn reserve(ctx: &Context, task_key: &str, agent: &str, ports: Vec<u16>) -> Optio
 /// apply, and the pod is new). A task that is gone, killed or ended while it waited is
 /// not launched, and on failure the reservation is released. Returns the task and the
 /// Launched Event's note when this call created the pod.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 async fn launch(ctx: &Context, launch: &Launch) -> Option<(Arc<Task>, String)> {
     let Launch {
         task_key,

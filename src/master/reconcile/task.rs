@@ -132,6 +132,10 @@ struct Outcome {
     waiting: bool,
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 async fn reconcile_task(task: &Task, ctx: &Context) -> Result<Action> {
     if task.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -324,6 +328,10 @@ async fn kill(task: &Task, pods: &Api<Pod>, name: &str) -> Result<()> {
 }
 
 /// Decides where a not-yet-launched task runs and creates its pod.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 async fn launch(
     task: &Task,
     ctx: &Context,
@@ -684,13 +692,16 @@ fn staging() -> Update {
 /// How long to hold a status write back that only reports progress (into TASK_STAGING or
 /// TASK_STARTING, no message, no condition beyond the state's own) so that it can be
 /// folded into the next one: the rest of `window` since the task's creation (no pod yet)
-/// or its pod's. `None`: write now.
+/// or its pod's. A task whose pod is `reserved` (the allocator placed it and its create is
+/// queued or in flight) is held a whole `window` whatever its age: the pod's arrival
+/// wakes it with more to report. `None`: write now.
 fn hold_progress(
     task: &Task,
     current: &TaskStatus,
     next: &TaskStatus,
     outcome: &Outcome,
     window: Duration,
+    reserved: bool,
 ) -> Option<Duration> {
     let progress = matches!(next.state, Some(TaskState::Staging | TaskState::Starting))
         && matches!(current.state, None | Some(TaskState::Staging))
@@ -699,6 +710,9 @@ fn hold_progress(
         && current.message == next.message;
     if !progress || window.is_zero() {
         return None;
+    }
+    if reserved && outcome.pod.is_none() && next.state == Some(TaskState::Staging) {
+        return Some(window);
     }
     let since = outcome
         .pod
@@ -712,6 +726,10 @@ fn hold_progress(
 
 /// Folds the outcome into the status and writes it if anything changed; publishes the
 /// Events that matter.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not yet split into a pure decision and a short driver (issue 11)"
+)]
 async fn write(
     task: &Task,
     ctx: &Context,
@@ -758,11 +776,30 @@ async fn write(
     if &next == current {
         return Ok(Action::await_change());
     }
-    if let Some(wait) = hold_progress(task, current, &next, &outcome, ctx.settings.status_coalesce)
-    {
+    let reserved = task.namespace().is_some_and(|ns| {
+        ctx.placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&ns, &pod_name(task))
+    });
+    if let Some(wait) = hold_progress(
+        task,
+        current,
+        &next,
+        &outcome,
+        ctx.settings.status_coalesce,
+        reserved,
+    ) {
         return Ok(Action::requeue(wait));
     }
     ctx.apply_status(task, &next).await?;
+    debug!(
+        task = %task.name_any(),
+        from = ?current.state,
+        to = ?next.state,
+        unschedulable = outcome.unschedulable.is_some(),
+        "task status written"
+    );
 
     let was_unschedulable = current
         .conditions
@@ -808,6 +845,7 @@ async fn write(
 }
 
 #[cfg(test)]
+#[allow(clippy::too_many_lines, reason = "the bar is for reconcilers, not for tables of test cases")]
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -863,6 +901,7 @@ mod tests {
             &status(Some(TaskState::Staging)),
             &outcome(TaskState::Staging),
             window,
+            false,
         );
         assert!(
             held.is_some_and(|d| d <= window && d > Duration::from_secs(1)),
@@ -874,10 +913,66 @@ mod tests {
             &status(Some(TaskState::Starting)),
             &outcome(TaskState::Starting),
             window,
+            false,
         );
         assert!(
             starting.is_some_and(|d| d <= Duration::from_secs(1)),
             "{starting:?}"
+        );
+    }
+
+    #[test]
+    fn a_task_whose_pod_is_reserved_holds_its_staging_write_whatever_its_age() {
+        let window = Duration::from_secs(2);
+        let old = task_created(30);
+        let staging = || {
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &outcome(TaskState::Staging),
+                window,
+                true,
+            )
+        };
+        assert_eq!(staging(), Some(window));
+        // Not reserved: an old task's STAGING is written.
+        assert_eq!(
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &outcome(TaskState::Staging),
+                window,
+                false
+            ),
+            None
+        );
+        // Something to say is written even when reserved.
+        let mut unschedulable = outcome(TaskState::Staging);
+        unschedulable.unschedulable = Some("no node has 100 cpus free".into());
+        assert_eq!(
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Staging)),
+                &unschedulable,
+                window,
+                true
+            ),
+            None
+        );
+        // Running is written at once.
+        assert_eq!(
+            hold_progress(
+                &old,
+                &status(None),
+                &status(Some(TaskState::Running)),
+                &outcome(TaskState::Running),
+                window,
+                true
+            ),
+            None
         );
     }
 
@@ -892,7 +987,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &outcome(TaskState::Staging),
-                window
+                window,
+                false
             ),
             None
         );
@@ -904,7 +1000,8 @@ mod tests {
                     &status(Some(TaskState::Staging)),
                     &status(Some(state)),
                     &outcome(state),
-                    window
+                    window,
+                    false
                 ),
                 None,
                 "{state}"
@@ -919,7 +1016,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &waiting,
-                window
+                window,
+                false
             ),
             None
         );
@@ -931,7 +1029,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &unschedulable,
-                window
+                window,
+                false
             ),
             None
         );
@@ -942,7 +1041,8 @@ mod tests {
                 &status(None),
                 &status(Some(TaskState::Staging)),
                 &outcome(TaskState::Staging),
-                Duration::ZERO
+                Duration::ZERO,
+                false
             ),
             None
         );
