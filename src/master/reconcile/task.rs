@@ -845,7 +845,10 @@ async fn write(
 }
 
 #[cfg(test)]
-#[allow(clippy::too_many_lines, reason = "the bar is for reconcilers, not for tables of test cases")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "the bar is for reconcilers, not for tables of test cases"
+)]
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
