@@ -43,8 +43,8 @@ pub struct FrameworkPlan {
     pub status: Option<FrameworkStatus>,
     /// Events of the transitions the new status records (only with a new status).
     pub events: Vec<PlannedEvent>,
-    /// A line for the log with the new status.
-    pub log: Option<String>,
+    /// Lines for the log with the new status.
+    pub log: Vec<String>,
     /// Whether the allocator must look again (a scheduler left or came back).
     pub wake_allocation: bool,
     /// When liveness next changes by itself (a Lease expiring, a failover timeout).
@@ -167,16 +167,18 @@ pub fn plan_status(world: &FrameworkWorld<'_>) -> FrameworkPlan {
             revive,
             status: None,
             events: Vec::new(),
-            log: None,
+            log: Vec::new(),
             wake_allocation: false,
             requeue_after,
         };
     }
     let (mut events, wake_allocation) = liveness_events(fw, &current, live, was_torn_down);
-    let mut log = matches!(live, Liveness::TornDown if !was_torn_down)
-        .then(|| "failover timeout passed: framework torn down".to_string());
+    let mut log: Vec<String> = matches!(live, Liveness::TornDown if !was_torn_down)
+        .then(|| "failover timeout passed: framework torn down".to_string())
+        .into_iter()
+        .collect();
     if !current.conditions.is_true(FrameworkCondition::Registered) {
-        log = Some(format!("framework registered with id {id}"));
+        log.push(format!("framework registered with id {id}"));
         events.push(PlannedEvent::normal(
             "Registered",
             format!("framework registered with id {id}"),

@@ -110,8 +110,8 @@ async fn reconcile_framework(fw: &Framework, ctx: &Context) -> Result<Action> {
         return Ok(plan.action());
     };
     ctx.apply_status(fw, status).await?;
-    if let Some(log) = &plan.log {
-        info!(framework = %name, "{log}");
+    for line in &plan.log {
+        info!(framework = %name, "{line}");
     }
     for event in &plan.events {
         ctx.emit(fw, event).await;

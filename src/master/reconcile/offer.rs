@@ -58,23 +58,14 @@ async fn reconcile_offer(offer: &Offer, ctx: &Context) -> Result<Action> {
         .unwrap_or(5);
     let now = Timestamp::now();
     let current = offer.status.clone().unwrap_or_default();
-    let next = decide(
-        offer,
-        &ctx.tasks_on_offer(&ns, &offer.name_any()),
-        refuse,
-        now,
-    );
+    let tasks = ctx.tasks_on_offer(&ns, &offer.name_any());
+    let next = decide(offer, &tasks, refuse, now);
     if next != current {
         ctx.apply_status(offer, &next).await?;
         record_answer(ctx, offer, &ns, &current, &next).await;
         ctx.allocation_wakeup.notify_one();
     }
-    match release(
-        offer,
-        &ctx.tasks_on_offer(&ns, &offer.name_any()),
-        &next,
-        now,
-    ) {
+    match release(offer, &tasks, &next, now) {
         Release::Keep => Ok(Action::await_change()),
         Release::WaitFor(wait) => Ok(Action::requeue(wait)),
         Release::Remove => {
